@@ -1,0 +1,83 @@
+//! Exception syndromes (ESR_EL2): the class and a name for logs.
+
+/// ESR_ELx.EC: the exception class, bits 31:26.
+pub fn class(esr: u64) -> u8 {
+    ((esr >> 26) & 0x3f) as u8
+}
+
+/// ESR_ELx.IL: a 32-bit instruction trapped, bit 25.
+pub fn is_32bit_instruction(esr: u64) -> bool {
+    esr & (1 << 25) != 0
+}
+
+/// ESR_ELx.ISS: the class-specific syndrome, bits 24:0.
+pub fn syndrome(esr: u64) -> u32 {
+    (esr & 0x1ff_ffff) as u32
+}
+
+/// A short name for an exception class.
+pub fn class_name(ec: u8) -> &'static str {
+    match ec {
+        0x00 => "unknown reason (undefined instruction)",
+        0x01 => "WFI/WFE",
+        0x07 => "SIMD/FP access",
+        0x0e => "illegal execution state",
+        0x15 => "SVC from AArch64",
+        0x16 => "HVC from AArch64",
+        0x17 => "SMC from AArch64",
+        0x18 => "MSR/MRS/system instruction",
+        0x20 => "instruction abort from a lower EL",
+        0x21 => "instruction abort at EL2",
+        0x22 => "PC alignment fault",
+        0x24 => "data abort from a lower EL",
+        0x25 => "data abort at EL2",
+        0x26 => "SP alignment fault",
+        0x2f => "SError",
+        0x30 | 0x31 => "breakpoint",
+        0x32 | 0x33 => "software step",
+        0x34 | 0x35 => "watchpoint",
+        0x3c => "BRK instruction",
+        _ => "other",
+    }
+}
+
+/// For aborts (EC 0x20, 0x21, 0x24, 0x25): the fault status code, `ISS[5:0]`, named.
+pub fn abort_status_name(esr: u64) -> Option<&'static str> {
+    if !matches!(class(esr), 0x20 | 0x21 | 0x24 | 0x25) {
+        return None;
+    }
+    Some(match esr & 0x3f {
+        0b000000..=0b000011 => "address size fault",
+        0b000100..=0b000111 => "translation fault",
+        0b001000..=0b001011 => "access flag fault",
+        0b001100..=0b001111 => "permission fault",
+        0b010000 => "synchronous external abort",
+        0b100001 => "alignment fault",
+        0b110000 => "TLB conflict abort",
+        _ => "other fault",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decodes_a_data_abort_at_el2() {
+        // EC 0x25, IL, translation fault level 0.
+        let esr = 0x9600_0004;
+        assert_eq!(class(esr), 0x25);
+        assert!(is_32bit_instruction(esr));
+        assert_eq!(syndrome(esr), 0x4);
+        assert_eq!(class_name(class(esr)), "data abort at EL2");
+        assert_eq!(abort_status_name(esr), Some("translation fault"));
+    }
+
+    #[test]
+    fn other_classes() {
+        assert_eq!(class_name(class(0x5a00_0000)), "HVC from AArch64");
+        assert_eq!(abort_status_name(0x5a00_0000), None);
+        assert_eq!(class_name(0x3f), "other");
+        assert_eq!(abort_status_name(0x9600_004f), Some("permission fault"));
+    }
+}

@@ -1,0 +1,44 @@
+//! Ferry: a static partitioning hypervisor for aarch64 that ferries virtio between
+//! partitions.
+//!
+//! Principles, in order:
+//! 1. **Static.** One device tree describes the system; nothing is created or
+//!    scheduled at run time. One vCPU per physical core, no scheduler.
+//! 2. **Small and checked.** Ferry re-validates everything it is given (host device
+//!    tree, config, guest accesses, backend answers) and refuses with a message that
+//!    names the cause. Decisions live in plain Rust that is tested on the host;
+//!    `unsafe` is confined to register and memory access, each with a `SAFETY:` line.
+//! 3. **Never hang, never lose the reason.** Every failure ends in a log line that
+//!    says why and, in a test run, a distinct exit code ([`exit::ExitCode`]).
+//! 4. **Memory first.** The EL2 MMU and caches are on before any lock or atomic
+//!    read-modify-write is used.
+//!
+//! Modules by mechanism: [`el2map`] decides the EL2 address map, [`esr`] names
+//! exception syndromes, [`exit`] ends a run; on the target, `start` is the primary
+//! boot path, `smp` brings up the other cores, `trap` handles exceptions, `logger`
+//! writes log lines, `panic` reports panics.
+#![cfg_attr(not(test), no_std)]
+
+pub mod el2map;
+pub mod esr;
+pub mod exit;
+
+#[cfg(target_os = "none")]
+extern crate alloc;
+
+#[cfg(target_os = "none")]
+mod cpu;
+#[cfg(target_os = "none")]
+mod heap;
+#[cfg(target_os = "none")]
+mod logger;
+#[cfg(target_os = "none")]
+mod panic;
+#[cfg(target_os = "none")]
+mod selftest;
+#[cfg(target_os = "none")]
+mod smp;
+#[cfg(target_os = "none")]
+mod start;
+#[cfg(target_os = "none")]
+mod trap;

@@ -1,0 +1,336 @@
+//! The physical GICv3: distributor, redistributors and the CPU interface.
+//!
+//! Ferry owns the physical GIC. At boot it puts every interrupt in non-secure
+//! Group 1, disabled, at a middle priority, enables affinity routing, wakes each
+//! CPU's redistributor and enables the CPU interface's system registers. Routing
+//! and enabling of individual interrupts is the EL2 core's business later.
+
+use tock_registers::interfaces::{Readable, Writeable};
+use tock_registers::register_bitfields;
+use tock_registers::register_structs;
+use tock_registers::registers::{ReadOnly, ReadWrite};
+
+use crate::Region;
+
+register_bitfields! {u32,
+    /// Distributor control (non-secure view; same bits with a single security state).
+    GICD_CTLR [
+        /// Enable non-secure Group 1 (EnableGrp1A, or EnableGrp1 with DS=1).
+        ENABLE_GRP1 OFFSET(1) NUMBITS(1) [],
+        /// Affinity routing enabled (ARE_NS, or ARE with DS=1).
+        ARE OFFSET(4) NUMBITS(1) [],
+        /// Register write pending.
+        RWP OFFSET(31) NUMBITS(1) []
+    ],
+    /// Distributor type.
+    GICD_TYPER [
+        /// Supported SPIs: 32 * (N + 1) INTIDs in all.
+        IT_LINES_NUMBER OFFSET(0) NUMBITS(5) []
+    ],
+    /// Redistributor wake control.
+    GICR_WAKER [
+        /// The CPU interface is asleep.
+        PROCESSOR_SLEEP OFFSET(1) NUMBITS(1) [],
+        /// The redistributor's children are asleep.
+        CHILDREN_ASLEEP OFFSET(2) NUMBITS(1) []
+    ]
+}
+
+register_structs! {
+    /// Distributor registers (GICD), 64 KiB.
+    pub GicdRegisters {
+        (0x0000 => ctlr: ReadWrite<u32, GICD_CTLR::Register>),
+        (0x0004 => typer: ReadOnly<u32, GICD_TYPER::Register>),
+        (0x0008 => _reserved0),
+        (0x0080 => igroupr: [ReadWrite<u32>; 32]),
+        (0x0100 => isenabler: [ReadWrite<u32>; 32]),
+        (0x0180 => icenabler: [ReadWrite<u32>; 32]),
+        (0x0200 => ispendr: [ReadWrite<u32>; 32]),
+        (0x0280 => icpendr: [ReadWrite<u32>; 32]),
+        (0x0300 => isactiver: [ReadWrite<u32>; 32]),
+        (0x0380 => icactiver: [ReadWrite<u32>; 32]),
+        (0x0400 => ipriorityr: [ReadWrite<u32>; 255]),
+        (0x07fc => _reserved1),
+        (0x0c00 => icfgr: [ReadWrite<u32>; 64]),
+        (0x0d00 => _reserved2),
+        (0x6100 => irouter: [ReadWrite<u64>; 988]),
+        (0x7fe0 => _reserved3),
+        (0xffe8 => pidr2: ReadOnly<u32>),
+        (0xffec => _reserved4),
+        (0x10000 => @END),
+    }
+}
+
+register_structs! {
+    /// Redistributor control frame (RD_base), 64 KiB.
+    pub GicrRegisters {
+        (0x0000 => ctlr: ReadWrite<u32>),
+        (0x0004 => _reserved0),
+        (0x0008 => typer: ReadOnly<u64>),
+        (0x0010 => _reserved1),
+        (0x0014 => waker: ReadWrite<u32, GICR_WAKER::Register>),
+        (0x0018 => _reserved2),
+        (0x10000 => @END),
+    }
+}
+
+register_structs! {
+    /// Redistributor SGI/PPI frame (SGI_base), the 64 KiB after RD_base.
+    pub GicrSgiRegisters {
+        (0x0000 => _reserved0),
+        (0x0080 => igroupr0: ReadWrite<u32>),
+        (0x0084 => _reserved1),
+        (0x0100 => isenabler0: ReadWrite<u32>),
+        (0x0104 => _reserved2),
+        (0x0180 => icenabler0: ReadWrite<u32>),
+        (0x0184 => _reserved3),
+        (0x0280 => icpendr0: ReadWrite<u32>),
+        (0x0284 => _reserved4),
+        (0x0380 => icactiver0: ReadWrite<u32>),
+        (0x0384 => _reserved5),
+        (0x0400 => ipriorityr: [ReadWrite<u32>; 8]),
+        (0x0420 => _reserved6),
+        (0x10000 => @END),
+    }
+}
+
+/// The priority Ferry gives every interrupt at boot (the middle of the range).
+pub const DEFAULT_PRIORITY: u8 = 0xa0;
+
+/// GICR_TYPER.Last: this is the last redistributor of its region.
+const TYPER_LAST: u64 = 1 << 4;
+/// GICR_TYPER.VLPIS: GICv4 virtual LPIs, so each redistributor has four frames.
+const TYPER_VLPIS: u64 = 1 << 1;
+
+/// Why the GIC could not be brought up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GicError {
+    /// GICD_PIDR2.ArchRev is not 3 or 4: the distributor is not a GICv3/v4.
+    NotGicv3 {
+        /// The revision read.
+        arch_rev: u32,
+    },
+    /// No redistributor in the device tree's regions reports this CPU's affinity.
+    NoRedistributor {
+        /// The CPU's MPIDR affinity.
+        mpidr: u64,
+    },
+    /// ICC_SRE_EL2.SRE did not stick: the system-register interface is unavailable.
+    NoSystemRegisters,
+}
+
+impl core::fmt::Display for GicError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            GicError::NotGicv3 { arch_rev } => write!(
+                f,
+                "the distributor reports architecture revision {arch_rev} (GICD_PIDR2), not a GICv3"
+            ),
+            GicError::NoRedistributor { mpidr } => write!(
+                f,
+                "no redistributor for MPIDR {mpidr:#x} in the device tree's GICR regions"
+            ),
+            GicError::NoSystemRegisters => {
+                f.write_str("ICC_SRE_EL2.SRE reads 0: the GIC system-register interface is off")
+            }
+        }
+    }
+}
+
+/// The affinity value of an MPIDR in the format of `GICR_TYPER[63:32]`
+/// (Aff3.Aff2.Aff1.Aff0).
+pub fn affinity_of(mpidr: u64) -> u32 {
+    (((mpidr >> 32) & 0xff) << 24 | (mpidr & 0x00ff_ffff)) as u32
+}
+
+/// Bytes between redistributors, from GICR_TYPER: two 64 KiB frames, four with
+/// GICv4 virtual LPIs.
+pub fn redistributor_stride(typer: u64) -> u64 {
+    if typer & TYPER_VLPIS != 0 { 0x4_0000 } else { 0x2_0000 }
+}
+
+/// Number of INTIDs the distributor implements (SGIs and PPIs included, at most 1020).
+pub fn interrupt_lines(it_lines_number: u32) -> u32 {
+    (32 * (it_lines_number + 1)).min(1020)
+}
+
+/// The distributor and the redistributor regions, mapped as device memory.
+pub struct Gic {
+    gicd: &'static GicdRegisters,
+    gicr: [Region; 4],
+    gicr_count: usize,
+}
+
+// SAFETY: the distributor is programmed only by the primary CPU during boot;
+// each CPU touches only its own redistributor frames and its own CPU interface.
+unsafe impl Sync for Gic {}
+// SAFETY: as above; the driver holds only addresses of MMIO that lives forever.
+unsafe impl Send for Gic {}
+
+impl Gic {
+    /// Takes the GIC at `gicd` with redistributors in `gicr`.
+    ///
+    /// # Safety
+    /// The regions must be the GIC's MMIO, mapped as device memory for as long as
+    /// Ferry runs, and only this driver may program them.
+    pub unsafe fn new(gicd: Region, gicr: &[Region]) -> Gic {
+        let mut regions = [Region::default(); 4];
+        let count = gicr.len().min(regions.len());
+        regions[..count].copy_from_slice(&gicr[..count]);
+        Gic {
+            // SAFETY: the caller guarantees `gicd` is the mapped distributor.
+            gicd: unsafe { &*(gicd.base as usize as *const GicdRegisters) },
+            gicr: regions,
+            gicr_count: count,
+        }
+    }
+
+    /// Number of INTIDs the distributor implements.
+    pub fn lines(&self) -> u32 {
+        interrupt_lines(self.gicd.typer.read(GICD_TYPER::IT_LINES_NUMBER))
+    }
+
+    /// Brings the distributor to a known state (once, on the primary CPU): every
+    /// SPI disabled, not pending, not active, Group 1, default priority, level-
+    /// triggered; then affinity routing and Group 1 on.
+    pub fn init_distributor(&self) -> Result<(), GicError> {
+        let arch_rev = (self.gicd.pidr2.get() >> 4) & 0xf;
+        if arch_rev != 3 && arch_rev != 4 {
+            return Err(GicError::NotGicv3 { arch_rev });
+        }
+        self.gicd.ctlr.set(0);
+        self.wait_for_distributor();
+        let words = (self.lines() / 32) as usize;
+        let priority = u32::from_ne_bytes([DEFAULT_PRIORITY; 4]);
+        for i in 1..words {
+            self.gicd.icenabler[i].set(u32::MAX);
+            self.gicd.icpendr[i].set(u32::MAX);
+            self.gicd.icactiver[i].set(u32::MAX);
+            self.gicd.igroupr[i].set(u32::MAX);
+        }
+        for i in 8..(self.lines() / 4) as usize {
+            self.gicd.ipriorityr[i].set(priority);
+        }
+        for i in 2..(self.lines() / 16) as usize {
+            self.gicd.icfgr[i].set(0);
+        }
+        self.gicd.ctlr.write(GICD_CTLR::ARE::SET + GICD_CTLR::ENABLE_GRP1::SET);
+        self.wait_for_distributor();
+        Ok(())
+    }
+
+    fn wait_for_distributor(&self) {
+        while self.gicd.ctlr.is_set(GICD_CTLR::RWP) {}
+    }
+
+    /// Finds the redistributor of the CPU with `mpidr`: its RD_base address.
+    pub fn find_redistributor(&self, mpidr: u64) -> Option<u64> {
+        let wanted = affinity_of(mpidr);
+        for region in &self.gicr[..self.gicr_count] {
+            let mut frame = region.base;
+            while frame + 0x2_0000 <= region.end() {
+                // SAFETY: `frame` lies inside a mapped GICR region (checked above).
+                let regs = unsafe { &*(frame as usize as *const GicrRegisters) };
+                let typer = regs.typer.get();
+                if (typer >> 32) as u32 == wanted {
+                    return Some(frame);
+                }
+                if typer & TYPER_LAST != 0 {
+                    break;
+                }
+                frame += redistributor_stride(typer);
+            }
+        }
+        None
+    }
+
+    /// Brings up the calling CPU's redistributor and CPU interface: SGIs and PPIs
+    /// disabled in Group 1 at the default priority, the system-register interface
+    /// on, all priorities unmasked, Group 1 enabled. Returns RD_base.
+    pub fn init_cpu(&self, mpidr: u64) -> Result<u64, GicError> {
+        let rd_base = self.find_redistributor(mpidr).ok_or(GicError::NoRedistributor { mpidr })?;
+        // SAFETY: `rd_base` was found inside a mapped GICR region; SGI_base follows it.
+        let (rd, sgi) = unsafe {
+            (
+                &*(rd_base as usize as *const GicrRegisters),
+                &*((rd_base + 0x1_0000) as usize as *const GicrSgiRegisters),
+            )
+        };
+        rd.waker.write(GICR_WAKER::PROCESSOR_SLEEP::CLEAR);
+        while rd.waker.is_set(GICR_WAKER::CHILDREN_ASLEEP) {}
+        sgi.icenabler0.set(u32::MAX);
+        sgi.icpendr0.set(u32::MAX);
+        sgi.icactiver0.set(u32::MAX);
+        sgi.igroupr0.set(u32::MAX);
+        let priority = u32::from_ne_bytes([DEFAULT_PRIORITY; 4]);
+        for reg in &sgi.ipriorityr {
+            reg.set(priority);
+        }
+        cpu_interface::enable()?;
+        Ok(rd_base)
+    }
+}
+
+#[cfg(target_os = "none")]
+mod cpu_interface {
+    use super::GicError;
+    use aarch64_cpu::registers::ICC_SRE_EL2;
+    use tock_registers::interfaces::{Readable, Writeable};
+
+    /// Enables the EL2 system-register interface (and lets EL1 use its own), then
+    /// unmasks all priorities and enables Group 1.
+    pub fn enable() -> Result<(), GicError> {
+        ICC_SRE_EL2.write(ICC_SRE_EL2::SRE::SET + ICC_SRE_EL2::ENABLE::SET);
+        aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
+        if !ICC_SRE_EL2.is_set(ICC_SRE_EL2::SRE) {
+            return Err(GicError::NoSystemRegisters);
+        }
+        // SAFETY: ICC_PMR_EL1, ICC_BPR1_EL1 and ICC_IGRPEN1_EL1 (not modelled by
+        // aarch64-cpu 11) only change this CPU's interrupt masking.
+        unsafe {
+            core::arch::asm!(
+                "msr icc_pmr_el1, {pmr}",
+                "msr icc_bpr1_el1, xzr",
+                "msr icc_igrpen1_el1, {one}",
+                "isb",
+                pmr = in(reg) 0xffu64,
+                one = in(reg) 1u64,
+                options(nostack),
+            );
+        }
+        Ok(())
+    }
+}
+
+#[cfg(not(target_os = "none"))]
+mod cpu_interface {
+    use super::GicError;
+
+    /// Host builds have no CPU interface.
+    pub fn enable() -> Result<(), GicError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn affinity_matches_gicr_typer_layout() {
+        assert_eq!(affinity_of(0x8000_0003), 3);
+        assert_eq!(affinity_of(0x0000_0102), 0x0102);
+        assert_eq!(affinity_of(0x0000_00ff_0001_0203), 0xff01_0203);
+        // MT, U and other flag bits between Aff2 and Aff3 are ignored.
+        assert_eq!(affinity_of(0x0000_0012_c100_0001), 0x1200_0001);
+    }
+
+    #[test]
+    fn strides_and_lines() {
+        assert_eq!(redistributor_stride(0), 0x2_0000);
+        assert_eq!(redistributor_stride(TYPER_VLPIS), 0x4_0000);
+        assert_eq!(interrupt_lines(0), 32);
+        assert_eq!(interrupt_lines(7), 256);
+        assert_eq!(interrupt_lines(31), 1020);
+    }
+}
