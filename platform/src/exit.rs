@@ -12,7 +12,11 @@ pub fn end_run(code: u32) -> ! {
     if crate::board::BOARD.semihosting_exit {
         qemu_exit::AArch64::new().exit(code);
     }
-    let function = if code == 0 { psci::function::SYSTEM_OFF } else { psci::function::SYSTEM_RESET };
+    let function = if code == 0 {
+        psci::function::SYSTEM_OFF
+    } else {
+        psci::function::SYSTEM_RESET
+    };
     psci::call(psci::Method::Smc, function, 0, 0, 0);
     loop {
         aarch64_cpu::asm::wfe();

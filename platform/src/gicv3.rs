@@ -146,7 +146,11 @@ pub fn affinity_of(mpidr: u64) -> u32 {
 /// Bytes between redistributors, from GICR_TYPER: two 64 KiB frames, four with
 /// GICv4 virtual LPIs.
 pub fn redistributor_stride(typer: u64) -> u64 {
-    if typer & TYPER_VLPIS != 0 { 0x4_0000 } else { 0x2_0000 }
+    if typer & TYPER_VLPIS != 0 {
+        0x4_0000
+    } else {
+        0x2_0000
+    }
 }
 
 /// Number of INTIDs the distributor implements (SGIs and PPIs included, at most 1020).
@@ -214,7 +218,9 @@ impl Gic {
         for i in 2..(self.lines() / 16) as usize {
             self.gicd.icfgr[i].set(0);
         }
-        self.gicd.ctlr.write(GICD_CTLR::ARE::SET + GICD_CTLR::ENABLE_GRP1::SET);
+        self.gicd
+            .ctlr
+            .write(GICD_CTLR::ARE::SET + GICD_CTLR::ENABLE_GRP1::SET);
         self.wait_for_distributor();
         Ok(())
     }
@@ -248,7 +254,9 @@ impl Gic {
     /// disabled in Group 1 at the default priority, the system-register interface
     /// on, all priorities unmasked, Group 1 enabled. Returns RD_base.
     pub fn init_cpu(&self, mpidr: u64) -> Result<u64, GicError> {
-        let rd_base = self.find_redistributor(mpidr).ok_or(GicError::NoRedistributor { mpidr })?;
+        let rd_base = self
+            .find_redistributor(mpidr)
+            .ok_or(GicError::NoRedistributor { mpidr })?;
         // SAFETY: `rd_base` was found inside a mapped GICR region; SGI_base follows it.
         let (rd, sgi) = unsafe {
             (

@@ -125,7 +125,10 @@ impl<'a> Tables<'a> {
         if attrs & !ATTRIBUTE_MASK != 0 {
             return Err(MapError::BadAttributes);
         }
-        if !va.is_multiple_of(PAGE_SIZE) || !pa.is_multiple_of(PAGE_SIZE) || !size.is_multiple_of(PAGE_SIZE) {
+        if !va.is_multiple_of(PAGE_SIZE)
+            || !pa.is_multiple_of(PAGE_SIZE)
+            || !size.is_multiple_of(PAGE_SIZE)
+        {
             return Err(MapError::Misaligned);
         }
         let limit = 1u64 << self.va_bits;
