@@ -1,0 +1,96 @@
+# Ferry — build, run and test.  `make help` lists the targets.
+#
+#   make deps              set up the machine (Debian 12; as root) — tools/deps.sh
+#   make [image]           build/$(PLATFORM)/ferry.{elf,img}
+#   make images            both platforms
+#   make guests            guest artifacts into build/guests/ — tools/fetch-guest
+#   make test              deps, images, guests, then host unit tests + QEMU scenarios
+#   make run               boot $(RUN_SCENARIO) on QEMU interactively (Ctrl-A X quits)
+#   make bench             benchmarks (not yet)
+#   make clippy | fmt | clean
+#
+# Variables: PLATFORM=qemu-virt|imx8mp-evk, RUN_SCENARIO=<name from tests/scenarios.toml>,
+# RUN_TIMEOUT=<seconds> (default 600), TEST_ARGS=<extra ferry-test test args, e.g.
+# --filter virt-panic>.
+
+PLATFORMS := qemu-virt imx8mp-evk
+PLATFORM ?= qemu-virt
+ifeq ($(filter $(PLATFORM),$(PLATFORMS)),)
+$(error PLATFORM=$(PLATFORM) is not one of: $(PLATFORMS))
+endif
+
+TARGET := aarch64-unknown-none-softfloat
+CARGO ?= cargo
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
+ELF := $(TARGET_DIR)/$(TARGET)/release/ferry
+OUT := build/$(PLATFORM)
+# Deferred (`=`): only evaluated by recipes that use them, so `make deps` needs no rustc.
+HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
+OBJCOPY = $(shell rustc --print sysroot)/lib/rustlib/$(HOST_TRIPLE)/bin/llvm-objcopy
+
+RUN_SCENARIO_qemu-virt := virt-a53-smp4
+RUN_SCENARIO_imx8mp-evk := imx8mp-evk
+RUN_SCENARIO ?= $(RUN_SCENARIO_$(PLATFORM))
+RUN_TIMEOUT ?= 600
+export RUN_TIMEOUT
+TEST_ARGS ?=
+
+FERRY_TEST := $(CARGO) run --release -q -p ferry-test --
+
+.DEFAULT_GOAL := image
+# Steps of one target (deps, then images, ...) must run in order even under `make -j`.
+.NOTPARALLEL:
+.PHONY: all image images deps guests test run bench clippy fmt clean help
+
+all: image
+
+deps:
+	@tools/deps.sh
+
+image:
+	$(CARGO) build --release -p ferry-hypervisor --target $(TARGET) \
+		--no-default-features --features $(PLATFORM)
+	@mkdir -p $(OUT)
+	cp $(ELF) $(OUT)/ferry.elf
+	$(OBJCOPY) -O binary $(OUT)/ferry.elf $(OUT)/ferry.img
+	@magic=$$(od -An -tx1 -j 0x38 -N 4 $(OUT)/ferry.img | tr -d ' \n'); \
+	if [ "$$magic" != 41524d64 ]; then \
+		echo "error: $(OUT)/ferry.img has no arm64 Image magic \"ARM\\x64\" at 0x38" \
+			"(found '$$magic'); removed it" >&2; \
+		rm -f $(OUT)/ferry.img; exit 1; \
+	fi
+	@echo "image: $(OUT)/ferry.img ($$(stat -c %s $(OUT)/ferry.img) bytes, arm64 Image)"
+
+images:
+	@for p in $(PLATFORMS); do \
+		$(MAKE) --no-print-directory image PLATFORM=$$p || exit 1; \
+	done
+
+guests:
+	@tools/fetch-guest
+
+test: deps images guests
+	$(FERRY_TEST) test $(TEST_ARGS)
+
+run: deps image $(if $(filter imx8mp-evk,$(PLATFORM)),guests)
+	$(FERRY_TEST) run $(RUN_SCENARIO)
+
+bench: deps
+	$(FERRY_TEST) bench
+
+clippy:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy -p ferry-hypervisor --target $(TARGET) \
+		--no-default-features --features $(PLATFORM) -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+clean:
+	$(CARGO) clean
+	@if [ -d build ]; then \
+		find build -mindepth 1 -maxdepth 1 ! -name guests -exec rm -rf {} +; \
+	fi
+
+help:
+	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'

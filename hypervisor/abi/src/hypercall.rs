@@ -1,0 +1,74 @@
+//! Ferry's hypercalls: `HVC #0` from a partition, SMCCC calling convention.
+//!
+//! Function identifiers sit in the SMCCC vendor-specific hypervisor service range
+//! (owning entity 6): fast calls `0x8600_xxxx` (SMC32 convention) and `0xC600_xxxx`
+//! (SMC64). Arguments in x1..x7, result in x0 (negative = error). PSCI (function
+//! ids `0x84xx_xxxx`/`0xC4xx_xxxx`) is served on the same HVC and on trapped SMC.
+
+/// Returns Ferry's hypercall ABI version in x0: major << 16 | minor.
+pub const VERSION: u32 = 0x8600_0000;
+
+/// Writes up to [`CONSOLE_WRITE_MAX`] bytes to the partition's console.
+/// x1 = length, x2, x3, x4 = the bytes, little-endian (byte 0 is x2's low byte).
+/// Returns the number of bytes taken.
+pub const CONSOLE_WRITE: u32 = 0x8600_0001;
+
+/// Most bytes one [`CONSOLE_WRITE`] carries.
+pub const CONSOLE_WRITE_MAX: usize = 24;
+
+/// The ABI version [`VERSION`] returns: 0.1.
+pub const ABI_VERSION: u64 = 0x0000_0001;
+
+/// SMCCC return code: success.
+pub const SUCCESS: i64 = 0;
+/// SMCCC return code: unknown function (also PSCI NOT_SUPPORTED).
+pub const NOT_SUPPORTED: i64 = -1;
+/// Return code: bad argument.
+pub const INVALID_PARAMETERS: i64 = -2;
+
+/// Packs up to 24 bytes of `text` as [`CONSOLE_WRITE`] arguments: (length, x2, x3, x4).
+pub fn console_args(text: &[u8]) -> (u64, [u64; 3]) {
+    let len = text.len().min(CONSOLE_WRITE_MAX);
+    let mut words = [0u64; 3];
+    for (i, &b) in text[..len].iter().enumerate() {
+        words[i / 8] |= (b as u64) << (8 * (i % 8));
+    }
+    (len as u64, words)
+}
+
+/// Unpacks [`CONSOLE_WRITE`] arguments into `out`; returns the bytes, or `None`
+/// if the length is over [`CONSOLE_WRITE_MAX`].
+pub fn console_bytes(len: u64, words: [u64; 3], out: &mut [u8; CONSOLE_WRITE_MAX]) -> Option<&[u8]> {
+    let len = usize::try_from(len).ok().filter(|&l| l <= CONSOLE_WRITE_MAX)?;
+    for (i, slot) in out.iter_mut().enumerate().take(len) {
+        *slot = (words[i / 8] >> (8 * (i % 8))) as u8;
+    }
+    Some(&out[..len])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn console_round_trip() {
+        let text = b"hello from partition 1!!";
+        let (len, words) = console_args(text);
+        assert_eq!(len, 24);
+        assert_eq!(words[0] & 0xff, b'h' as u64);
+        let mut buf = [0; CONSOLE_WRITE_MAX];
+        assert_eq!(console_bytes(len, words, &mut buf), Some(&text[..]));
+        let (len, words) = console_args(b"hi");
+        assert_eq!(console_bytes(len, words, &mut buf), Some(&b"hi"[..]));
+        assert_eq!(console_bytes(25, words, &mut buf), None);
+        assert_eq!(console_bytes(u64::MAX, words, &mut buf), None);
+    }
+
+    #[test]
+    fn ids_are_in_the_vendor_hypervisor_range() {
+        for id in [VERSION, CONSOLE_WRITE] {
+            assert_eq!((id >> 24) & 0x3f, 6, "owning entity 6: vendor-specific hypervisor");
+            assert_eq!(id >> 31, 1, "fast call");
+        }
+    }
+}

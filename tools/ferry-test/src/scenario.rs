@@ -1,0 +1,252 @@
+//! `tests/scenarios.toml`: parsing and validation of the QEMU scenarios.
+
+use std::collections::HashSet;
+
+use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+
+/// QEMU has at most this many `-serial` ports, so the console is one of `0..MAX_SERIALS`.
+pub const MAX_SERIALS: u32 = 4;
+
+/// The longest hard timeout a scenario may ask for, in seconds.
+pub const MAX_TIMEOUT_SECS: u64 = 1800;
+
+/// The whole file: a list of `[[scenario]]` tables.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    #[serde(default)]
+    scenario: Vec<Scenario>,
+}
+
+/// One QEMU boot of a Ferry image, with the verdict it must produce.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Unique name; also names the log file `build/test-logs/<name>.log`.
+    pub name: String,
+    /// One line saying what the scenario checks.
+    pub description: String,
+    /// Which hypervisor image boots: `build/<image>/ferry.img` (a `PLATFORM`).
+    pub image: String,
+    /// QEMU `-M` argument.
+    pub machine: String,
+    /// QEMU `-cpu` argument, if any.
+    #[serde(default)]
+    pub cpu: Option<String>,
+    /// QEMU `-smp` argument, if any.
+    #[serde(default)]
+    pub smp: Option<u32>,
+    /// QEMU `-m` argument, if any.
+    #[serde(default)]
+    pub memory: Option<String>,
+    /// Host DTB passed with `-dtb`, relative to `build/guests/`.
+    #[serde(default)]
+    pub dtb: Option<String>,
+    /// Command line passed with `-append`.
+    #[serde(default)]
+    pub append: Option<String>,
+    /// Index of the `-serial` that is Ferry's console (the ones before it are `null`).
+    #[serde(default)]
+    pub console_serial: u32,
+    /// Hard timeout enforced by the runner, in seconds.
+    pub timeout_secs: u64,
+    /// The semihosting exit code QEMU must end with.
+    pub expect_exit: i32,
+    /// Substrings that must all appear in the console log.
+    #[serde(default)]
+    pub expect_log: Vec<String>,
+}
+
+impl Scenario {
+    /// Checks one scenario on its own; errors name the scenario and the field.
+    pub fn validate(&self) -> Result<()> {
+        let n = &self.name;
+        if n.is_empty()
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+            || n.starts_with('.')
+        {
+            bail!(
+                "scenario name {n:?}: use only letters, digits, '-', '_', '.' (it names a log file)"
+            );
+        }
+        if self.image.is_empty() || self.image.contains('/') || self.image.starts_with('.') {
+            bail!(
+                "scenario {n}: image {:?} must be a platform name (build/<image>/ferry.img)",
+                self.image
+            );
+        }
+        if self.machine.trim().is_empty() {
+            bail!("scenario {n}: machine is empty");
+        }
+        if self.cpu.as_deref().is_some_and(|c| c.trim().is_empty()) {
+            bail!("scenario {n}: cpu is empty (leave it out for QEMU's default)");
+        }
+        if self.memory.as_deref().is_some_and(|m| m.trim().is_empty()) {
+            bail!("scenario {n}: memory is empty (leave it out for QEMU's default)");
+        }
+        if self.smp == Some(0) {
+            bail!("scenario {n}: smp must be at least 1");
+        }
+        let bad_dtb =
+            |d: &String| d.is_empty() || d.starts_with('/') || d.split('/').any(|c| c == "..");
+        if let Some(dtb) = self.dtb.as_ref().filter(|d| bad_dtb(d)) {
+            bail!("scenario {n}: dtb {dtb:?} must be a path relative to build/guests/");
+        }
+        if self.console_serial >= MAX_SERIALS {
+            bail!(
+                "scenario {n}: console_serial {} out of range (QEMU has serials 0..={})",
+                self.console_serial,
+                MAX_SERIALS - 1
+            );
+        }
+        if self.timeout_secs == 0 || self.timeout_secs > MAX_TIMEOUT_SECS {
+            bail!(
+                "scenario {n}: timeout_secs {} out of range (1..={MAX_TIMEOUT_SECS})",
+                self.timeout_secs
+            );
+        }
+        if !(0..=255).contains(&self.expect_exit) {
+            bail!(
+                "scenario {n}: expect_exit {} out of range (0..=255)",
+                self.expect_exit
+            );
+        }
+        if self.expect_log.iter().any(|s| s.is_empty()) {
+            bail!("scenario {n}: expect_log has an empty string");
+        }
+        Ok(())
+    }
+}
+
+/// Parses and validates a scenarios file; `origin` names it in errors.
+pub fn parse(text: &str, origin: &str) -> Result<Vec<Scenario>> {
+    let file: File = toml::from_str(text).with_context(|| format!("{origin}: bad TOML"))?;
+    let mut seen = HashSet::new();
+    for s in &file.scenario {
+        s.validate().with_context(|| origin.to_string())?;
+        if !seen.insert(s.name.as_str()) {
+            bail!("{origin}: duplicate scenario name {:?}", s.name);
+        }
+    }
+    Ok(file.scenario)
+}
+
+/// Reads and parses a scenarios file.
+pub fn load(path: &std::path::Path) -> Result<Vec<Scenario>> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    parse(&text, &path.display().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ONE: &str = r#"
+[[scenario]]
+name = "virt-a53-smp4"
+description = "d"
+image = "qemu-virt"
+machine = "virt,gic-version=3,virtualization=on"
+cpu = "cortex-a53"
+smp = 4
+memory = "1G"
+timeout_secs = 60
+expect_exit = 0
+expect_log = ["4 of 4 CPUs online"]
+"#;
+
+    fn with(extra: &str) -> String {
+        format!("{ONE}{extra}")
+    }
+
+    #[test]
+    fn parses_full_scenario_with_defaults() {
+        let v = parse(ONE, "t").unwrap();
+        assert_eq!(v.len(), 1);
+        let s = &v[0];
+        assert_eq!(s.name, "virt-a53-smp4");
+        assert_eq!(s.smp, Some(4));
+        assert_eq!(s.console_serial, 0);
+        assert_eq!(s.dtb, None);
+        assert_eq!(s.append, None);
+        assert_eq!(s.expect_log, vec!["4 of 4 CPUs online".to_string()]);
+    }
+
+    #[test]
+    fn empty_file_is_no_scenarios() {
+        assert!(parse("", "t").unwrap().is_empty());
+    }
+
+    #[test]
+    fn rejects_unknown_field() {
+        let e = parse(&ONE.replace("smp = 4", "smp = 4\ncpus = 4"), "t").unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field"), "{e:#}");
+    }
+
+    #[test]
+    fn rejects_unknown_top_level_table() {
+        let e = parse(&with("[other]\nx = 1\n"), "t").unwrap_err();
+        assert!(format!("{e:#}").contains("unknown field"), "{e:#}");
+    }
+
+    #[test]
+    fn rejects_missing_required_field() {
+        let e = parse(&ONE.replace("expect_exit = 0\n", ""), "t").unwrap_err();
+        assert!(format!("{e:#}").contains("expect_exit"), "{e:#}");
+    }
+
+    #[test]
+    fn rejects_duplicate_names() {
+        let e = parse(&with(ONE), "t").unwrap_err();
+        assert!(format!("{e:#}").contains("duplicate"), "{e:#}");
+    }
+
+    #[test]
+    fn console_serial_bounds() {
+        let ok = ONE.replace("smp = 4", "smp = 4\nconsole_serial = 3");
+        assert_eq!(parse(&ok, "t").unwrap()[0].console_serial, 3);
+        let bad = ONE.replace("smp = 4", "smp = 4\nconsole_serial = 4");
+        let e = parse(&bad, "t").unwrap_err();
+        assert!(format!("{e:#}").contains("console_serial"), "{e:#}");
+        let neg = ONE.replace("smp = 4", "smp = 4\nconsole_serial = -1");
+        assert!(parse(&neg, "t").is_err());
+    }
+
+    #[test]
+    fn rejects_bad_values() {
+        for (from, to, what) in [
+            ("name = \"virt-a53-smp4\"", "name = \"a b\"", "name"),
+            ("name = \"virt-a53-smp4\"", "name = \"../x\"", "name"),
+            ("image = \"qemu-virt\"", "image = \"../x\"", "image"),
+            ("smp = 4", "smp = 0", "smp"),
+            ("timeout_secs = 60", "timeout_secs = 0", "timeout_secs"),
+            ("timeout_secs = 60", "timeout_secs = 100000", "timeout_secs"),
+            ("expect_exit = 0", "expect_exit = 256", "expect_exit"),
+            ("cpu = \"cortex-a53\"", "cpu = \"\"", "cpu"),
+            (
+                "expect_log = [\"4 of 4 CPUs online\"]",
+                "expect_log = [\"\"]",
+                "expect_log",
+            ),
+            ("smp = 4", "smp = 4\ndtb = \"/etc/x.dtb\"", "dtb"),
+            ("smp = 4", "smp = 4\ndtb = \"../x.dtb\"", "dtb"),
+        ] {
+            let text = ONE.replace(from, to);
+            assert_ne!(text, ONE, "replacement {from:?} did not apply");
+            let e = parse(&text, "t").unwrap_err();
+            assert!(format!("{e:#}").contains(what), "{what}: {e:#}");
+        }
+    }
+
+    #[test]
+    fn the_real_file_is_valid() {
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios.toml");
+        let v = load(&path).unwrap();
+        assert!(!v.is_empty());
+    }
+}
