@@ -26,7 +26,10 @@ mod tests {
     fn standard_check_values() {
         assert_eq!(checksum(b"123456789"), 0xCBF4_3926);
         assert_eq!(checksum(b""), 0);
-        assert_eq!(checksum(b"The quick brown fox jumps over the lazy dog"), 0x414F_A339);
+        assert_eq!(
+            checksum(b"The quick brown fox jumps over the lazy dog"),
+            0x414F_A339
+        );
     }
 
     #[test]

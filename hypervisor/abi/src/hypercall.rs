@@ -38,8 +38,14 @@ pub fn console_args(text: &[u8]) -> (u64, [u64; 3]) {
 
 /// Unpacks [`CONSOLE_WRITE`] arguments into `out`; returns the bytes, or `None`
 /// if the length is over [`CONSOLE_WRITE_MAX`].
-pub fn console_bytes(len: u64, words: [u64; 3], out: &mut [u8; CONSOLE_WRITE_MAX]) -> Option<&[u8]> {
-    let len = usize::try_from(len).ok().filter(|&l| l <= CONSOLE_WRITE_MAX)?;
+pub fn console_bytes(
+    len: u64,
+    words: [u64; 3],
+    out: &mut [u8; CONSOLE_WRITE_MAX],
+) -> Option<&[u8]> {
+    let len = usize::try_from(len)
+        .ok()
+        .filter(|&l| l <= CONSOLE_WRITE_MAX)?;
     for (i, slot) in out.iter_mut().enumerate().take(len) {
         *slot = (words[i / 8] >> (8 * (i % 8))) as u8;
     }
@@ -67,7 +73,11 @@ mod tests {
     #[test]
     fn ids_are_in_the_vendor_hypervisor_range() {
         for id in [VERSION, CONSOLE_WRITE] {
-            assert_eq!((id >> 24) & 0x3f, 6, "owning entity 6: vendor-specific hypervisor");
+            assert_eq!(
+                (id >> 24) & 0x3f,
+                6,
+                "owning entity 6: vendor-specific hypervisor"
+            );
             assert_eq!(id >> 31, 1, "fast call");
         }
     }

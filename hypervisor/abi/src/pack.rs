@@ -136,13 +136,24 @@ impl core::fmt::Display for PackError {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self {
             PackError::Truncated => f.write_str("pack is truncated"),
-            PackError::BadMagic => f.write_str("no pack found (bad magic): was the image packed with `ferry pack`?"),
-            PackError::Version(v) => write!(f, "pack format version {v} (this Ferry reads {VERSION})"),
+            PackError::BadMagic => {
+                f.write_str("no pack found (bad magic): was the image packed with `ferry pack`?")
+            }
+            PackError::Version(v) => {
+                write!(f, "pack format version {v} (this Ferry reads {VERSION})")
+            }
             PackError::BadHeader => f.write_str("pack header is malformed"),
-            PackError::HeaderChecksum => f.write_str("pack header checksum mismatch (corrupt pack)"),
-            PackError::EntriesChecksum => f.write_str("pack entry table checksum mismatch (corrupt pack)"),
+            PackError::HeaderChecksum => {
+                f.write_str("pack header checksum mismatch (corrupt pack)")
+            }
+            PackError::EntriesChecksum => {
+                f.write_str("pack entry table checksum mismatch (corrupt pack)")
+            }
             PackError::BadEntry(i) => write!(f, "pack entry {i} is malformed"),
-            PackError::PayloadChecksum(i) => write!(f, "pack entry {i}: payload checksum mismatch (corrupt pack)"),
+            PackError::PayloadChecksum(i) => write!(
+                f,
+                "pack entry {i}: payload checksum mismatch (corrupt pack)"
+            ),
             PackError::Duplicate(i) => write!(f, "pack entry {i} duplicates an earlier entry"),
             PackError::NoRoom => f.write_str("output buffer too small for the pack"),
         }
@@ -194,7 +205,13 @@ impl Header {
 
     /// The CRC-32 the header should carry.
     pub fn compute_crc(&self) -> u32 {
-        crc32::checksum(&Header { header_crc: 0, ..*self }.encode())
+        crc32::checksum(
+            &Header {
+                header_crc: 0,
+                ..*self
+            }
+            .encode(),
+        )
     }
 }
 
@@ -229,7 +246,11 @@ impl Entry {
 
     /// The name up to its first NUL, or `None` if it is not UTF-8.
     pub fn name_str(&self) -> Option<&str> {
-        let len = self.name.iter().position(|&c| c == 0).unwrap_or(self.name.len());
+        let len = self
+            .name
+            .iter()
+            .position(|&c| c == 0)
+            .unwrap_or(self.name.len());
         core::str::from_utf8(&self.name[..len]).ok()
     }
 }
@@ -268,7 +289,10 @@ impl<'a> Pack<'a> {
     /// and returns the pack's total size, checking only magic, version and header
     /// checksum: enough to know how much memory the pack occupies.
     pub fn total_size(bytes: &[u8]) -> Result<u64, PackError> {
-        let head: &[u8; 64] = bytes.get(..64).and_then(|b| b.try_into().ok()).ok_or(PackError::Truncated)?;
+        let head: &[u8; 64] = bytes
+            .get(..64)
+            .and_then(|b| b.try_into().ok())
+            .ok_or(PackError::Truncated)?;
         let header = Header::decode(head);
         if header.magic != MAGIC {
             return Err(PackError::BadMagic);
@@ -298,14 +322,21 @@ impl<'a> Pack<'a> {
         if crc32::checksum(table) != header.entries_crc {
             return Err(PackError::EntriesChecksum);
         }
-        let pack = Pack { bytes, count: header.entry_count };
+        let pack = Pack {
+            bytes,
+            count: header.entry_count,
+        };
         let mut previous_end = payload_start(header.entry_count);
         for i in 0..header.entry_count {
             let e = pack.entry(i);
             let kind = Kind::from_u32(e.kind).ok_or(PackError::BadEntry(i))?;
             let end = e.offset.checked_add(e.size).ok_or(PackError::BadEntry(i))?;
             // Payloads follow the table in order, aligned, without overlap.
-            if e.offset % ALIGN != 0 || e.offset < previous_end || end > total as u64 || e.name_str().is_none() {
+            if !e.offset.is_multiple_of(ALIGN)
+                || e.offset < previous_end
+                || end > total as u64
+                || e.name_str().is_none()
+            {
                 return Err(PackError::BadEntry(i));
             }
             if (kind == Kind::Config) != (e.partition == SYSTEM) {
@@ -327,7 +358,11 @@ impl<'a> Pack<'a> {
 
     fn entry(&self, i: u32) -> Entry {
         let at = 64 + 64 * i as usize;
-        Entry::decode(self.bytes[at..at + 64].try_into().expect("bounds checked by parse"))
+        Entry::decode(
+            self.bytes[at..at + 64]
+                .try_into()
+                .expect("bounds checked by parse"),
+        )
     }
 
     fn entry_name(&self, i: u32) -> &'a str {
@@ -357,7 +392,8 @@ impl<'a> Pack<'a> {
 
     /// The payload of `kind` for `partition`, if the pack has one.
     pub fn find(&self, kind: Kind, partition: u32) -> Option<Item<'a>> {
-        self.items().find(|i| i.kind == kind && i.partition == partition)
+        self.items()
+            .find(|i| i.kind == kind && i.partition == partition)
     }
 }
 
@@ -385,7 +421,10 @@ pub fn packed_size(payloads: &[Payload<'_>]) -> u64 {
 
 /// Writes a pack of `payloads` into `out` (zero-filled first); returns its size.
 pub fn write(out: &mut [u8], payloads: &[Payload<'_>]) -> Result<usize, PackError> {
-    let count = u32::try_from(payloads.len()).ok().filter(|&c| c <= MAX_ENTRIES).ok_or(PackError::BadHeader)?;
+    let count = u32::try_from(payloads.len())
+        .ok()
+        .filter(|&c| c <= MAX_ENTRIES)
+        .ok_or(PackError::BadHeader)?;
     let total = usize::try_from(packed_size(payloads)).map_err(|_| PackError::NoRoom)?;
     let out = out.get_mut(..total).ok_or(PackError::NoRoom)?;
     out.fill(0);
@@ -432,10 +471,30 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let payloads = [
-            Payload { kind: Kind::Config, partition: SYSTEM, name: "system.dtb", data: b"config bytes" },
-            Payload { kind: Kind::Image, partition: 0, name: "alpha.bin", data: &[0xaa; 5000] },
-            Payload { kind: Kind::GuestDtb, partition: 0, name: "alpha.dtb", data: b"dtb" },
-            Payload { kind: Kind::Image, partition: 1, name: "a-very-long-file-name-that-is-cut-here.bin", data: b"" },
+            Payload {
+                kind: Kind::Config,
+                partition: SYSTEM,
+                name: "system.dtb",
+                data: b"config bytes",
+            },
+            Payload {
+                kind: Kind::Image,
+                partition: 0,
+                name: "alpha.bin",
+                data: &[0xaa; 5000],
+            },
+            Payload {
+                kind: Kind::GuestDtb,
+                partition: 0,
+                name: "alpha.dtb",
+                data: b"dtb",
+            },
+            Payload {
+                kind: Kind::Image,
+                partition: 1,
+                name: "a-very-long-file-name-that-is-cut-here.bin",
+                data: b"",
+            },
         ];
         let mut out = vec![0xffu8; packed_size(&payloads) as usize];
         assert_eq!(write(&mut out, &payloads).unwrap(), out.len());
@@ -452,7 +511,10 @@ mod tests {
         assert_eq!(items[0].data, b"config bytes");
         assert_eq!(items[1].data.len(), 5000);
         assert_eq!(pack.find(Kind::GuestDtb, 0).unwrap().name, "alpha.dtb");
-        assert_eq!(pack.find(Kind::Image, 1).unwrap().name, "a-very-long-file-name-that-is-c");
+        assert_eq!(
+            pack.find(Kind::Image, 1).unwrap().name,
+            "a-very-long-file-name-that-is-c"
+        );
         assert!(pack.find(Kind::Initrd, 0).is_none());
         // Bytes after the pack are ignored.
         let mut longer = bytes.clone();
@@ -481,7 +543,10 @@ mod tests {
     fn refuses_malformed_packs() {
         let bytes = sample();
         assert_eq!(Pack::parse(&bytes[..40]).unwrap_err(), PackError::Truncated);
-        assert_eq!(Pack::parse(&bytes[..bytes.len() - 1]).unwrap_err(), PackError::Truncated);
+        assert_eq!(
+            Pack::parse(&bytes[..bytes.len() - 1]).unwrap_err(),
+            PackError::Truncated
+        );
         let mut bad = bytes.clone();
         bad[0] = b'X';
         assert_eq!(Pack::parse(&bad).unwrap_err(), PackError::BadMagic);
@@ -495,9 +560,15 @@ mod tests {
             Pack::parse(&b).map(|_| ())
         };
         assert_eq!(reheader(&|h| h.version = 2), Err(PackError::Version(2)));
-        assert_eq!(reheader(&|h| h.entry_count = MAX_ENTRIES + 1), Err(PackError::BadHeader));
+        assert_eq!(
+            reheader(&|h| h.entry_count = MAX_ENTRIES + 1),
+            Err(PackError::BadHeader)
+        );
         assert_eq!(reheader(&|h| h.entry_size = 32), Err(PackError::BadHeader));
-        assert_eq!(reheader(&|h| h.total_size = u64::MAX), Err(PackError::Truncated));
+        assert_eq!(
+            reheader(&|h| h.total_size = u64::MAX),
+            Err(PackError::Truncated)
+        );
         // A forged entry with correct CRCs pointing outside the pack.
         let reentry = |i: usize, f: &dyn Fn(&mut Entry)| {
             let mut b = bytes.clone();
@@ -512,12 +583,27 @@ mod tests {
             Pack::parse(&b).map(|_| ())
         };
         assert_eq!(reentry(1, &|e| e.offset += 1), Err(PackError::BadEntry(1)));
-        assert_eq!(reentry(1, &|e| e.size = u64::MAX), Err(PackError::BadEntry(1)));
+        assert_eq!(
+            reentry(1, &|e| e.size = u64::MAX),
+            Err(PackError::BadEntry(1))
+        );
         assert_eq!(reentry(1, &|e| e.kind = 99), Err(PackError::BadEntry(1)));
-        assert_eq!(reentry(0, &|e| e.partition = 0), Err(PackError::BadEntry(0)));
-        assert_eq!(reentry(1, &|e| e.name[0] = 0xff), Err(PackError::BadEntry(1)));
+        assert_eq!(
+            reentry(0, &|e| e.partition = 0),
+            Err(PackError::BadEntry(0))
+        );
+        assert_eq!(
+            reentry(1, &|e| e.name[0] = 0xff),
+            Err(PackError::BadEntry(1))
+        );
         assert_eq!(reentry(2, &|e| e.offset = 0), Err(PackError::BadEntry(2)));
-        assert_eq!(reentry(3, &|e| { e.kind = 3; e.partition = 0 }), Err(PackError::Duplicate(3)));
+        assert_eq!(
+            reentry(3, &|e| {
+                e.kind = 3;
+                e.partition = 0
+            }),
+            Err(PackError::Duplicate(3))
+        );
         assert_eq!(write(&mut [0u8; 10], &[]), Err(PackError::NoRoom));
     }
 }
