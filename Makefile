@@ -4,7 +4,11 @@
 #   make [image]           build/$(PLATFORM)/ferry.{elf,img}
 #   make images            both platforms
 #   make guests            guest artifacts into build/guests/ — tools/fetch-guest
-#   make test              deps, images, guests, then host unit tests + QEMU scenarios
+#   make test-guests       the bare-metal test guests into build/guests-bin/<name>.bin
+#   make guest-smoke       boot each test guest on plain QEMU (no Ferry; PL011 console)
+#   make ferry-tool        the `ferry` CLI (check, pack): target/release/ferry
+#   make test              deps, images, guests, test guests, ferry CLI, then host unit
+#                          tests + QEMU scenarios
 #   make run               boot $(RUN_SCENARIO) on QEMU interactively (Ctrl-A X quits)
 #   make bench             benchmarks (not yet)
 #   make clippy | fmt | clean
@@ -22,7 +26,7 @@ endif
 TARGET := aarch64-unknown-none-softfloat
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-ELF := $(TARGET_DIR)/$(TARGET)/release/ferry
+ELF := $(TARGET_DIR)/$(TARGET)/release/ferry-hypervisor
 OUT := build/$(PLATFORM)
 # Deferred (`=`): only evaluated by recipes that use them, so `make deps` needs no rustc.
 HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
@@ -37,10 +41,20 @@ TEST_ARGS ?=
 
 FERRY_TEST := $(CARGO) run --release -q -p ferry-test --
 
+# The bare-metal EL1 test guests: a cargo workspace of their own (tests/guests/README.md).
+GUESTS := hello smp cpu-on-foreign trespass victim
+GUEST_TARGET := aarch64-unknown-none
+GUEST_MANIFEST := tests/guests/Cargo.toml
+GUEST_ELF_DIR := $(or $(CARGO_TARGET_DIR),tests/guests/target)/$(GUEST_TARGET)/release
+GUEST_BIN := build/guests-bin
+GUEST_SMOKE_TARGET_DIR := tests/guests/target/smoke
+GUEST_SMOKE_BIN := build/guests-smoke
+
 .DEFAULT_GOAL := image
 # Steps of one target (deps, then images, ...) must run in order even under `make -j`.
 .NOTPARALLEL:
-.PHONY: all image images deps guests test run bench clippy fmt clean help
+.PHONY: all image images deps guests test-guests guest-smoke ferry-tool test run bench \
+	clippy fmt clean help
 
 all: image
 
@@ -69,10 +83,31 @@ images:
 guests:
 	@tools/fetch-guest
 
-test: deps images guests
+test-guests:
+	$(CARGO) build --release --manifest-path $(GUEST_MANIFEST) --target $(GUEST_TARGET)
+	@mkdir -p $(GUEST_BIN)
+	@for g in $(GUESTS); do \
+		$(OBJCOPY) -O binary $(GUEST_ELF_DIR)/$$g $(GUEST_BIN)/$$g.bin || exit 1; \
+		echo "guest: $(GUEST_BIN)/$$g.bin ($$(stat -c %s $(GUEST_BIN)/$$g.bin) bytes)"; \
+	done
+
+guest-smoke:
+	$(CARGO) build --release --manifest-path $(GUEST_MANIFEST) --target $(GUEST_TARGET) \
+		--features smoke --target-dir $(GUEST_SMOKE_TARGET_DIR)
+	@mkdir -p $(GUEST_SMOKE_BIN)
+	@for g in $(GUESTS); do \
+		$(OBJCOPY) -O binary $(GUEST_SMOKE_TARGET_DIR)/$(GUEST_TARGET)/release/$$g \
+			$(GUEST_SMOKE_BIN)/$$g.bin || exit 1; \
+	done
+	tests/guests/smoke.sh $(GUEST_SMOKE_BIN)
+
+ferry-tool:
+	$(CARGO) build --release -p ferry-tool
+
+test: deps images guests test-guests ferry-tool
 	$(FERRY_TEST) test $(TEST_ARGS)
 
-run: deps image $(if $(filter imx8mp-evk,$(PLATFORM)),guests)
+run: deps image test-guests $(if $(filter imx8mp-evk,$(PLATFORM)),guests)
 	$(FERRY_TEST) run $(RUN_SCENARIO)
 
 bench: deps
@@ -82,15 +117,18 @@ clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p ferry-hypervisor --target $(TARGET) \
 		--no-default-features --features $(PLATFORM) -- -D warnings
+	$(CARGO) clippy --manifest-path $(GUEST_MANIFEST) --target $(GUEST_TARGET) -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
+	$(CARGO) fmt --all --manifest-path $(GUEST_MANIFEST)
 
 clean:
 	$(CARGO) clean
+	$(CARGO) clean --manifest-path $(GUEST_MANIFEST)
 	@if [ -d build ]; then \
 		find build -mindepth 1 -maxdepth 1 ! -name guests -exec rm -rf {} +; \
 	fi
 
 help:
-	@sed -n '3,14p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'

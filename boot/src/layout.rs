@@ -37,3 +37,13 @@ pub fn image() -> ImageLayout {
         end: &raw const __image_end as u64,
     }
 }
+
+/// The top of the primary CPU's boot stack (it stays the primary's EL2 stack).
+#[cfg(target_os = "none")]
+pub fn primary_stack_top() -> u64 {
+    unsafe extern "C" {
+        static __primary_stack_top: u8;
+    }
+    // Only the symbol's address is taken.
+    &raw const __primary_stack_top as u64
+}

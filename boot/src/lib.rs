@@ -18,6 +18,7 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod cache;
+pub mod context;
 pub mod layout;
 pub mod mmu;
 pub mod secondary;

@@ -20,6 +20,8 @@ pub enum ExitCode {
     El2Exception = 5,
     /// Ferry panicked.
     Panic = 6,
+    /// The config's watchdog expired with the run still going.
+    Watchdog = 7,
 }
 
 impl ExitCode {
@@ -32,20 +34,26 @@ impl ExitCode {
 /// Writes the final line, `ferry: exit <code> (<reason>)`.
 pub fn write_last_line(
     out: &mut dyn core::fmt::Write,
-    code: ExitCode,
+    code: u32,
     reason: core::fmt::Arguments<'_>,
 ) -> core::fmt::Result {
-    writeln!(out, "ferry: exit {} ({})", code.code(), reason)
+    writeln!(out, "ferry: exit {code} ({reason})")
 }
 
 /// Ends the run: prints the last line without taking any lock, waits for the UART
 /// to drain, then exits through the board's mechanism.
 #[cfg(target_os = "none")]
 pub fn end(code: ExitCode, reason: core::fmt::Arguments<'_>) -> ! {
+    end_with(code.code(), reason)
+}
+
+/// Ends the run with a code the config chose (see [`end`]).
+#[cfg(target_os = "none")]
+pub fn end_with(code: u32, reason: core::fmt::Arguments<'_>) -> ! {
     let console = ferry_platform::board::BOARD.console;
     let _ = write_last_line(&mut ferry_platform::uart::RawWriter(console), code, reason);
     console.flush();
-    ferry_platform::exit::end_run(code.code())
+    ferry_platform::exit::end_run(code)
 }
 
 #[cfg(test)]
@@ -60,6 +68,7 @@ mod tests {
             ExitCode::CpusMissing,
             ExitCode::El2Exception,
             ExitCode::Panic,
+            ExitCode::Watchdog,
         ];
         for (i, a) in all.iter().enumerate() {
             assert_ne!(a.code(), 1);
@@ -72,7 +81,12 @@ mod tests {
     #[test]
     fn last_line_format() {
         let mut s = String::new();
-        write_last_line(&mut s, ExitCode::Panic, format_args!("panic on cpu{}", 2)).unwrap();
+        write_last_line(
+            &mut s,
+            ExitCode::Panic.code(),
+            format_args!("panic on cpu{}", 2),
+        )
+        .unwrap();
         assert_eq!(s, "ferry: exit 6 (panic on cpu2)\n");
     }
 }

@@ -19,21 +19,29 @@
 //! writes log lines, `panic` reports panics.
 #![cfg_attr(not(test), no_std)]
 
+extern crate alloc;
+
 pub mod el2map;
 pub mod esr;
 pub mod exit;
-
-#[cfg(target_os = "none")]
-extern crate alloc;
+pub mod policy;
+pub mod stage2;
+pub mod vpsci;
 
 #[cfg(target_os = "none")]
 mod cpu;
 #[cfg(target_os = "none")]
+mod guest_trap;
+#[cfg(target_os = "none")]
 mod heap;
+#[cfg(target_os = "none")]
+mod irq;
 #[cfg(target_os = "none")]
 mod logger;
 #[cfg(target_os = "none")]
 mod panic;
+#[cfg(target_os = "none")]
+mod partition;
 #[cfg(target_os = "none")]
 mod selftest;
 #[cfg(target_os = "none")]
@@ -41,4 +49,8 @@ mod smp;
 #[cfg(target_os = "none")]
 mod start;
 #[cfg(target_os = "none")]
+mod system;
+#[cfg(target_os = "none")]
 mod trap;
+#[cfg(target_os = "none")]
+mod vcpu;

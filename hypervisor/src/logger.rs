@@ -57,3 +57,21 @@ pub fn level_from_bootarg(value: Option<&str>) -> Result<LevelFilter, &str> {
         Some(v) => v.parse().map_err(|_| v),
     }
 }
+
+/// Prints one line of a partition's console as `[label] text`, under the log lock.
+/// Control characters other than tab are shown as `.`.
+pub fn guest_line(label: &str, text: &[u8]) {
+    let console = BOARD.console;
+    let _guard = LOGGER.lock.lock();
+    console.write_str("[");
+    console.write_str(label);
+    console.write_str("] ");
+    for &b in text {
+        console.put_byte(if b == b'\t' || b >= 0x20 && b != 0x7f {
+            b
+        } else {
+            b'.'
+        });
+    }
+    console.write_str("\n");
+}

@@ -101,11 +101,12 @@ extern "C" fn ferry_secondary_entry(boot: &SecondaryBoot) -> ! {
             format_args!("cpu{} started before the GIC", boot.cpu_index),
         );
     };
-    if let Err(e) = gic.init_cpu(cpu::mpidr()) {
-        exit::end(
+    match gic.init_cpu(cpu::mpidr()) {
+        Ok(rd) => gic.enable_private(rd, crate::irq::KICK_SGI),
+        Err(e) => exit::end(
             ExitCode::BootRefused,
             format_args!("cpu{}: GIC: {e}", boot.cpu_index),
-        );
+        ),
     }
     if cpu::mpidr() != boot.mpidr {
         log::warn!(
@@ -115,8 +116,7 @@ extern "C" fn ferry_secondary_entry(boot: &SecondaryBoot) -> ! {
         );
     }
     log::info!("online (MPIDR {:#x})", cpu::mpidr());
+    crate::vcpu::set_stack_top(boot.stack_top);
     mark_online();
-    loop {
-        aarch64_cpu::asm::wfe();
-    }
+    crate::vcpu::park()
 }

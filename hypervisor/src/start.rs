@@ -21,7 +21,7 @@ use tock_registers::interfaces::Readable;
 
 use crate::el2map::Plan;
 use crate::exit::{self, ExitCode};
-use crate::{cpu, heap, logger, selftest, smp};
+use crate::{cpu, heap, irq, logger, selftest, smp, system, vcpu};
 
 /// Room for the NOP-free copy of the host device tree.
 const DT_COPY_SIZE: usize = 256 * 1024;
@@ -137,8 +137,7 @@ extern "C" fn ferry_primary_entry(dtb: usize, el: u64, load_delta: u64) -> ! {
         sctlr,
         ..Default::default()
     };
-    let unmapped = (1u64 << pa_bits) - mmu::PAGE_SIZE;
-    run(host, primary, template, tables.tables_used(), dtb, unmapped)
+    run(host, primary, template, tables.tables_used(), dtb, pa_bits)
 }
 
 /// Phase 2: MMU and caches on.
@@ -148,7 +147,7 @@ fn run(
     template: SecondaryBoot,
     tables: usize,
     dtb: usize,
-    unmapped: u64,
+    pa_bits: u32,
 ) -> ! {
     let level = match logger::level_from_bootarg(host.bootarg("ferry.log")) {
         Ok(level) => level,
@@ -196,16 +195,27 @@ fn run(
         exit::end(ExitCode::BootRefused, format_args!("GIC distributor: {e}"));
     }
     match gic.init_cpu(cpu::mpidr()) {
-        Ok(rd) => log::info!(
-            "GICv3: distributor {:#x} with {} interrupt lines, redistributor {rd:#x}",
-            host.gic.gicd.base,
-            gic.lines()
-        ),
+        Ok(rd) => {
+            gic.enable_private(rd, irq::KICK_SGI);
+            gic.enable_private(rd, irq::WATCHDOG_PPI);
+            log::info!(
+                "GICv3: distributor {:#x} with {} interrupt lines, redistributor {rd:#x}",
+                host.gic.gicd.base,
+                gic.lines()
+            )
+        }
         Err(e) => exit::end(ExitCode::BootRefused, format_args!("GIC: {e}")),
     }
+    vcpu::set_stack_top(ferry_boot::layout::primary_stack_top());
     smp::mark_online();
 
-    selftest::run(host.bootarg("ferry.selftest"), unmapped);
+    selftest::run(
+        host.bootarg("ferry.selftest"),
+        (1u64 << pa_bits) - mmu::PAGE_SIZE,
+    );
+
+    // The system is complete before any other core looks at it.
+    let system = system::find_pack(&image).map(|pack| system::build(pack, &host, &image, pa_bits));
 
     let expected = host.cpus().len();
     let online = smp::start_secondaries(host.cpus(), primary, host.psci, template);
@@ -217,6 +227,14 @@ fn run(
         );
     }
     log::info!("{online} of {expected} CPUs online");
-    log::info!("no partitions configured: nothing to run");
-    exit::end(ExitCode::Success, format_args!("all {online} CPUs online"))
+    match system {
+        None => {
+            log::info!("no partitions configured: nothing to run");
+            exit::end(ExitCode::Success, format_args!("all {online} CPUs online"))
+        }
+        Some(system) => {
+            log::info!("starting {} partition(s)", system.partitions.len());
+            vcpu::park()
+        }
+    }
 }

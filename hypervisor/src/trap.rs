@@ -1,5 +1,6 @@
-//! Exceptions taken to EL2. Until partitions run, every one is unexpected: Ferry
-//! prints the syndrome and ends the run with [`ExitCode::El2Exception`].
+//! Exceptions taken to EL2: dispatch by vector. Guest exceptions go to
+//! `guest_trap`, interrupts to `irq`; anything else at EL2 is a Ferry bug: it prints
+//! the syndrome and ends the run with [`ExitCode::El2Exception`].
 
 use core::fmt::Write;
 use core::sync::atomic::{AtomicBool, Ordering};
@@ -21,6 +22,33 @@ static REPORTING: AtomicBool = AtomicBool::new(false);
 /// Entered from `vectors.S` for every exception taken to EL2.
 #[unsafe(no_mangle)]
 extern "C" fn ferry_trap(index: u64, frame: &mut TrapFrame) {
+    match index {
+        // Lower EL (a guest), AArch64: synchronous, IRQ, SError.
+        8 => crate::guest_trap::handle(frame),
+        9 => crate::irq::handle(),
+        11 => match crate::partition::current() {
+            Some((system, partition, vcpu)) => crate::partition::stop(
+                system,
+                partition,
+                vcpu,
+                crate::policy::StopKind::Fault,
+                format_args!("SError (ESR_EL2 {:#x}, PC {:#x})", ESR_EL2.get(), frame.elr),
+            ),
+            None => fatal(
+                index,
+                frame,
+                "an SError from a lower EL on a core that runs no vCPU",
+            ),
+        },
+        // EL2 itself on SP_EL2: an IRQ while the core idles.
+        5 => crate::irq::handle(),
+        _ => fatal(index, frame, "unexpected EL2 exception"),
+    }
+}
+
+/// Reports an exception Ferry cannot handle (kind, CPU, ESR, ELR, FAR) and ends the
+/// run with [`ExitCode::El2Exception`].
+pub fn fatal(index: u64, frame: &TrapFrame, what: &str) -> ! {
     // Plain load and store (no read-modify-write): valid even with the MMU off.
     if REPORTING.load(Ordering::Relaxed) {
         ferry_platform::exit::end_run(ExitCode::El2Exception.code());
@@ -32,12 +60,9 @@ extern "C" fn ferry_trap(index: u64, frame: &mut TrapFrame) {
         None => ("unknown", "an unknown vector"),
     };
     let ec = esr::class(esr);
-    let index = cpu::index();
+    let cpu = cpu::index();
     let mut out = RawWriter(BOARD.console);
-    let _ = writeln!(
-        out,
-        "\ncpu{index}: unexpected EL2 exception: {kind} from {origin}"
-    );
+    let _ = writeln!(out, "\ncpu{cpu}: {what}: {kind} from {origin}");
     let _ = write!(
         out,
         "  ESR_EL2  {esr:#018x}  EC {ec:#04x} {}",
@@ -53,8 +78,5 @@ extern "C" fn ferry_trap(index: u64, frame: &mut TrapFrame) {
         "  SPSR_EL2 {:#018x}  LR      {:#018x}",
         frame.spsr, frame.x[30]
     );
-    exit::end(
-        ExitCode::El2Exception,
-        format_args!("unexpected EL2 exception on cpu{index}"),
-    )
+    exit::end(ExitCode::El2Exception, format_args!("{what} on cpu{cpu}"))
 }

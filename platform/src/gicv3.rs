@@ -279,8 +279,72 @@ impl Gic {
     }
 }
 
+impl Gic {
+    /// Enables the SGI or PPI `intid` (below 32) in the redistributor at `rd_base`
+    /// (as [`Gic::init_cpu`] returned it for the calling CPU).
+    pub fn enable_private(&self, rd_base: u64, intid: u32) {
+        if intid < 32 {
+            // SAFETY: `rd_base` came from `find_redistributor`, inside a mapped
+            // GICR region; SGI_base follows RD_base.
+            let sgi = unsafe { &*((rd_base + 0x1_0000) as usize as *const GicrSgiRegisters) };
+            sgi.isenabler0.set(1 << intid);
+        }
+    }
+}
+
+/// ICC_SGI1R_EL1 value that sends SGI `intid` (0..16) to the CPU with `mpidr`.
+pub fn sgi1r(intid: u32, mpidr: u64) -> u64 {
+    let aff0 = mpidr & 0xff;
+    let aff1 = (mpidr >> 8) & 0xff;
+    let aff2 = (mpidr >> 16) & 0xff;
+    let aff3 = (mpidr >> 32) & 0xff;
+    let range = aff0 / 16;
+    let target = 1u64 << (aff0 % 16);
+    aff3 << 48 | range << 44 | aff2 << 32 | ((intid & 0xf) as u64) << 24 | aff1 << 16 | target
+}
+
+/// The INTIDs 1020..=1023 are special (spurious and friends): nothing to handle.
+pub fn is_spurious(intid: u32) -> bool {
+    (1020..=1023).contains(&intid)
+}
+
+#[cfg(target_os = "none")]
+pub use cpu_interface::{acknowledge, end_of_interrupt, send_sgi};
+
 #[cfg(target_os = "none")]
 mod cpu_interface {
+    /// Acknowledges the highest-priority pending Group 1 interrupt (ICC_IAR1_EL1);
+    /// returns its INTID (1023 if none).
+    pub fn acknowledge() -> u32 {
+        let iar: u64;
+        // SAFETY: reading ICC_IAR1_EL1 acknowledges an interrupt of this CPU only.
+        unsafe { core::arch::asm!("mrs {}, icc_iar1_el1", out(reg) iar, options(nostack)) };
+        (iar & 0xff_ffff) as u32
+    }
+
+    /// Ends (drops priority and deactivates) interrupt `intid` (ICC_EOIR1_EL1).
+    pub fn end_of_interrupt(intid: u32) {
+        // SAFETY: writing ICC_EOIR1_EL1 affects this CPU's interrupt state only.
+        unsafe {
+            core::arch::asm!("msr icc_eoir1_el1, {}", in(reg) intid as u64, options(nostack))
+        };
+    }
+
+    /// Sends SGI `intid` to the CPU with `mpidr` (ICC_SGI1R_EL1).
+    pub fn send_sgi(intid: u32, mpidr: u64) {
+        // SAFETY: generating an SGI has no memory effects; the barriers order it
+        // after the caller's earlier stores.
+        unsafe {
+            core::arch::asm!(
+                "dsb ishst",
+                "msr icc_sgi1r_el1, {}",
+                "isb",
+                in(reg) super::sgi1r(intid, mpidr),
+                options(nostack),
+            )
+        };
+    }
+
     use super::GicError;
     use aarch64_cpu::registers::ICC_SRE_EL2;
     use tock_registers::interfaces::{Readable, Writeable};
@@ -331,6 +395,19 @@ mod tests {
         assert_eq!(affinity_of(0x0000_00ff_0001_0203), 0xff01_0203);
         // MT, U and other flag bits between Aff2 and Aff3 are ignored.
         assert_eq!(affinity_of(0x0000_0012_c100_0001), 0x1200_0001);
+    }
+
+    #[test]
+    fn sgi_targets() {
+        assert_eq!(sgi1r(0, 2), 1 << 2);
+        assert_eq!(sgi1r(3, 0x0102), 3 << 24 | 1 << 16 | 1 << 2);
+        assert_eq!(
+            sgi1r(1, 17),
+            1 << 44 | 1 << 24 | 1 << 1,
+            "Aff0 17: range 1, bit 1"
+        );
+        assert_eq!(sgi1r(0, 0x01_0003_0000), 1 << 48 | 3 << 32 | 1);
+        assert!(is_spurious(1023) && !is_spurious(26));
     }
 
     #[test]

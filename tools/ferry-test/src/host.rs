@@ -1,5 +1,6 @@
-//! Host unit tests: `cargo test --workspace`, logged to a file and counted from its
-//! `test result:` lines.
+//! Host unit tests: `cargo test --workspace`, then the test guests' runtime
+//! (`cargo test --manifest-path tests/guests/Cargo.toml -p ferry-guest-rt`), logged to one
+//! file and counted from its `test result:` lines.
 
 use std::fs::File;
 use std::path::Path;
@@ -81,21 +82,46 @@ pub fn failure_excerpts(log: &str, max: usize) -> Vec<String> {
     out
 }
 
-/// Runs `cargo test --workspace --no-fail-fast` in `root`, with stdout and stderr going to
-/// `log_path`. Returns whether cargo succeeded; judge the log with [`judge`].
+/// The test guests' workspace: its runtime's pure parts (bootargs, DTB copy, page
+/// table) are unit-tested on the host too.
+pub const GUEST_MANIFEST: &str = "tests/guests/Cargo.toml";
+
+/// The `cargo test` runs of the host step: the main workspace, then the test guests'
+/// runtime (`ferry-guest-rt`) on the host.
+pub fn cargo_test_args() -> Vec<Vec<String>> {
+    let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        v(&["test", "--workspace", "--no-fail-fast"]),
+        v(&[
+            "test",
+            "--manifest-path",
+            GUEST_MANIFEST,
+            "-p",
+            "ferry-guest-rt",
+            "--no-fail-fast",
+        ]),
+    ]
+}
+
+/// Runs every [`cargo_test_args`] in `root`, with stdout and stderr going to `log_path`.
+/// Returns whether every cargo run succeeded; judge the log with [`judge`].
 pub fn run(root: &Path, log_path: &Path) -> Result<bool> {
     let log = File::create(log_path).with_context(|| format!("creating {}", log_path.display()))?;
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_string());
-    let status = Command::new(&cargo)
-        .args(["test", "--workspace", "--no-fail-fast"])
-        .current_dir(root)
-        .env("CARGO_TERM_COLOR", "never")
-        .stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log)
-        .status()
-        .with_context(|| format!("running {cargo} test"))?;
-    Ok(status.success())
+    let mut ok = true;
+    for args in cargo_test_args() {
+        let status = Command::new(&cargo)
+            .args(&args)
+            .current_dir(root)
+            .env("CARGO_TERM_COLOR", "never")
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log.try_clone()?)
+            .status()
+            .with_context(|| format!("running {cargo} {}", args.join(" ")))?;
+        ok &= status.success();
+    }
+    Ok(ok)
 }
 
 #[cfg(test)]
@@ -221,5 +247,18 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
                 failed: 0
             }
         );
+    }
+
+    #[test]
+    fn both_workspaces_are_tested() {
+        let runs = cargo_test_args();
+        assert_eq!(runs[0].join(" "), "test --workspace --no-fail-fast");
+        assert!(
+            runs[1]
+                .join(" ")
+                .contains("--manifest-path tests/guests/Cargo.toml")
+        );
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        assert!(root.join(GUEST_MANIFEST).is_file());
     }
 }

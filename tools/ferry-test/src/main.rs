@@ -1,11 +1,16 @@
 //! `ferry-test`: Ferry's host test runner.
 //!
-//! `test` runs the host unit tests (`cargo test --workspace`) and the QEMU scenarios of
-//! `tests/scenarios.toml`, and closes with `total: N passed, M failed`; `run NAME` boots one
-//! scenario interactively; `list` shows the scenarios; `bench` is a placeholder.
+//! `test` runs the host unit tests (`cargo test --workspace`, plus the test guests'
+//! runtime) and the QEMU scenarios of `tests/scenarios.toml`, and closes with
+//! `total: N passed, M failed`; `run NAME` boots one scenario interactively; `list` shows
+//! the scenarios; `bench` is a placeholder.
+//! Scenarios with a `config` are packed with the `ferry` CLI first (built here with
+//! `cargo build --release -p ferry-tool` unless `FERRY` names a binary); those with
+//! `expect_check` also run `ferry check` on it.
 //! Paths are relative to the repository root; build the images and guests first
-//! (`make images guests`, or just `make test`).
+//! (`make images guests test-guests`, or just `make test`).
 
+mod ferry;
 mod host;
 mod qemu;
 mod scenario;
@@ -109,14 +114,22 @@ fn cmd_list(root: &Path) -> Result<ExitCode> {
     let width = all.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in &all {
         println!(
-            "{:width$}  {:10}  exit {:<3}  {}",
-            s.name, s.image, s.expect_exit, s.description
+            "{:width$}  {:10}  exit {:<3}  {}{}",
+            s.name,
+            s.image,
+            s.expect_exit,
+            s.description,
+            s.config
+                .as_ref()
+                .map(|c| format!(" [{c}]"))
+                .unwrap_or_default()
         );
     }
     Ok(ExitCode::SUCCESS)
 }
 
 /// The kernel and DTB paths (relative to the root) a scenario needs, or why it cannot run.
+/// For a `config` scenario the kernel is the hypervisor image to pack the config with.
 fn inputs(root: &Path, s: &Scenario) -> std::result::Result<(PathBuf, Option<PathBuf>), String> {
     let kernel = PathBuf::from(format!("build/{}/ferry.img", s.image));
     if !root.join(&kernel).is_file() {
@@ -125,6 +138,17 @@ fn inputs(root: &Path, s: &Scenario) -> std::result::Result<(PathBuf, Option<Pat
             kernel.display(),
             s.image
         ));
+    }
+    if let Some(config) = &s.config {
+        if !root.join(config).is_file() {
+            return Err(format!("config {config} is missing"));
+        }
+        if !root.join(ferry::GUEST_BIN_DIR).is_dir() {
+            return Err(format!(
+                "{} is missing: build the test guests with `make test-guests`",
+                ferry::GUEST_BIN_DIR
+            ));
+        }
     }
     let dtb = s.dtb.as_ref().map(|d| Path::new("build/guests").join(d));
     if let Some(dtb) = dtb.as_ref().filter(|d| !root.join(d).is_file()) {
@@ -141,38 +165,120 @@ struct Report {
     name: String,
     verdict: Verdict,
     elapsed: Duration,
+    /// The log the failure report shows: QEMU's, or the tool log if a `ferry` step failed.
     log: PathBuf,
+    /// The command that failed or booted (empty if nothing ran).
     command: String,
 }
 
-fn run_scenario(root: &Path, s: &Scenario) -> Report {
+/// A `ferry check`/`ferry pack` step that failed.
+struct PrepFailure {
+    reasons: Vec<String>,
+    command: String,
+}
+
+/// The `ferry` CLI for `config` scenarios: built once per run, or why not.
+type FerryBin = std::result::Result<PathBuf, String>;
+
+/// For a `config` scenario: `ferry check` (only with `expect_check`: it must refuse the
+/// config) then `ferry pack` (`--no-check` with `expect_check`). Output goes to
+/// `tool_log`. Returns the packed image (relative to the root).
+fn prepare(
+    root: &Path,
+    s: &Scenario,
+    config: &str,
+    hypervisor: &Path,
+    ferry_bin: &Path,
+    tool_log: &Path,
+) -> std::result::Result<PathBuf, PrepFailure> {
+    let fail = |reasons: Vec<String>, command: String| PrepFailure { reasons, command };
+    if let Err(e) = ferry::new_log(tool_log) {
+        return Err(fail(
+            vec![format!("cannot create {}: {e}", tool_log.display())],
+            String::new(),
+        ));
+    }
+    if let Some(fragment) = &s.expect_check {
+        let run = ferry::run(root, ferry_bin, &ferry::check_args(config), tool_log);
+        let reasons = verdict::judge_check(fragment, &run.end, &run.output);
+        if !reasons.is_empty() {
+            return Err(fail(reasons, run.command));
+        }
+    }
+    let out = s.packed_image().unwrap_or_default();
+    let packed_dir = root.join(ferry::PACKED_DIR);
+    if let Err(e) = std::fs::create_dir_all(&packed_dir) {
+        return Err(fail(
+            vec![format!("cannot create {}: {e}", packed_dir.display())],
+            String::new(),
+        ));
+    }
+    // No stale image from an earlier run may boot if this pack fails.
+    let _ = std::fs::remove_file(root.join(&out));
+    let args = ferry::pack_args(config, hypervisor, &out, s.expect_check.is_some());
+    let run = ferry::run(root, ferry_bin, &args, tool_log);
+    let mut reasons = verdict::judge_pack(&run.end, &run.output);
+    if reasons.is_empty() && !root.join(&out).is_file() {
+        reasons.push(format!(
+            "ferry pack exited 0 but wrote no {}",
+            out.display()
+        ));
+    }
+    if reasons.is_empty() {
+        Ok(out)
+    } else {
+        Err(fail(reasons, run.command))
+    }
+}
+
+fn run_scenario(root: &Path, s: &Scenario, ferry_bin: Option<&FerryBin>) -> Report {
     let log = Path::new(LOG_DIR).join(format!("{}.log", s.name));
+    let tool_log = Path::new(LOG_DIR).join(format!("{}.ferry.log", s.name));
     let start = Instant::now();
-    let mut command = String::new();
-    let outcome = match inputs(root, s) {
-        Err(why) => {
-            // No stale log from an earlier run may stand for this one.
-            let _ = std::fs::remove_file(root.join(&log));
-            Outcome::NotRun(why)
-        }
-        Ok((kernel, dtb)) => {
-            let args = qemu::args(s, &kernel, dtb.as_deref(), Console::Captured);
-            let bin = qemu::binary();
-            command = qemu::shell_line(&bin, &args);
-            boot_captured(root, &bin, &args, &root.join(&log), s.timeout_secs)
-        }
-    };
-    let text = std::fs::read(root.join(&log))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let verdict = verdict::judge(s.expect_exit, &s.expect_log, &text, &outcome);
-    Report {
+    // No stale log from an earlier run may stand for this one.
+    let _ = std::fs::remove_file(root.join(&log));
+    let _ = std::fs::remove_file(root.join(&tool_log));
+    let report = |verdict: Verdict, log: PathBuf, command: String| Report {
         name: s.name.clone(),
         verdict,
         elapsed: start.elapsed(),
         log,
         command,
+    };
+    let not_run = |why: String| {
+        let verdict = verdict::judge(s.expect_exit, &[], "", &Outcome::NotRun(why));
+        report(verdict, log.clone(), String::new())
+    };
+    let (mut kernel, dtb) = match inputs(root, s) {
+        Ok(k) => k,
+        Err(why) => return not_run(why),
+    };
+    if let Some(config) = &s.config {
+        let bin = match ferry_bin {
+            Some(Ok(bin)) => bin,
+            Some(Err(why)) => return not_run(why.clone()),
+            None => return not_run("the ferry CLI was not provided".to_string()),
+        };
+        match prepare(root, s, config, &kernel, bin, &root.join(&tool_log)) {
+            Ok(packed) => kernel = packed,
+            Err(f) => {
+                let verdict = Verdict {
+                    reasons: f.reasons,
+                    timed_out: false,
+                };
+                return report(verdict, tool_log, f.command);
+            }
+        }
     }
+    let args = qemu::args(s, &kernel, dtb.as_deref(), Console::Captured);
+    let bin = qemu::binary();
+    let command = qemu::shell_line(&bin, &args);
+    let outcome = boot_captured(root, &bin, &args, &root.join(&log), s.timeout_secs);
+    let text = std::fs::read(root.join(&log))
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let verdict = verdict::judge(s.expect_exit, &s.expected_log(), &text, &outcome);
+    report(verdict, log, command)
 }
 
 /// Runs QEMU with its output in `log` under a hard deadline.
@@ -234,6 +340,7 @@ fn cmd_test(root: &Path, filter: Option<&str>, skip_host: bool, jobs: usize) -> 
     }
     let log_dir = root.join(LOG_DIR);
     std::fs::create_dir_all(&log_dir).with_context(|| format!("creating {}", log_dir.display()))?;
+    let ferry_bin = provide_ferry(root, &chosen);
 
     // Host unit tests first: they share the two cores with nothing else.
     let mut hostc = host::Counts::default();
@@ -243,7 +350,7 @@ fn cmd_test(root: &Path, filter: Option<&str>, skip_host: bool, jobs: usize) -> 
         println!("host unit tests: skipped (--skip-host)");
     } else {
         println!(
-            "host unit tests: running `cargo test --workspace` (log: {})",
+            "host unit tests: running `cargo test --workspace` and the guest runtime's tests (log: {})",
             host_log.display()
         );
         flush();
@@ -282,7 +389,7 @@ fn cmd_test(root: &Path, filter: Option<&str>, skip_host: bool, jobs: usize) -> 
         jobs
     );
     flush();
-    let reports = run_all(root, &chosen, jobs);
+    let reports = run_all(root, &chosen, jobs, ferry_bin.as_ref());
 
     let passed = reports.iter().filter(|r| r.verdict.passed()).count() as u64;
     let failed = reports.len() as u64 - passed;
@@ -327,9 +434,36 @@ fn cmd_test(root: &Path, filter: Option<&str>, skip_host: bool, jobs: usize) -> 
     })
 }
 
+/// The `ferry` CLI, if any of `scenarios` has a config: built once (or `$FERRY`).
+fn provide_ferry(root: &Path, scenarios: &[Scenario]) -> Option<FerryBin> {
+    if scenarios.iter().all(|s| s.config.is_none()) {
+        return None;
+    }
+    let log = Path::new(LOG_DIR).join("ferry-build.log");
+    if std::env::var_os("FERRY").is_none_or(|b| b.is_empty()) {
+        println!(
+            "ferry CLI: `cargo build --release -p {}` (log: {})",
+            ferry::PACKAGE,
+            log.display()
+        );
+        flush();
+    }
+    let _ = std::fs::File::create(root.join(&log));
+    let bin = ferry::provide(root, &root.join(&log));
+    if let Err(why) = &bin {
+        println!("ferry CLI: {why}");
+    }
+    Some(bin)
+}
+
 /// Runs the scenarios on `jobs` threads, printing one line as each finishes; returns the
 /// reports in file order.
-fn run_all(root: &Path, scenarios: &[Scenario], jobs: usize) -> Vec<Report> {
+fn run_all(
+    root: &Path,
+    scenarios: &[Scenario],
+    jobs: usize,
+    ferry_bin: Option<&FerryBin>,
+) -> Vec<Report> {
     let next = AtomicUsize::new(0);
     let (tx, rx) = mpsc::channel::<(usize, Report)>();
     let mut slots: Vec<Option<Report>> = scenarios.iter().map(|_| None).collect();
@@ -341,7 +475,7 @@ fn run_all(root: &Path, scenarios: &[Scenario], jobs: usize) -> Vec<Report> {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(s) = scenarios.get(i) else { break };
-                    if tx.send((i, run_scenario(root, s))).is_err() {
+                    if tx.send((i, run_scenario(root, s, ferry_bin))).is_err() {
                         break;
                     }
                 }
@@ -383,7 +517,24 @@ fn cmd_run(root: &Path, name: &str) -> Result<ExitCode> {
             .with_context(|| format!("RUN_TIMEOUT={v:?} is not a positive number of seconds"))?,
         _ => DEFAULT_RUN_TIMEOUT,
     };
-    let (kernel, dtb) = inputs(root, s).map_err(anyhow::Error::msg)?;
+    let (mut kernel, dtb) = inputs(root, s).map_err(anyhow::Error::msg)?;
+    if let Some(config) = &s.config {
+        std::fs::create_dir_all(root.join(LOG_DIR))?;
+        let ferry_bin = provide_ferry(root, std::slice::from_ref(s))
+            .unwrap_or_else(|| Err("no ferry CLI".into()))
+            .map_err(anyhow::Error::msg)?;
+        let tool_log = Path::new(LOG_DIR).join(format!("{}.ferry.log", s.name));
+        match prepare(root, s, config, &kernel, &ferry_bin, &root.join(&tool_log)) {
+            Ok(packed) => kernel = packed,
+            Err(f) => bail!(
+                "{} (command: {}; log: {})",
+                f.reasons.join("; "),
+                f.command,
+                tool_log.display()
+            ),
+        }
+        eprintln!("ferry-test: packed {config} into {}", kernel.display());
+    }
     let args = qemu::args(s, &kernel, dtb.as_deref(), Console::Interactive);
     let bin = qemu::binary();
     eprintln!("ferry-test: {} — {}", s.name, s.description);

@@ -11,6 +11,14 @@ pub const MAX_SERIALS: u32 = 4;
 /// The longest hard timeout a scenario may ask for, in seconds.
 pub const MAX_TIMEOUT_SECS: u64 = 1800;
 
+/// Ferry's exit code for a refused boot (a bad config among the reasons).
+pub const BOOT_REFUSED: i32 = 3;
+
+/// Whether `p` is unusable as a relative path below some directory.
+fn bad_path(p: &str) -> bool {
+    p.trim().is_empty() || p.starts_with('/') || p.split('/').any(|c| c == "..")
+}
+
 /// The whole file: a list of `[[scenario]]` tables.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -56,9 +64,33 @@ pub struct Scenario {
     /// Substrings that must all appear in the console log.
     #[serde(default)]
     pub expect_log: Vec<String>,
+    /// A system config (`.dts`, relative to the repository root) to pack with
+    /// `ferry pack` behind `build/<image>/ferry.img`; the packed image boots instead.
+    #[serde(default)]
+    pub config: Option<String>,
+    /// The config is bad: `ferry check` must refuse it printing this fragment, and
+    /// Ferry, booted with it packed anyway (`--no-check`), must refuse it too with the
+    /// same fragment in its log and exit 3. Needs `config`.
+    #[serde(default)]
+    pub expect_check: Option<String>,
 }
 
 impl Scenario {
+    /// The packed image a `config` scenario boots: `build/scenarios/<name>.img`.
+    pub fn packed_image(&self) -> Option<std::path::PathBuf> {
+        self.config
+            .as_ref()
+            .map(|_| std::path::PathBuf::from(format!("build/scenarios/{}.img", self.name)))
+    }
+
+    /// Everything the console log must contain: `expect_log`, plus the `expect_check`
+    /// fragment (Ferry's boot-time refusal must name the same problem).
+    pub fn expected_log(&self) -> Vec<String> {
+        let mut v = self.expect_log.clone();
+        v.extend(self.expect_check.iter().cloned());
+        v
+    }
+
     /// Checks one scenario on its own; errors name the scenario and the field.
     pub fn validate(&self) -> Result<()> {
         let n = &self.name;
@@ -90,9 +122,7 @@ impl Scenario {
         if self.smp == Some(0) {
             bail!("scenario {n}: smp must be at least 1");
         }
-        let bad_dtb =
-            |d: &String| d.is_empty() || d.starts_with('/') || d.split('/').any(|c| c == "..");
-        if let Some(dtb) = self.dtb.as_ref().filter(|d| bad_dtb(d)) {
+        if let Some(dtb) = self.dtb.as_ref().filter(|d| bad_path(d)) {
             bail!("scenario {n}: dtb {dtb:?} must be a path relative to build/guests/");
         }
         if self.console_serial >= MAX_SERIALS {
@@ -116,6 +146,24 @@ impl Scenario {
         }
         if self.expect_log.iter().any(|s| s.is_empty()) {
             bail!("scenario {n}: expect_log has an empty string");
+        }
+        if let Some(c) = self.config.as_ref().filter(|c| bad_path(c)) {
+            bail!("scenario {n}: config {c:?} must be a path relative to the repository root");
+        }
+        if let Some(fragment) = &self.expect_check {
+            if self.config.is_none() {
+                bail!("scenario {n}: expect_check needs a config (the config ferry check refuses)");
+            }
+            if fragment.trim().is_empty() {
+                bail!("scenario {n}: expect_check is empty");
+            }
+            if self.expect_exit != BOOT_REFUSED {
+                bail!(
+                    "scenario {n}: expect_check needs expect_exit = {BOOT_REFUSED} (Ferry refuses \
+                     a bad config at boot), not {}",
+                    self.expect_exit
+                );
+            }
         }
         Ok(())
     }
@@ -161,6 +209,11 @@ expect_log = ["4 of 4 CPUs online"]
 
     fn with(extra: &str) -> String {
         format!("{ONE}{extra}")
+    }
+
+    /// `ONE` with more fields in its table.
+    fn with_fields(fields: &str) -> String {
+        ONE.replace("smp = 4", &format!("smp = 4\n{fields}"))
     }
 
     #[test]
@@ -248,5 +301,97 @@ expect_log = ["4 of 4 CPUs online"]
             std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/scenarios.toml");
         let v = load(&path).unwrap();
         assert!(!v.is_empty());
+    }
+
+    #[test]
+    fn the_real_files_configs_exist() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        for s in load(&root.join("tests/scenarios.toml")).unwrap() {
+            if let Some(c) = &s.config {
+                assert!(root.join(c).is_file(), "scenario {}: no {c}", s.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_partition_config_has_a_scenario() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let used: HashSet<String> = load(&root.join("tests/scenarios.toml"))
+            .unwrap()
+            .into_iter()
+            .filter_map(|s| s.config)
+            .collect();
+        for dir in ["tests/partitions", "tests/partitions/bad"] {
+            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                if name.ends_with(".dts") {
+                    let path = format!("{dir}/{name}");
+                    assert!(used.contains(&path), "{path} is in no scenario");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn config_and_expect_check_parse() {
+        let v = parse(&with_fields("config = \"tests/partitions/x.dts\""), "t").unwrap();
+        assert_eq!(v[0].config.as_deref(), Some("tests/partitions/x.dts"));
+        assert_eq!(v[0].expect_check, None);
+        assert_eq!(
+            v[0].packed_image(),
+            Some(std::path::PathBuf::from(
+                "build/scenarios/virt-a53-smp4.img"
+            ))
+        );
+        assert_eq!(v[0].expected_log(), vec!["4 of 4 CPUs online".to_string()]);
+
+        let text = with_fields(
+            "config = \"tests/partitions/bad/x.dts\"\nexpect_check = \"cpus: CPU 7 does not exist\"",
+        )
+        .replace("expect_exit = 0", "expect_exit = 3");
+        let s = parse(&text, "t").unwrap().remove(0);
+        assert_eq!(
+            s.expect_check.as_deref(),
+            Some("cpus: CPU 7 does not exist")
+        );
+        assert_eq!(
+            s.expected_log(),
+            vec![
+                "4 of 4 CPUs online".to_string(),
+                "cpus: CPU 7 does not exist".to_string()
+            ]
+        );
+        // A plain scenario packs nothing.
+        assert_eq!(parse(ONE, "t").unwrap()[0].packed_image(), None);
+    }
+
+    #[test]
+    fn expect_check_rules() {
+        for (extra, exit, what) in [
+            ("expect_check = \"x\"", 3, "needs a config"),
+            (
+                "config = \"c.dts\"\nexpect_check = \"\"",
+                3,
+                "expect_check is empty",
+            ),
+            (
+                "config = \"c.dts\"\nexpect_check = \" \"",
+                3,
+                "expect_check is empty",
+            ),
+            (
+                "config = \"c.dts\"\nexpect_check = \"x\"",
+                0,
+                "expect_exit = 3",
+            ),
+            ("config = \"/etc/c.dts\"", 0, "config"),
+            ("config = \"../c.dts\"", 0, "config"),
+            ("config = \"\"", 0, "config"),
+        ] {
+            let text =
+                with_fields(extra).replace("expect_exit = 0", &format!("expect_exit = {exit}"));
+            let e = parse(&text, "t").unwrap_err();
+            assert!(format!("{e:#}").contains(what), "{extra}: {e:#}");
+        }
     }
 }

@@ -5,6 +5,8 @@
 //! The last rule keeps QEMU exiting on its own (code 1 for a QEMU error, 0 for a reset with
 //! `-no-reboot`) from being taken for Ferry's verdict.
 
+pub use crate::ferry::ToolEnd;
+
 /// The marker Ferry prints right before it exits through semihosting.
 pub const EXIT_MARKER: &str = "ferry: exit ";
 
@@ -100,6 +102,59 @@ pub fn judge(expect_exit: i32, expect_log: &[String], log: &str, outcome: &Outco
     Verdict { reasons, timed_out }
 }
 
+/// How many lines of a tool's output a reason quotes.
+const QUOTED_LINES: usize = 5;
+
+/// The last `n` non-empty lines of `output`, joined with ` | `.
+fn quote(output: &str, n: usize) -> String {
+    let lines: Vec<&str> = output
+        .lines()
+        .map(str::trim_end)
+        .filter(|l| !l.is_empty())
+        .collect();
+    let from = lines.len().saturating_sub(n);
+    if lines.is_empty() {
+        "(no output)".to_string()
+    } else {
+        lines[from..].join(" | ")
+    }
+}
+
+/// Judges `ferry check` on a config that must be refused: it must exit non-zero
+/// (having run) and print `fragment`. Returns the reasons it failed (none: passed).
+pub fn judge_check(fragment: &str, end: &ToolEnd, output: &str) -> Vec<String> {
+    let mut reasons = Vec::new();
+    match end {
+        ToolEnd::Failed(why) => {
+            reasons.push(format!("ferry check did not finish: {why}"));
+            return reasons;
+        }
+        ToolEnd::Exited(0) => {
+            reasons.push("ferry check accepted the bad config (exit 0)".to_string());
+        }
+        ToolEnd::Exited(_) => {}
+    }
+    if !output.contains(fragment) {
+        reasons.push(format!(
+            "ferry check output lacks {fragment:?}; it said: {}",
+            quote(output, QUOTED_LINES)
+        ));
+    }
+    reasons
+}
+
+/// Judges `ferry pack`: it must exit 0. Returns the reasons it failed (none: passed).
+pub fn judge_pack(end: &ToolEnd, output: &str) -> Vec<String> {
+    match end {
+        ToolEnd::Exited(0) => Vec::new(),
+        ToolEnd::Exited(code) => vec![format!(
+            "ferry pack failed (exit {code}): {}",
+            quote(output, QUOTED_LINES)
+        )],
+        ToolEnd::Failed(why) => vec![format!("ferry pack did not finish: {why}")],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -186,5 +241,80 @@ mod tests {
         assert!(!judge(0, &[], GOOD, &Outcome::Signalled(9)).passed());
         let r = judge(0, &[], "", &Outcome::NotRun("no image".into()));
         assert_eq!(r.reasons, vec!["not run: no image".to_string()]);
+    }
+
+    const CHECK_OUT: &str = "error: /partitions/partition@0: cpus: CPU 7 does not exist \
+                             (/platform cpus = <4>)\nerror: 1 problem\n";
+
+    #[test]
+    fn check_refusing_with_the_fragment_passes() {
+        let r = judge_check("cpus: CPU 7 does not exist", &ToolEnd::Exited(1), CHECK_OUT);
+        assert!(r.is_empty(), "{r:?}");
+    }
+
+    #[test]
+    fn check_accepting_the_config_fails() {
+        let r = judge_check("CPU 7", &ToolEnd::Exited(0), "");
+        assert_eq!(r.len(), 2, "{r:?}");
+        assert!(r[0].contains("accepted the bad config"), "{r:?}");
+        assert!(
+            r[1].contains("lacks \"CPU 7\"") && r[1].contains("(no output)"),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn check_refusing_for_another_reason_fails() {
+        let r = judge_check("overlaps", &ToolEnd::Exited(1), CHECK_OUT);
+        assert_eq!(r.len(), 1);
+        assert!(r[0].contains("lacks \"overlaps\""), "{r:?}");
+        assert!(
+            r[0].contains("CPU 7 does not exist"),
+            "quotes the output: {r:?}"
+        );
+    }
+
+    #[test]
+    fn check_that_did_not_run_fails() {
+        let r = judge_check("x", &ToolEnd::Failed("cannot start ferry".into()), "x");
+        assert_eq!(
+            r,
+            vec!["ferry check did not finish: cannot start ferry".to_string()]
+        );
+    }
+
+    #[test]
+    fn pack_verdicts() {
+        assert!(judge_pack(&ToolEnd::Exited(0), "packed").is_empty());
+        let r = judge_pack(
+            &ToolEnd::Exited(1),
+            "a\n\nerror: image \"x.bin\" not found\n",
+        );
+        assert_eq!(
+            r,
+            vec!["ferry pack failed (exit 1): a | error: image \"x.bin\" not found".to_string()]
+        );
+        let r = judge_pack(&ToolEnd::Failed("timed out after 120 s".into()), "");
+        assert!(r[0].contains("did not finish: timed out"), "{r:?}");
+    }
+
+    #[test]
+    fn quote_keeps_the_last_lines() {
+        let out: String = (1..=8).map(|i| format!("l{i}\n")).collect();
+        assert_eq!(quote(&out, 3), "l6 | l7 | l8");
+    }
+
+    #[test]
+    fn boot_refusal_judged_with_the_fragment() {
+        // What run_scenario does for an expect_check scenario after check and pack pass.
+        let log = "ferry: config error: /partitions/partition@0: cpus: CPU 7 does not exist \
+                   (/platform cpus = <4>)\nferry: exit 3 (1 config problem(s); boot refused)\n";
+        let want = v(&["cpus: CPU 7 does not exist"]);
+        assert!(judge(3, &want, log, &Outcome::Exited(3)).passed());
+        let other = "ferry: config error: something else\nferry: exit 3 (refused)\n";
+        let r = judge(3, &want, other, &Outcome::Exited(3));
+        assert!(r.reason_line().contains("missing from log"), "{r:?}");
+        let booted = "[alpha] hello\nferry: exit 0 (all stopped)\n";
+        assert!(!judge(3, &want, booted, &Outcome::Exited(0)).passed());
     }
 }

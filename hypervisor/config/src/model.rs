@@ -1,0 +1,235 @@
+//! What a parsed config holds ([`Config`] and its parts).
+
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use ferry_platform::Region;
+
+use crate::MAX_GUEST_DTB;
+
+/// A whole system config: the machine, Ferry's own memory, the partitions and
+/// how a test run ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Root `model` (empty when absent).
+    pub model: String,
+    /// `/platform`: what the config assumes about the machine.
+    pub platform: Platform,
+    /// `/hypervisor`: Ferry's own RAM.
+    pub hypervisor: Hypervisor,
+    /// The children of `/partitions`, in device-tree order (not sorted by id).
+    pub partitions: Vec<Partition>,
+    /// `/exit-policy`, if present.
+    pub exit: Option<ExitPolicy>,
+}
+
+impl Config {
+    /// The partition whose `reg` (id) is `id`.
+    pub fn partition(&self, id: u32) -> Option<&Partition> {
+        self.partitions.iter().find(|p| p.id == id)
+    }
+
+    /// The first partition labelled `label`.
+    pub fn partition_by_label(&self, label: &str) -> Option<&Partition> {
+        self.partitions.iter().find(|p| p.label == label)
+    }
+}
+
+/// `/platform`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Platform {
+    /// `board`: the Ferry build the config is for, e.g. `qemu-virt`.
+    pub board: String,
+    /// `memory`: host RAM ranges.
+    pub memory: Vec<Region>,
+    /// `cpus`: physical CPUs `0..cpus` (host `/cpus` order).
+    pub cpus: u32,
+    /// `gic-distributor`.
+    pub gicd: Region,
+    /// `gic-redistributors`.
+    pub gicr: Region,
+    /// `console`: Ferry's console UART, never passed through.
+    pub console: Region,
+}
+
+/// `/hypervisor`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Hypervisor {
+    /// `memory`: Ferry's image, pack and heap. No partition may touch it.
+    pub memory: Region,
+}
+
+/// One guest RAM region of a partition: `size` bytes at guest address `ipa`,
+/// backed by host memory at `pa`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GuestRegion {
+    /// Guest (intermediate physical) address.
+    pub ipa: u64,
+    /// Host physical address.
+    pub pa: u64,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+impl GuestRegion {
+    /// The guest-side range.
+    pub const fn guest(&self) -> Region {
+        Region::new(self.ipa, self.size)
+    }
+
+    /// The host-side range.
+    pub const fn host(&self) -> Region {
+        Region::new(self.pa, self.size)
+    }
+}
+
+/// One property of a device node, as written in the config.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Property {
+    /// Property name.
+    pub name: String,
+    /// Raw value (big-endian cells, NUL-terminated strings, ...).
+    pub value: Vec<u8>,
+}
+
+/// A device-tree node below a passthrough device, copied as written.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// Node name with unit address, e.g. `clock@0`.
+    pub name: String,
+    /// All its properties, in order.
+    pub properties: Vec<Property>,
+    /// Its child nodes, in order.
+    pub children: Vec<Node>,
+}
+
+/// A passthrough device: a child of a partition's `passthrough` node. Its MMIO is
+/// identity-mapped into the partition, its SPIs are routed to it, and the node is
+/// copied into the guest DT (`interrupt-parent` pointing at the guest GIC).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Device {
+    /// Node path in the config, e.g. `/partitions/partition@0/passthrough/serial@9040000`.
+    pub path: String,
+    /// Node name, e.g. `serial@9040000`.
+    pub name: String,
+    /// `reg`: MMIO ranges (2 + 2 cells each). Empty without `reg`.
+    pub reg: Vec<Region>,
+    /// SPI numbers as written in `interrupts` (INTID = spi + 32), in order.
+    pub spis: Vec<u32>,
+    /// Every `interrupts` specifier as written: (type, number, flags); type 0 is
+    /// an SPI. [`validate`](crate::validate) refuses any other type.
+    pub interrupts: Vec<[u32; 3]>,
+    /// Every property of the node, in order, as written (`reg` and `interrupts` too).
+    pub properties: Vec<Property>,
+    /// Child nodes, copied as written.
+    pub children: Vec<Node>,
+}
+
+impl Device {
+    /// The value of property `name`, if the node has it.
+    pub fn property(&self, name: &str) -> Option<&[u8]> {
+        self.properties
+            .iter()
+            .find(|p| p.name == name)
+            .map(|p| p.value.as_slice())
+    }
+}
+
+/// Exit codes of a partition's stops.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StopCodes {
+    /// `system-off-code`: PSCI SYSTEM_OFF (default 0).
+    pub system_off: u32,
+    /// `system-reset-code`: PSCI SYSTEM_RESET (default 2).
+    pub system_reset: u32,
+    /// `fault-code`: a fault that stops the partition (default 10).
+    pub fault: u32,
+}
+
+impl Default for StopCodes {
+    fn default() -> Self {
+        Self {
+            system_off: 0,
+            system_reset: 2,
+            fault: 10,
+        }
+    }
+}
+
+/// One partition (a child of `/partitions`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Partition {
+    /// `reg`: the id (0, 1, 2 ... without gaps); VMID = id + 1.
+    pub id: u32,
+    /// Node path, e.g. `/partitions/partition@0`.
+    pub path: String,
+    /// `label`: unique; used in logs and in `exit-policy`.
+    pub label: String,
+    /// `cpus`: physical CPUs; vCPU `i` runs on `cpus[i]`, vCPU 0 boots.
+    pub cpus: Vec<u32>,
+    /// `memory`: guest RAM regions, in order.
+    pub memory: Vec<GuestRegion>,
+    /// `image`: file name of the raw image.
+    pub image: String,
+    /// `load-address`: guest address the image is copied to.
+    pub load_address: u64,
+    /// `entry` (default: `load-address`).
+    pub entry: u64,
+    /// `bootargs`: the guest's `/chosen/bootargs`.
+    pub bootargs: Option<String>,
+    /// `initrd`: file name of the initrd.
+    pub initrd: Option<String>,
+    /// `initrd-address` as written; [`Partition::initrd_address_for`] resolves the default.
+    pub initrd_address: Option<u64>,
+    /// `dtb-address` (default: the last [`MAX_GUEST_DTB`] bytes of the first region).
+    pub dtb_address: u64,
+    /// The children of `passthrough`, in order.
+    pub devices: Vec<Device>,
+    /// Exit codes of its stops.
+    pub codes: StopCodes,
+}
+
+impl Partition {
+    /// The host address backing guest address `ipa`, if a region holds it.
+    pub fn ipa_to_pa(&self, ipa: u64) -> Option<u64> {
+        self.memory
+            .iter()
+            .find(|r| r.guest().contains(ipa))
+            .map(|r| r.pa.wrapping_add(ipa - r.ipa))
+    }
+
+    /// Whether `[ipa, ipa + len)` lies inside one guest region (`len == 0`:
+    /// whether `ipa` does). A range spanning two adjacent regions is not.
+    pub fn contains_ipa(&self, ipa: u64, len: u64) -> bool {
+        let Some(end) = ipa.checked_add(len.max(1)) else {
+            return false;
+        };
+        self.memory
+            .iter()
+            .any(|r| ipa >= r.ipa && r.ipa.checked_add(r.size).is_some_and(|e| end <= e))
+    }
+
+    /// Where an initrd of `initrd_size` bytes goes: `initrd-address` if set, else
+    /// just below the guest DTB, 4 KiB-aligned down (0 if it does not fit below).
+    pub fn initrd_address_for(&self, initrd_size: u64) -> u64 {
+        self.initrd_address
+            .unwrap_or_else(|| self.dtb_address.saturating_sub(initrd_size) & !0xfff)
+    }
+
+    /// The default `dtb-address` for guest regions `memory`: the last
+    /// [`MAX_GUEST_DTB`] bytes of the first region (0 without regions).
+    pub fn default_dtb_address(memory: &[GuestRegion]) -> u64 {
+        memory.first().map_or(0, |r| {
+            r.ipa.saturating_add(r.size).saturating_sub(MAX_GUEST_DTB)
+        })
+    }
+}
+
+/// `/exit-policy`: how a test run ends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExitPolicy {
+    /// `wait-for`, resolved from labels to partition ids, in order.
+    pub wait_for: Vec<u32>,
+    /// `watchdog-ms`: end the run with code 7 after this long.
+    pub watchdog_ms: Option<u32>,
+}

@@ -1,0 +1,350 @@
+//! [`parse`]: the config DTB to a [`Config`], with every structural problem reported.
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use ferry_platform::hostdt::{DtError, MAX_DTB_SIZE, copy_without_nops};
+
+use crate::COMPATIBLE;
+use crate::cells::Props;
+use crate::error::{ConfigError, Errors};
+use crate::model::{Config, Device, ExitPolicy, Hypervisor, Partition, Platform, StopCodes};
+use crate::tree::Node;
+
+/// Parses a config DTB.
+///
+/// The blob is first copied without FDT_NOP tokens and fully validated
+/// ([`copy_without_nops`]). Then every node of the schema is read; all
+/// structural problems found (missing or malformed properties, wrong cell
+/// counts, an unknown `compatible`, unknown nodes or properties, a `wait-for`
+/// label no partition has) are returned together, in tree order. Defaults are
+/// resolved here (`entry`, `dtb-address`, stop codes), except the initrd address,
+/// which needs the initrd's size ([`Partition::initrd_address_for`]).
+///
+/// Never panics, whatever `dtb` holds.
+pub fn parse(dtb: &[u8]) -> Result<Config, Vec<ConfigError>> {
+    let blob_error = |m: String| vec![ConfigError::new("config", None, m)];
+    // The NOP-free copy is at most the blob plus a 40-byte header, unless its
+    // blocks overlap (a forged blob): then copy_without_nops says how much it needs.
+    let mut blob = vec![0u8; dtb.len().min(MAX_DTB_SIZE) + 64];
+    let len = match copy_without_nops(dtb, &mut blob) {
+        Err(DtError::DstTooSmall { needed, .. }) => {
+            blob = vec![0u8; needed];
+            copy_without_nops(dtb, &mut blob)
+        }
+        other => other,
+    }
+    .map_err(|e| blob_error(format!("{e}")))?;
+    blob.truncate(len);
+    let fdt = fdt::Fdt::new(&blob)
+        .map_err(|e| blob_error(format!("not a readable device tree ({e:?})")))?;
+    let root = fdt
+        .all_nodes()
+        .next()
+        .ok_or_else(|| blob_error("device tree has no root node".into()))?;
+    let root = Node::read(root, "/".into());
+    let mut errs = Errors::default();
+    let config = parse_root(&root, &mut errs);
+    match config {
+        Some(c) if errs.0.is_empty() => Ok(c),
+        _ if !errs.0.is_empty() => Err(errs.0),
+        _ => Err(blob_error("config could not be read".into())),
+    }
+}
+
+/// Records "unknown node" for every child of `node` not named in `known`.
+fn only_children(node: &Node<'_>, errs: &mut Errors, known: &[&str]) {
+    for c in &node.children {
+        if !known.contains(&c.name) {
+            errs.node(&c.path, "unknown node");
+        }
+    }
+}
+
+/// Checks that `#address-cells`/`#size-cells` of `p` are `want` (absent is an
+/// error only when `required`).
+fn cells(p: &mut Props<'_, '_, '_>, want: (u32, u32), required: bool) {
+    for (name, want) in [("#address-cells", want.0), ("#size-cells", want.1)] {
+        let v = if required {
+            p.require(name, Props::u32)
+        } else {
+            p.optional(name, Props::u32).flatten()
+        };
+        if let Some(found) = v.filter(|&v| v != want) {
+            let path = p.node.path.clone();
+            p.errs
+                .prop(&path, name, format!("must be <{want}> (found <{found}>)"));
+        }
+    }
+}
+
+/// A required child node (records "is missing").
+fn child<'n, 'a>(node: &'n Node<'a>, errs: &mut Errors, name: &str) -> Option<&'n Node<'a>> {
+    let c = node.child(name);
+    if c.is_none() {
+        let path = if node.path == "/" {
+            format!("/{name}")
+        } else {
+            format!("{}/{name}", node.path)
+        };
+        errs.node(&path, "is missing");
+    }
+    c
+}
+
+fn parse_root(root: &Node<'_>, errs: &mut Errors) -> Option<Config> {
+    let mut p = Props { node: root, errs };
+    p.only(&["compatible", "model", "#address-cells", "#size-cells"]);
+    if let Some(list) = p.require("compatible", Props::string_list) {
+        if !list.iter().any(|c| c == COMPATIBLE) {
+            let found: Vec<String> = list.iter().map(|c| format!("\"{c}\"")).collect();
+            let msg = format!(
+                "{} is not a Ferry config (expected \"{COMPATIBLE}\")",
+                found.join(", ")
+            );
+            p.errs.prop("/", "compatible", msg);
+        }
+    }
+    let model = p.optional("model", Props::string);
+    cells(&mut p, (2, 2), true);
+    for c in &root.children {
+        let known = ["platform", "hypervisor", "partitions", "exit-policy"];
+        let ignored = c.name.starts_with("__") || c.name == "aliases" || c.name == "chosen";
+        if !known.contains(&c.name) && !ignored {
+            errs.node(&c.path, "unknown node");
+        }
+    }
+    let platform = child(root, errs, "platform").and_then(|n| parse_platform(n, errs));
+    let hypervisor = child(root, errs, "hypervisor").and_then(|n| parse_hypervisor(n, errs));
+    let partitions_node = child(root, errs, "partitions");
+    let partitions = partitions_node.and_then(|n| parse_partitions(n, errs));
+    let exit = root
+        .child("exit-policy")
+        .map(|n| parse_exit(n, errs, partitions_node));
+    Some(Config {
+        model: model?.unwrap_or_default(),
+        platform: platform?,
+        hypervisor: hypervisor?,
+        partitions: partitions?,
+        exit: exit.map_or(Some(None), |e| e.map(Some))?,
+    })
+}
+
+fn parse_platform(n: &Node<'_>, errs: &mut Errors) -> Option<Platform> {
+    only_children(n, errs, &[]);
+    let mut p = Props { node: n, errs };
+    p.only(&[
+        "board",
+        "memory",
+        "cpus",
+        "gic-distributor",
+        "gic-redistributors",
+        "console",
+    ]);
+    let board = p.require("board", Props::string);
+    let memory = p.require("memory", Props::regions);
+    let cpus = p.require("cpus", Props::u32);
+    let gicd = p.require("gic-distributor", Props::region);
+    let gicr = p.require("gic-redistributors", Props::region);
+    let console = p.require("console", Props::region);
+    Some(Platform {
+        board: board?,
+        memory: memory?,
+        cpus: cpus?,
+        gicd: gicd?,
+        gicr: gicr?,
+        console: console?,
+    })
+}
+
+fn parse_hypervisor(n: &Node<'_>, errs: &mut Errors) -> Option<Hypervisor> {
+    only_children(n, errs, &[]);
+    let mut p = Props { node: n, errs };
+    p.only(&["memory"]);
+    let memory = p.require("memory", Props::region)?;
+    Some(Hypervisor { memory })
+}
+
+fn parse_partitions(n: &Node<'_>, errs: &mut Errors) -> Option<Vec<Partition>> {
+    let mut p = Props { node: n, errs };
+    p.only(&["#address-cells", "#size-cells"]);
+    cells(&mut p, (1, 0), true);
+    let mut out = Some(Vec::new());
+    for c in &n.children {
+        match parse_partition(c, errs) {
+            Some(part) => {
+                if let Some(v) = out.as_mut() {
+                    v.push(part);
+                }
+            }
+            None => out = None,
+        }
+    }
+    out
+}
+
+/// Properties a partition node may have.
+const PARTITION_PROPS: [&str; 14] = [
+    "reg",
+    "label",
+    "cpus",
+    "memory",
+    "image",
+    "load-address",
+    "entry",
+    "bootargs",
+    "initrd",
+    "initrd-address",
+    "dtb-address",
+    "system-off-code",
+    "system-reset-code",
+    "fault-code",
+];
+
+fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
+    only_children(n, errs, &["passthrough"]);
+    let mut p = Props { node: n, errs };
+    p.only(&PARTITION_PROPS);
+    let id = p.require("reg", Props::u32);
+    let label = p.require("label", Props::string);
+    let cpus = p.require("cpus", Props::u32_list);
+    let memory = p.require("memory", Props::guest_regions);
+    let image = p.require("image", Props::string);
+    let load_address = p.require("load-address", Props::address);
+    let entry = p.optional("entry", Props::address);
+    let bootargs = p.optional("bootargs", Props::string);
+    let initrd = p.optional("initrd", Props::string);
+    let initrd_address = p.optional("initrd-address", Props::address);
+    let dtb_address = p.optional("dtb-address", Props::address);
+    let system_off = p.optional("system-off-code", Props::u32);
+    let system_reset = p.optional("system-reset-code", Props::u32);
+    let fault = p.optional("fault-code", Props::u32);
+    if n.prop("initrd-address").is_some() && n.prop("initrd").is_none() {
+        p.errs
+            .prop(&n.path, "initrd-address", "is set but there is no initrd");
+    }
+    let devices = match n.child("passthrough") {
+        Some(pt) => parse_passthrough(pt, errs),
+        None => Some(Vec::new()),
+    };
+    let defaults = StopCodes::default();
+    let memory = memory?;
+    let load_address = load_address?;
+    Some(Partition {
+        id: id?,
+        path: n.path.clone(),
+        label: label?,
+        cpus: cpus?,
+        image: image?,
+        load_address,
+        entry: entry?.unwrap_or(load_address),
+        bootargs: bootargs?,
+        initrd: initrd?,
+        initrd_address: initrd_address?,
+        dtb_address: dtb_address?.unwrap_or_else(|| Partition::default_dtb_address(&memory)),
+        memory,
+        devices: devices?,
+        codes: StopCodes {
+            system_off: system_off?.unwrap_or(defaults.system_off),
+            system_reset: system_reset?.unwrap_or(defaults.system_reset),
+            fault: fault?.unwrap_or(defaults.fault),
+        },
+    })
+}
+
+fn parse_passthrough(n: &Node<'_>, errs: &mut Errors) -> Option<Vec<Device>> {
+    let mut p = Props { node: n, errs };
+    p.only(&["#address-cells", "#size-cells", "ranges"]);
+    cells(&mut p, (2, 2), false);
+    if n.prop("ranges").is_some_and(|v| !v.is_empty()) {
+        let msg = "must be empty (devices keep their host addresses)";
+        p.errs.prop(&n.path, "ranges", msg);
+    }
+    let mut out = Some(Vec::new());
+    for c in &n.children {
+        match parse_device(c, errs) {
+            Some(d) => {
+                if let Some(v) = out.as_mut() {
+                    v.push(d);
+                }
+            }
+            None => out = None,
+        }
+    }
+    out
+}
+
+fn parse_device(n: &Node<'_>, errs: &mut Errors) -> Option<Device> {
+    let mut p = Props { node: n, errs };
+    let reg = p.optional("reg", Props::regions);
+    let interrupts = p.optional("interrupts", Props::interrupts);
+    if n.prop("interrupts-extended").is_some() {
+        let msg = "is not supported: use `interrupts` (the guest GIC is the interrupt parent)";
+        p.errs.prop(&n.path, "interrupts-extended", msg);
+        return None;
+    }
+    let interrupts = interrupts?.unwrap_or_default();
+    Some(Device {
+        path: n.path.clone(),
+        name: n.name.into(),
+        reg: reg?.unwrap_or_default(),
+        spis: interrupts
+            .iter()
+            .filter(|i| i[0] == 0)
+            .map(|i| i[1])
+            .collect(),
+        interrupts,
+        properties: n.owned_props(),
+        children: n.children.iter().map(Node::to_owned_node).collect(),
+    })
+}
+
+/// The id of the partition labelled `label`: `Ok(Some(id))`, `Ok(None)` if the
+/// labelled node's `reg` is itself malformed (reported elsewhere), `Err(())` if
+/// no partition has that label (without `/partitions`, reported elsewhere,
+/// every label gives `Ok(None)`).
+fn resolve(partitions: Option<&Node<'_>>, label: &str) -> Result<Option<u32>, ()> {
+    let Some(partitions) = partitions else {
+        return Ok(None);
+    };
+    let node = partitions
+        .children
+        .iter()
+        .find(|n| n.prop("label") == Some(&[label.as_bytes(), &[0]].concat()[..]))
+        .ok_or(())?;
+    Ok(node
+        .prop("reg")
+        .and_then(|v| <[u8; 4]>::try_from(v).ok())
+        .map(u32::from_be_bytes))
+}
+
+fn parse_exit(
+    n: &Node<'_>,
+    errs: &mut Errors,
+    partitions: Option<&Node<'_>>,
+) -> Option<ExitPolicy> {
+    only_children(n, errs, &[]);
+    let mut p = Props { node: n, errs };
+    p.only(&["wait-for", "watchdog-ms"]);
+    let labels = p.require("wait-for", Props::string_list);
+    let watchdog_ms = p.optional("watchdog-ms", Props::u32);
+    let mut wait_for = Some(Vec::new());
+    for label in labels.iter().flatten() {
+        match resolve(partitions, label) {
+            Ok(Some(id)) => wait_for.iter_mut().for_each(|v| v.push(id)),
+            Ok(None) => wait_for = None,
+            Err(()) => {
+                let msg = format!("\"{label}\" is not the label of any partition");
+                p.errs.prop(&n.path, "wait-for", msg);
+                wait_for = None;
+            }
+        }
+    }
+    labels?;
+    Some(ExitPolicy {
+        wait_for: wait_for?,
+        watchdog_ms: watchdog_ms?,
+    })
+}

@@ -1,0 +1,251 @@
+//! Partitions at run time: their vCPUs' power states, stage-2 root, console line,
+//! and what happens when one stops.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
+
+use ferry_config::{GuestRegion, StopCodes};
+use spin::{Mutex, Once};
+
+use crate::policy::{RunPolicy, StopKind};
+use crate::vpsci::Power;
+use crate::{exit, irq, vcpu};
+
+/// One vCPU: the physical core it runs on and its PSCI power state.
+pub struct Vcpu {
+    /// The MPIDR of the physical core it runs on (for SGIs).
+    pub core_mpidr: u64,
+    state: AtomicU8,
+    entry: AtomicU64,
+    context: AtomicU64,
+}
+
+impl Vcpu {
+    /// A vCPU on the core with `core_mpidr`, off.
+    pub fn new(core_mpidr: u64) -> Vcpu {
+        Vcpu {
+            core_mpidr,
+            state: AtomicU8::new(Power::Off as u8),
+            entry: AtomicU64::new(0),
+            context: AtomicU64::new(0),
+        }
+    }
+
+    /// The power state.
+    pub fn power(&self) -> Power {
+        match self.state.load(Ordering::Acquire) {
+            s if s == Power::On as u8 => Power::On,
+            s if s == Power::OnPending as u8 => Power::OnPending,
+            _ => Power::Off,
+        }
+    }
+
+    /// Off -> OnPending with the entry point and x0; false if it was not off.
+    pub fn request_on(&self, entry: u64, context: u64) -> bool {
+        // Entry and context are published before the state that makes them valid.
+        self.entry.store(entry, Ordering::Relaxed);
+        self.context.store(context, Ordering::Relaxed);
+        self.state
+            .compare_exchange(
+                Power::Off as u8,
+                Power::OnPending as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .is_ok()
+    }
+
+    /// OnPending -> On: returns (entry, x0) for the core to start the vCPU with.
+    pub fn take_start(&self) -> Option<(u64, u64)> {
+        self.state
+            .compare_exchange(
+                Power::OnPending as u8,
+                Power::On as u8,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            )
+            .ok()
+            .map(|_| {
+                (
+                    self.entry.load(Ordering::Relaxed),
+                    self.context.load(Ordering::Relaxed),
+                )
+            })
+    }
+
+    /// On -> Off (PSCI CPU_OFF).
+    pub fn set_off(&self) {
+        self.state.store(Power::Off as u8, Ordering::Release);
+    }
+}
+
+/// A partition as Ferry runs it.
+pub struct Partition {
+    /// Index in the config (its `reg`).
+    pub id: usize,
+    /// Its label, for logs.
+    pub label: String,
+    /// VTTBR_EL2 value (VMID and stage-2 root).
+    pub vttbr: u64,
+    /// Guest RAM, for checking addresses the guest hands over.
+    pub memory: Vec<GuestRegion>,
+    /// Its vCPUs.
+    pub vcpus: Vec<Vcpu>,
+    /// Exit codes of its stops.
+    pub codes: StopCodes,
+    stopped: AtomicBool,
+    console: Mutex<ConsoleLine>,
+}
+
+/// The partition's console output not yet printed (up to a newline).
+struct ConsoleLine {
+    bytes: [u8; 160],
+    len: usize,
+}
+
+impl Partition {
+    /// A partition, not yet stopped.
+    pub fn new(
+        id: usize,
+        label: String,
+        vttbr: u64,
+        memory: Vec<GuestRegion>,
+        vcpus: Vec<Vcpu>,
+        codes: StopCodes,
+    ) -> Partition {
+        Partition {
+            id,
+            label,
+            vttbr,
+            memory,
+            vcpus,
+            codes,
+            stopped: AtomicBool::new(false),
+            console: Mutex::new(ConsoleLine {
+                bytes: [0; 160],
+                len: 0,
+            }),
+        }
+    }
+
+    /// Whether the partition has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Whether `[ipa, ipa + len)` lies in the partition's RAM.
+    pub fn contains_ipa(&self, ipa: u64, len: u64) -> bool {
+        self.memory.iter().any(|r| {
+            ipa >= r.ipa
+                && ipa
+                    .checked_add(len)
+                    .is_some_and(|end| end <= r.ipa + r.size)
+        })
+    }
+
+    /// Appends console output; each complete line is printed as `[label] line`.
+    pub fn console_write(&self, bytes: &[u8]) {
+        let mut line = self.console.lock();
+        for &b in bytes {
+            if b == b'\n' || line.len == line.bytes.len() {
+                crate::logger::guest_line(&self.label, &line.bytes[..line.len]);
+                line.len = 0;
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            if b != b'\r' {
+                let at = line.len;
+                line.bytes[at] = b;
+                line.len += 1;
+            }
+        }
+    }
+}
+
+/// Everything Ferry runs: the partitions, which core runs which vCPU, the policy.
+pub struct System {
+    /// The partitions, by id.
+    pub partitions: Vec<Partition>,
+    /// For each physical core: (partition, vCPU) it runs, if any.
+    pub cores: Vec<Option<(usize, usize)>>,
+    /// VTCR_EL2, the same for every partition.
+    pub vtcr: u64,
+    policy: Mutex<RunPolicy>,
+}
+
+impl System {
+    /// Puts the system together.
+    pub fn new(
+        partitions: Vec<Partition>,
+        cores: Vec<Option<(usize, usize)>>,
+        vtcr: u64,
+        policy: RunPolicy,
+    ) -> System {
+        System {
+            partitions,
+            cores,
+            vtcr,
+            policy: Mutex::new(policy),
+        }
+    }
+}
+
+/// The running system, once the primary has set it up.
+pub static SYSTEM: Once<System> = Once::new();
+
+/// The partition and vCPU the calling core runs.
+pub fn current() -> Option<(&'static System, &'static Partition, usize)> {
+    let system = SYSTEM.get()?;
+    let (p, v) = (*system.cores.get(crate::cpu::index())?)?;
+    Some((system, &system.partitions[p], v))
+}
+
+/// Stops `partition` (from one of its own vCPUs, on this core): logs why, makes its
+/// other vCPUs leave the guest, applies the exit policy, and parks this core.
+pub fn stop(
+    system: &'static System,
+    partition: &'static Partition,
+    vcpu: usize,
+    kind: StopKind,
+    reason: core::fmt::Arguments<'_>,
+) -> ! {
+    if !partition.stopped.swap(true, Ordering::AcqRel) {
+        let code = match kind {
+            StopKind::SystemOff => partition.codes.system_off,
+            StopKind::SystemReset => partition.codes.system_reset,
+            StopKind::Fault => partition.codes.fault,
+        };
+        let level = if kind == StopKind::Fault {
+            log::Level::Warn
+        } else {
+            log::Level::Info
+        };
+        log::log!(
+            level,
+            "partition '{}' stopped ({}, code {code}) by vCPU {vcpu}: {reason}",
+            partition.label,
+            kind.name()
+        );
+        // Running vCPUs take the kick as an interrupt; vCPUs waiting for CPU_ON
+        // (interrupts masked, in WFE) wake on the event and see the stop.
+        for (i, other) in partition.vcpus.iter().enumerate() {
+            if i != vcpu {
+                irq::kick(other.core_mpidr);
+            }
+        }
+        aarch64_cpu::asm::sev();
+        let end = system.policy.lock().stopped(partition.id, code);
+        if let Some(code) = end {
+            exit::end_with(
+                code,
+                format_args!(
+                    "partition '{}' stopped; the exit policy ends the run",
+                    partition.label
+                ),
+            );
+        }
+    }
+    vcpu::park()
+}

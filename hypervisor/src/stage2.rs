@@ -1,0 +1,113 @@
+//! Stage-2 translation: the attributes of a partition's mappings and VTCR_EL2.
+//!
+//! Every partition gets its own tables (built with the same builder as the EL2
+//! map, `ferry_boot::mmu::Tables`) and a VMID. The IPA space is 39 bits (512 GiB,
+//! a single level-1 root table): enough for guest RAM and the identity-mapped
+//! device windows of every supported board.
+
+use ferry_boot::mmu::el2;
+
+/// Input (IPA) size of every partition's stage-2 translation.
+pub const IPA_BITS: u32 = 39;
+
+/// What a partition's mapping is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GuestMemory {
+    /// Guest RAM: Normal write-back, read/write/execute.
+    Ram,
+    /// A passthrough device: Device-nGnRE, read/write, never executed.
+    Device,
+}
+
+impl GuestMemory {
+    /// Leaf attribute bits of a stage-2 block or page descriptor.
+    pub fn attributes(self) -> u64 {
+        const AF: u64 = 1 << 10;
+        const S2AP_RW: u64 = 0b11 << 6;
+        const SH_INNER: u64 = 0b11 << 8;
+        const MEMATTR_NORMAL_WB: u64 = 0b1111 << 2;
+        const MEMATTR_DEVICE_NGNRE: u64 = 0b0001 << 2;
+        const XN_ALL: u64 = 0b10 << 53;
+        match self {
+            GuestMemory::Ram => AF | S2AP_RW | SH_INNER | MEMATTR_NORMAL_WB,
+            GuestMemory::Device => AF | S2AP_RW | MEMATTR_DEVICE_NGNRE | XN_ALL,
+        }
+    }
+}
+
+/// VTCR_EL2 for [`IPA_BITS`] of IPA, a level-1 start, 4 KiB granule, write-back
+/// inner-shareable walks, and `pa_bits` of output address.
+pub fn vtcr(pa_bits: u32) -> u64 {
+    const RES1: u64 = 1 << 31;
+    let t0sz = 64 - IPA_BITS as u64;
+    let sl0_level1 = 0b01 << 6;
+    let walks = (0b01 << 8) | (0b01 << 10) | (0b11 << 12);
+    // PS uses the same encoding as TCR_EL2.PS.
+    let ps = (el2::tcr(pa_bits) >> 16) & 0b111;
+    RES1 | t0sz | sl0_level1 | walks | (ps << 16)
+}
+
+/// VTTBR_EL2 for tables rooted at `root` with `vmid` (8-bit VMIDs).
+pub fn vttbr(vmid: u8, root: u64) -> u64 {
+    (vmid as u64) << 48 | root
+}
+
+/// The faulting IPA of a stage-2 abort, from HPFAR_EL2 (IPA\[51:12\] in bits 43:4)
+/// and the page offset from FAR_EL2.
+pub fn fault_ipa(hpfar: u64, far: u64) -> u64 {
+    ((hpfar >> 4) & 0xff_ffff_ffff) << 12 | (far & 0xfff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ferry_boot::mmu::{Table, Tables};
+
+    #[test]
+    fn attributes() {
+        assert_eq!(GuestMemory::Ram.attributes(), 0x7fc);
+        assert_eq!(
+            GuestMemory::Device.attributes(),
+            1 << 54 | 1 << 10 | 0b11 << 6 | 1 << 2
+        );
+    }
+
+    #[test]
+    fn registers() {
+        // T0SZ 25, SL0 1, IRGN/ORGN WB, SH inner, PS 40 bits, RES1.
+        assert_eq!(
+            vtcr(40),
+            1 << 31 | 25 | 1 << 6 | 1 << 8 | 1 << 10 | 3 << 12 | 2 << 16
+        );
+        assert_eq!(vtcr(48) >> 16 & 7, 5);
+        assert_eq!(vttbr(3, 0x4800_0000), 0x0003_0000_4800_0000);
+        assert_eq!(fault_ipa((0x4900_0000 >> 12) << 4, 0x1234), 0x4900_0234);
+    }
+
+    #[test]
+    fn builds_a_partition_map_with_a_level_one_root() {
+        let mut pool = vec![Table::EMPTY; 8];
+        let mut t = Tables::new(&mut pool, 0x5000_0000, IPA_BITS).unwrap();
+        assert_eq!(t.root_level(), 1);
+        t.map(
+            0x4000_0000,
+            0x4800_0000,
+            8 << 20,
+            GuestMemory::Ram.attributes(),
+        )
+        .unwrap();
+        t.map(
+            0x0904_0000,
+            0x0904_0000,
+            0x1000,
+            GuestMemory::Device.attributes(),
+        )
+        .unwrap();
+        assert_eq!(t.translate(0x4000_1000).unwrap().0, 0x4800_1000);
+        assert_eq!(t.translate(0x4080_0000), None);
+        assert_eq!(
+            t.translate(0x0904_0010).unwrap().1,
+            GuestMemory::Device.attributes()
+        );
+    }
+}

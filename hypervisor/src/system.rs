@@ -1,0 +1,272 @@
+//! Turning the pack into a running system: verify the pack, read and validate the
+//! config (the same checks as `ferry check`, plus what only the real machine can
+//! answer), build each partition's stage-2 tables, load its images.
+
+use alloc::string::{String, ToString};
+use alloc::vec;
+use alloc::vec::Vec;
+use core::fmt::Write;
+
+use ferry_abi::pack::{self, Kind, Pack};
+use ferry_boot::layout::ImageLayout;
+use ferry_boot::mmu::{Table, Tables};
+use ferry_config::{Config, Images, Partition as PartitionConfig};
+use ferry_platform::board::BOARD;
+use ferry_platform::hostdt::HostInfo;
+use ferry_platform::uart::RawWriter;
+
+use crate::exit::{self, ExitCode};
+use crate::partition::{Partition, System, Vcpu};
+use crate::policy::RunPolicy;
+use crate::stage2::{self, GuestMemory};
+
+/// Translation tables each partition's stage 2 may use.
+const STAGE2_TABLES: usize = 32;
+
+/// The pack behind the image, if there is one. A present but corrupt pack refuses
+/// the boot.
+pub fn find_pack(image: &ImageLayout) -> Option<Pack<'static>> {
+    // SAFETY: the pack, if any, was loaded with the image and lies in RAM that the
+    // EL2 map covers; the header is read first and bounds the rest.
+    let head = unsafe { core::slice::from_raw_parts(image.end as *const u8, 64) };
+    let total = match Pack::total_size(head) {
+        Ok(total) => total,
+        Err(pack::PackError::BadMagic) => return None,
+        Err(e) => refuse_lines(&[e.to_string()]),
+    };
+    let Ok(len) = usize::try_from(total) else {
+        refuse_lines(&["pack: size out of range".into()])
+    };
+    // SAFETY: as above; `total` was checked against the header's checksum, and the
+    // full parse below verifies every byte's checksum.
+    let bytes = unsafe { core::slice::from_raw_parts(image.end as *const u8, len) };
+    match Pack::parse(bytes) {
+        Ok(pack) => Some(pack),
+        Err(e) => refuse_lines(&[alloc::format!("pack: {e}")]),
+    }
+}
+
+/// Prints each problem as `config error: ...` and ends the run with BootRefused.
+fn refuse_lines(problems: &[String]) -> ! {
+    let mut out = RawWriter(BOARD.console);
+    for p in problems {
+        let _ = writeln!(out, "ferry: config error: {p}");
+    }
+    exit::end(
+        ExitCode::BootRefused,
+        format_args!("{} config problem(s); boot refused", problems.len()),
+    )
+}
+
+/// Image sizes as the pack holds them.
+struct PackImages<'a>(Pack<'a>);
+
+impl Images for PackImages<'_> {
+    fn image_size(&self, p: &PartitionConfig) -> Option<u64> {
+        self.0.find(Kind::Image, p.id).map(|i| i.data.len() as u64)
+    }
+
+    fn initrd_size(&self, p: &PartitionConfig) -> Option<u64> {
+        self.0.find(Kind::Initrd, p.id).map(|i| i.data.len() as u64)
+    }
+}
+
+/// Checks only the running machine can answer: the config is for this board, its
+/// RAM, CPUs and GIC are the host's, and Ferry (image and pack) lies inside its
+/// declared memory.
+fn host_checks(cfg: &Config, host: &HostInfo<'_>, ferry: ferry_platform::Region) -> Vec<String> {
+    let mut problems = Vec::new();
+    let p = &cfg.platform;
+    if p.board != BOARD.name {
+        problems.push(alloc::format!(
+            "/platform: board: the config is for \"{}\", this Ferry is built for \"{}\"",
+            p.board,
+            BOARD.name
+        ));
+    }
+    for r in &p.memory {
+        if !host
+            .memory()
+            .iter()
+            .any(|h| h.base <= r.base && r.end() <= h.end())
+        {
+            problems.push(alloc::format!(
+                "/platform: memory: [{:#x}, {:#x}) is not RAM in the host device tree",
+                r.base,
+                r.end()
+            ));
+        }
+    }
+    if p.cpus as usize > host.cpus().len() {
+        problems.push(alloc::format!(
+            "/platform: cpus: the config assumes {} CPUs, the host device tree has {}",
+            p.cpus,
+            host.cpus().len()
+        ));
+    }
+    if p.gicd.base != host.gic.gicd.base
+        || host.gicr().first().is_none_or(|g| g.base != p.gicr.base)
+    {
+        problems.push(alloc::format!(
+            "/platform: the GIC at {:#x}/{:#x} is not the host's ({:#x}/{:#x})",
+            p.gicd.base,
+            p.gicr.base,
+            host.gic.gicd.base,
+            host.gicr().first().map_or(0, |g| g.base)
+        ));
+    }
+    let declared = cfg.hypervisor.memory;
+    if ferry.base < declared.base || ferry.end() > declared.end() {
+        problems.push(alloc::format!(
+            "/hypervisor: memory: Ferry occupies [{:#x}, {:#x}), outside the declared [{:#x}, {:#x})",
+            ferry.base,
+            ferry.end(),
+            declared.base,
+            declared.end()
+        ));
+    }
+    problems
+}
+
+/// Reads and validates the config in `pack`, builds and loads the partitions, and
+/// publishes the [`System`]. Refuses the boot (exit 3) on any problem.
+pub fn build(
+    pack: Pack<'static>,
+    host: &HostInfo<'_>,
+    image: &ImageLayout,
+    pa_bits: u32,
+) -> &'static System {
+    let Some(config_blob) = pack.find(Kind::Config, pack::SYSTEM) else {
+        refuse_lines(&["pack: no config in the pack".into()]);
+    };
+    let cfg = match ferry_config::parse(config_blob.data) {
+        Ok(cfg) => cfg,
+        Err(errors) => refuse_lines(&errors.iter().map(ToString::to_string).collect::<Vec<_>>()),
+    };
+    let ferry = ferry_platform::Region::new(
+        image.start,
+        image.end - image.start + pack.bytes().len() as u64,
+    );
+    let mut problems: Vec<String> = ferry_config::validate(&cfg, &PackImages(pack))
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    problems.extend(host_checks(&cfg, host, ferry));
+    if !problems.is_empty() {
+        refuse_lines(&problems);
+    }
+    log::info!(
+        "config {:?} from {}: {} partition(s)",
+        cfg.model,
+        config_blob.name,
+        cfg.partitions.len()
+    );
+
+    let mut partitions = Vec::new();
+    let mut cores = vec![None; host.cpus().len()];
+    // Validation made ids 0..n-1: build in id order so index = id.
+    let mut by_id: Vec<&PartitionConfig> = cfg.partitions.iter().collect();
+    by_id.sort_by_key(|p| p.id);
+    for p in by_id {
+        let vttbr = build_stage2(p);
+        load(p, &pack);
+        let vcpus: Vec<Vcpu> = p
+            .cpus
+            .iter()
+            .enumerate()
+            .map(|(v, &core)| {
+                cores[core as usize] = Some((p.id as usize, v));
+                Vcpu::new(host.cpus()[core as usize].mpidr)
+            })
+            .collect();
+        // vCPU 0 boots per the Linux arm64 protocol: x0 = the guest DTB.
+        vcpus[0].request_on(p.entry, p.dtb_address);
+        log::info!(
+            "partition '{}': CPUs {:?}, {} MiB, entry {:#x}, DTB at {:#x}",
+            p.label,
+            p.cpus,
+            p.memory.iter().map(|r| r.size).sum::<u64>() >> 20,
+            p.entry,
+            p.dtb_address
+        );
+        partitions.push(Partition::new(
+            p.id as usize,
+            p.label.clone(),
+            vttbr,
+            p.memory.clone(),
+            vcpus,
+            p.codes,
+        ));
+    }
+    let policy = match &cfg.exit {
+        Some(e) => RunPolicy::new(
+            partitions.len(),
+            &e.wait_for.iter().map(|&w| w as usize).collect::<Vec<_>>(),
+        ),
+        None => RunPolicy::new(partitions.len(), &[]),
+    };
+    if let Some(ms) = cfg.exit.as_ref().and_then(|e| e.watchdog_ms) {
+        crate::irq::arm_watchdog(ms);
+        log::info!("watchdog: {ms} ms");
+    }
+    crate::partition::SYSTEM
+        .call_once(|| System::new(partitions, cores, stage2::vtcr(pa_bits), policy))
+}
+
+/// Builds `p`'s stage-2 tables: guest RAM and passthrough devices. Returns VTTBR.
+fn build_stage2(p: &PartitionConfig) -> u64 {
+    let pool = vec![Table::EMPTY; STAGE2_TABLES].leak();
+    let pool_pa = pool.as_ptr() as u64;
+    let fail = |what: &str, e: ferry_boot::mmu::MapError| -> ! {
+        refuse_lines(&[alloc::format!(
+            "{}: stage 2: cannot map {what}: {e}",
+            p.path
+        )])
+    };
+    let mut tables = match Tables::new(pool, pool_pa, stage2::IPA_BITS) {
+        Ok(t) => t,
+        Err(e) => fail("anything", e),
+    };
+    for r in &p.memory {
+        if let Err(e) = tables.map(r.ipa, r.pa, r.size, GuestMemory::Ram.attributes()) {
+            fail("memory", e);
+        }
+    }
+    for d in &p.devices {
+        for r in &d.reg {
+            if let Err(e) = tables.map(r.base, r.base, r.size, GuestMemory::Device.attributes()) {
+                fail(&d.path, e);
+            }
+        }
+    }
+    // VMID 0 is left unused: partition n gets VMID n + 1.
+    stage2::vttbr((p.id + 1) as u8, tables.root_pa())
+}
+
+/// Copies `p`'s image, guest DTB and initrd from the pack into its memory and
+/// cleans them to the point of coherency (the guest starts with its MMU off).
+fn load(p: &PartitionConfig, pack: &Pack<'static>) {
+    let copy = |kind: Kind, ipa: u64| {
+        let Some(item) = pack.find(kind, p.id) else {
+            return;
+        };
+        // Validation guarantees the whole range is inside the partition's memory.
+        let Some(pa) = p.ipa_to_pa(ipa) else {
+            refuse_lines(&[alloc::format!(
+                "{}: {} address {ipa:#x} is not in its memory",
+                p.path,
+                kind.name()
+            )]);
+        };
+        // SAFETY: `pa` is host RAM of this partition (validated, mapped at EL2 as
+        // read/write), disjoint from Ferry and the pack.
+        let dst = unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, item.data.len()) };
+        dst.copy_from_slice(item.data);
+        ferry_boot::cache::clean_range(pa, item.data.len() as u64);
+    };
+    copy(Kind::Image, p.load_address);
+    copy(Kind::GuestDtb, p.dtb_address);
+    if let Some(size) = pack.find(Kind::Initrd, p.id).map(|i| i.data.len() as u64) {
+        copy(Kind::Initrd, p.initrd_address_for(size));
+    }
+}

@@ -1,0 +1,124 @@
+//! Each core's life once the system is set up: run its vCPU when PSCI says so,
+//! otherwise wait; and the EL2 state a guest runs under.
+//!
+//! One vCPU per core and no scheduler: EL1 state is never switched, only set to its
+//! reset values when a vCPU (re)starts. Interrupts reach EL2 (HCR_EL2.IMO) so the
+//! watchdog and the stop kick work while a guest runs.
+
+use core::sync::atomic::{AtomicU64, Ordering};
+
+use aarch64_cpu::registers::{
+    CNTHCTL_EL2, CNTVOFF_EL2, CPTR_EL2, HCR_EL2, MIDR_EL1, SCTLR_EL1, VMPIDR_EL2, VTCR_EL2,
+    VTTBR_EL2,
+};
+use ferry_platform::MAX_CPUS;
+use tock_registers::interfaces::{Readable, Writeable};
+
+use crate::cpu;
+use crate::partition::SYSTEM;
+
+/// Each core's EL2 stack top, for starting over on a clean stack.
+static STACK_TOPS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Records the calling core's EL2 stack top.
+pub fn set_stack_top(top: u64) {
+    STACK_TOPS[cpu::index()].store(top, Ordering::Relaxed);
+}
+
+fn stack_top() -> u64 {
+    STACK_TOPS[cpu::index()].load(Ordering::Relaxed)
+}
+
+/// HCR_EL2 while a guest runs: stage 2 on, AArch64 EL1, physical IRQ/FIQ/SError to
+/// EL2, SMC trapped (PSCI by SMC), set/way cache operations upgraded, barriers
+/// inner-shareable. WFI/WFE do not trap.
+const HCR_GUEST: u64 =
+    1 << 0 | 1 << 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 9 | 1 << 10 | 1 << 19 | 1 << 31;
+
+/// SCTLR_EL1 at vCPU start: MMU and caches off, RES1 bits set.
+const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
+
+/// CPTR_EL2 RES1 bits; TFP clear (guest FP/SIMD does not trap: Ferry itself never
+/// touches FP/SIMD registers, so guest state stays in them).
+const CPTR_EL2_GUEST: u64 = 0x33ff;
+
+/// Starts the calling core's vCPU loop on a clean stack (never returns).
+pub fn park() -> ! {
+    extern "C" fn core_loop_entry() -> ! {
+        core_loop()
+    }
+    // SAFETY: the stack top is this core's own; everything on the current stack is
+    // abandoned (the loop needs nothing from it).
+    unsafe { ferry_boot::context::restart_on_stack(stack_top(), core_loop_entry) }
+}
+
+/// Waits for work: runs this core's vCPU when it is switched on, or idles with
+/// interrupts enabled (the watchdog and kicks are served from here).
+fn core_loop() -> ! {
+    let Some(system) = SYSTEM.get() else { idle() };
+    let Some(Some((p, v))) = system.cores.get(cpu::index()).copied() else {
+        idle()
+    };
+    let partition = &system.partitions[p];
+    let vcpu = &partition.vcpus[v];
+    loop {
+        if partition.is_stopped() {
+            idle();
+        }
+        if let Some((entry, context)) = vcpu.take_start() {
+            log::debug!(
+                "partition '{}' vCPU {v} starts at {entry:#x}",
+                partition.label
+            );
+            // SAFETY: the system's stage-2 tables and VTCR are built; the frame is a
+            // local copied by `enter_guest` before the stack is reset.
+            unsafe { enter(system.vtcr, partition.vttbr, v, entry, context) }
+        }
+        aarch64_cpu::asm::wfe();
+    }
+}
+
+/// Idles forever with interrupts enabled at EL2.
+fn idle() -> ! {
+    // SAFETY: unmasking IRQs at EL2: the vectors handle them and return here.
+    unsafe { core::arch::asm!("msr daifclr, #2", options(nostack)) };
+    loop {
+        aarch64_cpu::asm::wfi();
+    }
+}
+
+/// Sets up EL2 and EL1 for vCPU `index` and enters it at `entry` with x0 = `arg`.
+///
+/// # Safety
+/// `vttbr` must point at complete stage-2 tables for the partition.
+unsafe fn enter(vtcr: u64, vttbr: u64, index: usize, entry: u64, arg: u64) -> ! {
+    VTCR_EL2.set(vtcr);
+    VTTBR_EL2.set(vttbr);
+    HCR_EL2.set(HCR_GUEST);
+    // SAFETY: VPIDR_EL2 (not modelled by aarch64-cpu 11) only sets what the guest
+    // reads as MIDR_EL1: the real value.
+    unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) MIDR_EL1.get(), options(nostack)) };
+    // Bit 31 is RES1; the vCPU index is the virtual Aff0.
+    VMPIDR_EL2.set(1 << 31 | index as u64);
+    CNTHCTL_EL2.set(0b11);
+    CNTVOFF_EL2.set(0);
+    CPTR_EL2.set(CPTR_EL2_GUEST);
+    SCTLR_EL1.set(SCTLR_EL1_RESET);
+    // SAFETY: invalidates this VMID's stage-1+2 TLB entries and the I-cache before
+    // the guest's first instruction (its image was written through the D-cache
+    // and cleaned to PoC by the loader).
+    unsafe {
+        core::arch::asm!(
+            "isb",
+            "tlbi vmalls12e1",
+            "ic iallu",
+            "dsb nsh",
+            "isb",
+            options(nostack)
+        );
+    }
+    let frame = ferry_boot::context::guest_start_frame(entry, arg);
+    // SAFETY: EL1 and stage-2 state are set above; `frame` is copied into registers
+    // before anything else happens, and nothing else on this stack is live.
+    unsafe { ferry_boot::context::enter_guest(&frame, stack_top()) }
+}

@@ -1,0 +1,217 @@
+//! PSCI calls on the HVC or SMC conduit (Ferry serves both; SMC is trapped).
+//!
+//! The conduit defaults to HVC and follows the DTB's `/psci` `method` once the
+//! runtime has read it ([`set_conduit`] overrides it; [`call_via`] picks one per call).
+
+use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+
+use crate::{MAX_VCPUS, arch};
+
+/// PSCI function identifiers (SMC64 where the call takes an address or MPIDR).
+pub mod func {
+    /// PSCI_VERSION.
+    pub const VERSION: u32 = 0x8400_0000;
+    /// CPU_OFF.
+    pub const CPU_OFF: u32 = 0x8400_0002;
+    /// CPU_ON (SMC64).
+    pub const CPU_ON: u32 = 0xC400_0003;
+    /// AFFINITY_INFO (SMC64).
+    pub const AFFINITY_INFO: u32 = 0xC400_0004;
+    /// MIGRATE_INFO_TYPE.
+    pub const MIGRATE_INFO_TYPE: u32 = 0x8400_0006;
+    /// SYSTEM_OFF.
+    pub const SYSTEM_OFF: u32 = 0x8400_0008;
+    /// SYSTEM_RESET.
+    pub const SYSTEM_RESET: u32 = 0x8400_0009;
+    /// PSCI_FEATURES.
+    pub const FEATURES: u32 = 0x8400_000A;
+}
+
+/// PSCI return codes.
+pub mod ret {
+    /// SUCCESS.
+    pub const SUCCESS: i64 = 0;
+    /// NOT_SUPPORTED.
+    pub const NOT_SUPPORTED: i64 = -1;
+    /// INVALID_PARAMETERS.
+    pub const INVALID_PARAMETERS: i64 = -2;
+    /// DENIED.
+    pub const DENIED: i64 = -3;
+    /// ALREADY_ON.
+    pub const ALREADY_ON: i64 = -4;
+    /// ON_PENDING.
+    pub const ON_PENDING: i64 = -5;
+    /// INTERNAL_FAILURE.
+    pub const INTERNAL_FAILURE: i64 = -6;
+    /// NOT_PRESENT.
+    pub const NOT_PRESENT: i64 = -7;
+    /// DISABLED.
+    pub const DISABLED: i64 = -8;
+    /// INVALID_ADDRESS.
+    pub const INVALID_ADDRESS: i64 = -9;
+}
+
+/// AFFINITY_INFO results.
+pub mod affinity {
+    /// ON.
+    pub const ON: i64 = 0;
+    /// OFF.
+    pub const OFF: i64 = 1;
+    /// ON_PENDING.
+    pub const ON_PENDING: i64 = 2;
+}
+
+/// A PSCI return code's name, for messages.
+pub fn ret_name(r: i64) -> &'static str {
+    match r {
+        ret::SUCCESS => "SUCCESS",
+        ret::NOT_SUPPORTED => "NOT_SUPPORTED",
+        ret::INVALID_PARAMETERS => "INVALID_PARAMETERS",
+        ret::DENIED => "DENIED",
+        ret::ALREADY_ON => "ALREADY_ON",
+        ret::ON_PENDING => "ON_PENDING",
+        ret::INTERNAL_FAILURE => "INTERNAL_FAILURE",
+        ret::NOT_PRESENT => "NOT_PRESENT",
+        ret::DISABLED => "DISABLED",
+        ret::INVALID_ADDRESS => "INVALID_ADDRESS",
+        r if r > 0 => "(positive)",
+        _ => "(unknown)",
+    }
+}
+
+/// How PSCI calls reach the hypervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Conduit {
+    /// `HVC #0`.
+    Hvc,
+    /// `SMC #0` (trapped to Ferry).
+    Smc,
+}
+
+static CONDUIT: AtomicU8 = AtomicU8::new(0);
+
+/// Chooses the conduit of [`call`].
+pub fn set_conduit(c: Conduit) {
+    CONDUIT.store(
+        match c {
+            Conduit::Hvc => 0,
+            Conduit::Smc => 1,
+        },
+        Ordering::Relaxed,
+    );
+}
+
+/// The conduit [`call`] uses.
+pub fn conduit() -> Conduit {
+    match CONDUIT.load(Ordering::Relaxed) {
+        1 => Conduit::Smc,
+        _ => Conduit::Hvc,
+    }
+}
+
+/// A PSCI call on `conduit`; returns x0 as a signed value.
+pub fn call_via(conduit: Conduit, fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
+    let r = match conduit {
+        Conduit::Hvc => arch::hvc(fid as u64, a1, a2, a3, 0),
+        Conduit::Smc => arch::smc(fid as u64, a1, a2, a3, 0),
+    };
+    // 32-bit calls return a 32-bit value: sign-extend it.
+    if fid & 0x4000_0000 == 0 {
+        r[0] as u32 as i32 as i64
+    } else {
+        r[0] as i64
+    }
+}
+
+/// A PSCI call on the current conduit.
+pub fn call(fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
+    call_via(conduit(), fid, a1, a2, a3)
+}
+
+/// PSCI_VERSION: major << 16 | minor.
+pub fn version() -> i64 {
+    call(func::VERSION, 0, 0, 0)
+}
+
+/// PSCI_FEATURES(`fid`): 0 (or feature flags) if implemented, NOT_SUPPORTED if not.
+pub fn features(fid: u32) -> i64 {
+    call(func::FEATURES, fid as u64, 0, 0)
+}
+
+/// MIGRATE_INFO_TYPE (2: no trusted OS needs migrating).
+pub fn migrate_info_type() -> i64 {
+    call(func::MIGRATE_INFO_TYPE, 0, 0, 0)
+}
+
+/// AFFINITY_INFO(`target`, level 0): [`affinity::ON`], [`affinity::OFF`],
+/// [`affinity::ON_PENDING`] or an error.
+pub fn affinity_info(target: u64) -> i64 {
+    call(func::AFFINITY_INFO, target, 0, 0)
+}
+
+/// Per-vCPU functions secondaries run, set by [`cpu_on`] before the call.
+static SECONDARY: [AtomicUsize; MAX_VCPUS] = [const { AtomicUsize::new(0) }; MAX_VCPUS];
+
+/// The runtime's secondary entry point (what CPU_ON is given).
+pub fn secondary_entry() -> u64 {
+    #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+    {
+        unsafe extern "C" {
+            fn __rt_secondary_entry();
+        }
+        __rt_secondary_entry as *const () as usize as u64
+    }
+    #[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
+    {
+        0
+    }
+}
+
+/// The function registered for vCPU `index` by [`cpu_on`], if any.
+#[cfg_attr(
+    not(all(target_arch = "aarch64", target_os = "none")),
+    allow(dead_code)
+)]
+pub(crate) fn secondary_fn(index: usize) -> Option<fn(u64) -> !> {
+    let f = SECONDARY.get(index)?.load(Ordering::Acquire);
+    // SAFETY: only `cpu_on` stores into SECONDARY, and only `fn(u64) -> !` pointers.
+    (f != 0).then(|| unsafe { core::mem::transmute::<usize, fn(u64) -> !>(f) })
+}
+
+/// CPU_ON: starts vCPU `target` (an MPIDR from the guest DT) at the runtime's
+/// secondary entry, which runs `f(context_id)` on it with the MMU on and its own stack.
+pub fn cpu_on(target: u64, f: fn(u64) -> !, context_id: u64) -> i64 {
+    let index = (target & 0xff) as usize;
+    if arch::mpidr_affinity(target) == target & 0xff {
+        if let Some(slot) = SECONDARY.get(index) {
+            slot.store(f as usize, Ordering::Release);
+        }
+    }
+    cpu_on_raw(target, secondary_entry(), context_id)
+}
+
+/// CPU_ON with an explicit entry address (no function registered: a vCPU that starts
+/// without one says so and turns itself off).
+pub fn cpu_on_raw(target: u64, entry: u64, context_id: u64) -> i64 {
+    call(func::CPU_ON, target, entry, context_id)
+}
+
+/// CPU_OFF: returns only if refused, with the error.
+pub fn cpu_off() -> i64 {
+    call(func::CPU_OFF, 0, 0, 0)
+}
+
+/// SYSTEM_OFF: ends the partition (its `system-off-code`). Never returns: if the call
+/// does, that is said and the vCPU parks.
+pub fn system_off() -> ! {
+    let r = call(func::SYSTEM_OFF, 0, 0, 0);
+    crate::console::print_last_words(format_args!("PSCI SYSTEM_OFF returned {r}\n"));
+    arch::park()
+}
+
+/// SYSTEM_RESET: ends the partition (its `system-reset-code`). Never returns.
+pub fn system_reset() -> ! {
+    let r = call(func::SYSTEM_RESET, 0, 0, 0);
+    crate::console::print_last_words(format_args!("PSCI SYSTEM_RESET returned {r}\n"));
+    arch::park()
+}

@@ -1,0 +1,182 @@
+//! A partition's guest device tree (docs/config.md "What the guest sees").
+//!
+//! ```text
+//! / { compatible = "ferry,partition"; model = "Ferry partition <label>";
+//!     #address-cells = <2>; #size-cells = <2>; interrupt-parent = <&gic>;
+//!     chosen { bootargs; linux,initrd-start; linux,initrd-end; stdout-path; };
+//!     memory@<ipa> { device_type = "memory"; reg = <ipa size>; };   one per region
+//!     cpus { cpu@N { device_type = "cpu"; compatible = "arm,armv8"; reg = <N>;
+//!                    enable-method = "psci"; }; };                 one per vCPU
+//!     psci { compatible = "arm,psci-1.0", "arm,psci-0.2"; method = "hvc"; };
+//!     timer { compatible = "arm,armv8-timer"; interrupts = <PPIs 13 14 11 10>; always-on; };
+//!     gic: interrupt-controller@<gicd> { compatible = "arm,gic-v3"; #interrupt-cells = <3>;
+//!                    interrupt-controller; reg = <gicd gicr>; phandle; ... };
+//!     <passthrough devices, copied>
+//!     hypervisor { compatible = "ferry,hypervisor"; ferry,console-hypercall = <0x86000001>; };
+//! };
+//! ```
+
+use anyhow::{Context, Result};
+use ferry_abi::hypercall::CONSOLE_WRITE;
+use ferry_config::{Config, Device, Node, Partition, Property};
+use vm_fdt::FdtWriter;
+
+/// `interrupts` of the architected timer: secure, non-secure, virtual and
+/// hypervisor PPIs (13, 14, 11, 10), level-low, all CPUs.
+const TIMER_INTERRUPTS: [u32; 12] = [1, 13, 0xf08, 1, 14, 0xf08, 1, 11, 0xf08, 1, 10, 0xf08];
+
+/// The largest phandle used by the nodes of `props`/`children` (0 if none).
+fn max_phandle(props: &[Property], children: &[Node]) -> u32 {
+    let own = props
+        .iter()
+        .filter(|p| p.name == "phandle" || p.name == "linux,phandle")
+        .filter_map(|p| <[u8; 4]>::try_from(p.value.as_slice()).ok())
+        .map(u32::from_be_bytes);
+    let below = children
+        .iter()
+        .map(|c| max_phandle(&c.properties, &c.children));
+    own.chain(below).max().unwrap_or(0)
+}
+
+/// The phandle of the guest GIC: one above every phandle of `p`'s passthrough
+/// nodes, so their own phandle references stay valid.
+pub fn gic_phandle(p: &Partition) -> u32 {
+    let max = p
+        .devices
+        .iter()
+        .map(|d| max_phandle(&d.properties, &d.children))
+        .max()
+        .unwrap_or(0);
+    max.saturating_add(1)
+}
+
+/// The guest path of `p`'s passthrough serial port, if it has one: the first
+/// device whose node name is `serial` or `serial@...`.
+pub fn stdout_path(p: &Partition) -> Option<String> {
+    p.devices
+        .iter()
+        .find(|d| d.name == "serial" || d.name.starts_with("serial@"))
+        .map(|d| format!("/{}", d.name))
+}
+
+/// Writes a copied node: its properties (`interrupt-parent` pointed at the guest
+/// GIC) and children.
+fn copy_node(
+    w: &mut FdtWriter,
+    name: &str,
+    props: &[Property],
+    children: &[Node],
+    gic: u32,
+) -> Result<()> {
+    let node = w.begin_node(name)?;
+    for prop in props {
+        match prop.name.as_str() {
+            "interrupt-parent" => w.property_u32("interrupt-parent", gic)?,
+            "phandle" if prop.value.len() == 4 => {
+                let v = u32::from_be_bytes(prop.value[..4].try_into()?);
+                w.property_phandle(v)?;
+            }
+            n => w.property(n, &prop.value)?,
+        }
+    }
+    for c in children {
+        copy_node(w, &c.name, &c.properties, &c.children, gic)?;
+    }
+    w.end_node(node)?;
+    Ok(())
+}
+
+/// Copies passthrough device `d` to the guest root.
+fn device(w: &mut FdtWriter, d: &Device, gic: u32) -> Result<()> {
+    copy_node(w, &d.name, &d.properties, &d.children, gic)
+        .with_context(|| format!("{}: cannot copy the node into the guest DTB", d.path))
+}
+
+/// Generates `p`'s guest DTB. `initrd_size` is the size of its initrd file, if
+/// it has one (the initrd range goes into `/chosen`).
+pub fn guest_dtb(cfg: &Config, p: &Partition, initrd_size: Option<u64>) -> Result<Vec<u8>> {
+    write(cfg, p, initrd_size).with_context(|| format!("{}: cannot generate the guest DTB", p.path))
+}
+
+fn write(cfg: &Config, p: &Partition, initrd_size: Option<u64>) -> Result<Vec<u8>> {
+    let gic = gic_phandle(p);
+    let mut w = FdtWriter::new()?;
+    let root = w.begin_node("")?;
+    w.property_string("compatible", "ferry,partition")?;
+    w.property_string("model", &format!("Ferry partition {}", p.label))?;
+    w.property_u32("#address-cells", 2)?;
+    w.property_u32("#size-cells", 2)?;
+    w.property_u32("interrupt-parent", gic)?;
+
+    let chosen = w.begin_node("chosen")?;
+    if let Some(args) = &p.bootargs {
+        w.property_string("bootargs", args)?;
+    }
+    if let (Some(_), Some(size)) = (&p.initrd, initrd_size) {
+        let start = p.initrd_address_for(size);
+        w.property_u64("linux,initrd-start", start)?;
+        w.property_u64("linux,initrd-end", start.saturating_add(size))?;
+    }
+    if let Some(path) = stdout_path(p) {
+        w.property_string("stdout-path", &path)?;
+    }
+    w.end_node(chosen)?;
+
+    for r in &p.memory {
+        let mem = w.begin_node(&format!("memory@{:x}", r.ipa))?;
+        w.property_string("device_type", "memory")?;
+        w.property_array_u64("reg", &[r.ipa, r.size])?;
+        w.end_node(mem)?;
+    }
+
+    let cpus = w.begin_node("cpus")?;
+    w.property_u32("#address-cells", 1)?;
+    w.property_u32("#size-cells", 0)?;
+    for n in 0..p.cpus.len() as u32 {
+        let cpu = w.begin_node(&format!("cpu@{n:x}"))?;
+        w.property_string("device_type", "cpu")?;
+        w.property_string("compatible", "arm,armv8")?;
+        w.property_u32("reg", n)?;
+        w.property_string("enable-method", "psci")?;
+        w.end_node(cpu)?;
+    }
+    w.end_node(cpus)?;
+
+    let psci = w.begin_node("psci")?;
+    w.property_string_list(
+        "compatible",
+        vec!["arm,psci-1.0".into(), "arm,psci-0.2".into()],
+    )?;
+    w.property_string("method", "hvc")?;
+    w.end_node(psci)?;
+
+    let timer = w.begin_node("timer")?;
+    w.property_string("compatible", "arm,armv8-timer")?;
+    w.property_array_u32("interrupts", &TIMER_INTERRUPTS)?;
+    w.property_null("always-on")?;
+    w.end_node(timer)?;
+
+    let (gicd, gicr) = (cfg.platform.gicd, cfg.platform.gicr);
+    let intc = w.begin_node(&format!("interrupt-controller@{:x}", gicd.base))?;
+    w.property_string("compatible", "arm,gic-v3")?;
+    w.property_u32("#interrupt-cells", 3)?;
+    w.property_null("interrupt-controller")?;
+    w.property_u32("#address-cells", 2)?;
+    w.property_u32("#size-cells", 2)?;
+    w.property_null("ranges")?;
+    w.property_array_u64("reg", &[gicd.base, gicd.size, gicr.base, gicr.size])?;
+    w.property_phandle(gic)?;
+    w.end_node(intc)?;
+
+    for d in &p.devices {
+        device(&mut w, d, gic)?;
+    }
+
+    let hyp = w.begin_node("hypervisor")?;
+    w.property_string("compatible", "ferry,hypervisor")?;
+    w.property_u32("ferry,console-hypercall", CONSOLE_WRITE)?;
+    w.end_node(hyp)?;
+
+    w.end_node(root)?;
+    Ok(w.finish()?)
+}

@@ -1,0 +1,293 @@
+//! The `ferry` binary end to end: check, pack and dtb on files in a scratch
+//! directory (`.dtb` configs built with vm-fdt; `.dts` through `dtc`).
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use common::*;
+use ferry_abi::pack::{Kind, Pack, SYSTEM};
+
+fn ferry(args: &[&str], dir: &Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_ferry"))
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .unwrap()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A scratch directory with `sys.dtb` (for `opts`), alpha.bin, beta.bin and,
+/// in the `extra/` subdirectory, beta.cpio.
+fn setup(name: &str, opts: &Opts) -> PathBuf {
+    let dir = scratch(name);
+    fs::write(dir.join("sys.dtb"), config_dtb(opts)).unwrap();
+    fs::write(dir.join("alpha.bin"), [0x11u8; 100]).unwrap();
+    fs::write(dir.join("beta.bin"), [0x22u8; 5000]).unwrap();
+    fs::create_dir(dir.join("extra")).unwrap();
+    fs::write(dir.join("extra/beta.cpio"), [0x33u8; 300]).unwrap();
+    fs::write(dir.join("ferry.img"), fake_hypervisor(0x5000, 0x8000)).unwrap();
+    dir
+}
+
+#[test]
+fn check_ok() {
+    let dir = setup("check-ok", &Opts::default());
+    let o = ferry(&["check", "sys.dtb", "-I", "extra"], &dir);
+    assert_eq!(stdout(&o), "sys.dtb: ok (2 partitions)\n");
+    assert!(o.status.success());
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn check_prints_every_problem() {
+    let opts = Opts {
+        beta_pa: 0x4840_0000,
+        ..Opts::default()
+    };
+    let dir = setup("check-bad", &opts);
+    // Without -I extra, beta.cpio is missing too.
+    let o = ferry(&["check", "sys.dtb"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "error: /partitions/partition@1: memory: [0x48400000, 0x48c00000) overlaps /partitions/partition@0 memory [0x48000000, 0x48800000)\n\
+         error: /partitions/partition@1: initrd: \"beta.cpio\" is missing\n\
+         2 problem(s) in sys.dtb\n"
+    );
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn check_reports_parse_errors() {
+    let dir = setup(
+        "check-parse",
+        &Opts {
+            no_platform: true,
+            ..Opts::default()
+        },
+    );
+    let o = ferry(&["check", "sys.dtb"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "error: /platform: is missing\n1 problem(s) in sys.dtb\n"
+    );
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn check_compiles_dts_with_dtc() {
+    let dir = scratch("check-dts");
+    let example =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs/qemu-virt/two-partitions.dts");
+    fs::copy(&example, dir.join("two.dts")).unwrap();
+    fs::create_dir(dir.join("images")).unwrap();
+    fs::write(dir.join("images/hello.bin"), b"hello").unwrap();
+    let o = ferry(&["check", "two.dts", "-I", "images"], &dir);
+    assert_eq!(stdout(&o), "two.dts: ok (2 partitions)\n", "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "dtc warned: {}", stderr(&o));
+
+    // A syntax error: dtc's own message is shown.
+    fs::write(dir.join("broken.dts"), "/dts-v1/;\n/ { oops }\n").unwrap();
+    let o = ferry(&["check", "broken.dts"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: dtc failed to compile broken.dts"),
+        "{err}"
+    );
+    assert!(err.contains("syntax error"), "{err}");
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn pack_writes_a_bootable_image() {
+    let dir = setup("pack", &Opts::default());
+    let o = ferry(
+        &[
+            "pack",
+            "sys.dtb",
+            "-I",
+            "extra",
+            "--hypervisor",
+            "ferry.img",
+            "-o",
+            "out.img",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = fs::read(dir.join("out.img")).unwrap();
+    let image_size = u64::from_le_bytes(out[0x10..0x18].try_into().unwrap());
+    assert_eq!(image_size, out.len() as u64);
+    let pack = Pack::parse(&out[0x8000..]).unwrap();
+    let got: Vec<(Kind, u32, &str)> = pack
+        .items()
+        .map(|i| (i.kind, i.partition, i.name))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (Kind::Config, SYSTEM, "sys.dtb"),
+            (Kind::Image, 0, "alpha.bin"),
+            (Kind::GuestDtb, 0, "alpha.dtb"),
+            (Kind::Image, 1, "beta.bin"),
+            (Kind::GuestDtb, 1, "beta.dtb"),
+            (Kind::Initrd, 1, "beta.cpio"),
+        ]
+    );
+    assert_eq!(pack.find(Kind::Image, 1).unwrap().data, [0x22u8; 5000]);
+    // The guest DTB in the pack is what `ferry dtb` writes.
+    let o = ferry(
+        &[
+            "dtb",
+            "sys.dtb",
+            "-I",
+            "extra",
+            "--partition",
+            "beta",
+            "-o",
+            "beta.dtb",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(
+        fs::read(dir.join("beta.dtb")).unwrap(),
+        pack.find(Kind::GuestDtb, 1).unwrap().data
+    );
+    let summary = stdout(&o);
+    assert!(
+        summary.starts_with("beta.dtb: guest DTB of /partitions/partition@1"),
+        "{summary}"
+    );
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn pack_refuses_a_bad_config_unless_no_check() {
+    let dir = setup("pack-bad", &Opts::default());
+    fs::remove_file(dir.join("beta.bin")).unwrap();
+    let args = [
+        "pack",
+        "sys.dtb",
+        "-I",
+        "extra",
+        "--hypervisor",
+        "ferry.img",
+        "-o",
+        "out.img",
+    ];
+    let o = ferry(&args, &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "error: /partitions/partition@1: image: \"beta.bin\" is missing\n1 problem(s) in sys.dtb\n"
+    );
+    assert!(!dir.join("out.img").exists());
+
+    let o = ferry(&[&args[..], &["--no-check"]].concat(), &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains(
+        "warning: (not checked) /partitions/partition@1: image: \"beta.bin\" is missing"
+    ));
+    let out = fs::read(dir.join("out.img")).unwrap();
+    let pack = Pack::parse(&out[0x8000..]).unwrap();
+    assert!(pack.find(Kind::Image, 1).is_none());
+    assert!(pack.find(Kind::GuestDtb, 1).is_some());
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn pack_no_check_packs_an_unparseable_config_alone() {
+    let dir = setup(
+        "pack-unparsed",
+        &Opts {
+            no_platform: true,
+            ..Opts::default()
+        },
+    );
+    let args = [
+        "pack",
+        "sys.dtb",
+        "--hypervisor",
+        "ferry.img",
+        "-o",
+        "out.img",
+        "--no-check",
+    ];
+    let o = ferry(&args, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = fs::read(dir.join("out.img")).unwrap();
+    let pack = Pack::parse(&out[0x8000..]).unwrap();
+    assert_eq!(pack.items().count(), 1);
+    assert_eq!(
+        pack.find(Kind::Config, SYSTEM).unwrap().data,
+        config_dtb(&Opts {
+            no_platform: true,
+            ..Opts::default()
+        })
+    );
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn pack_checks_ferrys_footprint() {
+    // /hypervisor memory ends at 0x40208000: the image alone (text_offset 0x200000,
+    // image_size 0x8000) fits, image + pack does not.
+    let opts = Opts {
+        hypervisor: (0x4000_0000, 0x20_8000),
+        ..Opts::default()
+    };
+    let dir = setup("pack-footprint", &opts);
+    let args = [
+        "pack",
+        "sys.dtb",
+        "-I",
+        "extra",
+        "--hypervisor",
+        "ferry.img",
+        "-o",
+        "out.img",
+    ];
+    let o = ferry(&args, &dir);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(
+        err.starts_with("error: /hypervisor: memory: Ferry occupies [0x40200000, 0x40210000)"),
+        "{err}"
+    );
+    assert!(
+        err.contains("outside the declared [0x40000000, 0x40208000)"),
+        "{err}"
+    );
+    let o = ferry(&[&args[..], &["--no-check"]].concat(), &dir);
+    assert!(o.status.success());
+    assert!(stderr(&o).contains("warning: /hypervisor: memory: Ferry occupies"));
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn dtb_of_an_unknown_partition() {
+    let dir = setup("dtb-unknown", &Opts::default());
+    let o = ferry(
+        &["dtb", "sys.dtb", "--partition", "gamma", "-o", "g.dtb"],
+        &dir,
+    );
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stderr(&o),
+        "error: no partition labelled \"gamma\" (labels: \"alpha\", \"beta\")\n"
+    );
+    let _ = fs::remove_dir_all(dir);
+}

@@ -1,0 +1,143 @@
+//! Fixtures for the tool's tests: a config DTB built with vm-fdt, a fake
+//! hypervisor image, scratch directories.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+
+use vm_fdt::FdtWriter;
+
+/// Knobs for [`config_dtb`].
+#[derive(Clone)]
+pub struct Opts {
+    /// `/hypervisor` memory (base, size).
+    pub hypervisor: (u64, u64),
+    /// Host address of partition 1's memory.
+    pub beta_pa: u64,
+    /// Leave `/platform` out (the config then does not parse).
+    pub no_platform: bool,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Self {
+            hypervisor: (0x4000_0000, 0x200_0000),
+            beta_pa: 0x4900_0000,
+            no_platform: false,
+        }
+    }
+}
+
+fn strings(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// A config: "alpha" (id 0, CPU 1, alpha.bin, a passthrough UART with a clock
+/// node, bootargs) and "beta" (id 1, CPUs 2 and 3, beta.bin, beta.cpio).
+pub fn config_dtb(o: &Opts) -> Vec<u8> {
+    let mut w = FdtWriter::new().unwrap();
+    let root = w.begin_node("").unwrap();
+    w.property_string("compatible", "ferry,config-v1").unwrap();
+    w.property_string("model", "tool test").unwrap();
+    w.property_u32("#address-cells", 2).unwrap();
+    w.property_u32("#size-cells", 2).unwrap();
+    if !o.no_platform {
+        let n = w.begin_node("platform").unwrap();
+        w.property_string("board", "qemu-virt").unwrap();
+        w.property_array_u64("memory", &[0x4000_0000, 0x4000_0000])
+            .unwrap();
+        w.property_u32("cpus", 4).unwrap();
+        w.property_array_u64("gic-distributor", &[0x0800_0000, 0x1_0000])
+            .unwrap();
+        w.property_array_u64("gic-redistributors", &[0x080a_0000, 0xf6_0000])
+            .unwrap();
+        w.property_array_u64("console", &[0x0900_0000, 0x1000])
+            .unwrap();
+        w.end_node(n).unwrap();
+    }
+    let n = w.begin_node("hypervisor").unwrap();
+    w.property_array_u64("memory", &[o.hypervisor.0, o.hypervisor.1])
+        .unwrap();
+    w.end_node(n).unwrap();
+
+    let parts = w.begin_node("partitions").unwrap();
+    w.property_u32("#address-cells", 1).unwrap();
+    w.property_u32("#size-cells", 0).unwrap();
+
+    let p = w.begin_node("partition@0").unwrap();
+    w.property_u32("reg", 0).unwrap();
+    w.property_string("label", "alpha").unwrap();
+    w.property_array_u32("cpus", &[1]).unwrap();
+    w.property_array_u64("memory", &[0x4000_0000, 0x4800_0000, 0x80_0000])
+        .unwrap();
+    w.property_string("image", "alpha.bin").unwrap();
+    w.property_array_u64("load-address", &[0x4000_0000])
+        .unwrap();
+    w.property_string("bootargs", "console=ttyAMA0 earlycon")
+        .unwrap();
+    let pt = w.begin_node("passthrough").unwrap();
+    w.property_u32("#address-cells", 2).unwrap();
+    w.property_u32("#size-cells", 2).unwrap();
+    let clk = w.begin_node("apb-pclk").unwrap();
+    w.property_string("compatible", "fixed-clock").unwrap();
+    w.property_u32("#clock-cells", 0).unwrap();
+    w.property_u32("clock-frequency", 24_000_000).unwrap();
+    w.property_phandle(7).unwrap();
+    w.end_node(clk).unwrap();
+    let uart = w.begin_node("serial@9040000").unwrap();
+    w.property_string_list("compatible", strings(&["arm,pl011", "arm,primecell"]))
+        .unwrap();
+    w.property_array_u64("reg", &[0x0904_0000, 0x1000]).unwrap();
+    w.property_array_u32("interrupts", &[0, 8, 4]).unwrap();
+    w.property_u32("interrupt-parent", 0x55).unwrap();
+    w.property_u32("clocks", 7).unwrap();
+    w.property_string("clock-names", "apb_pclk").unwrap();
+    w.end_node(uart).unwrap();
+    w.end_node(pt).unwrap();
+    w.end_node(p).unwrap();
+
+    let p = w.begin_node("partition@1").unwrap();
+    w.property_u32("reg", 1).unwrap();
+    w.property_string("label", "beta").unwrap();
+    w.property_array_u32("cpus", &[2, 3]).unwrap();
+    w.property_array_u64("memory", &[0x4000_0000, o.beta_pa, 0x80_0000])
+        .unwrap();
+    w.property_string("image", "beta.bin").unwrap();
+    w.property_array_u64("load-address", &[0x4000_0000])
+        .unwrap();
+    w.property_string("initrd", "beta.cpio").unwrap();
+    w.end_node(p).unwrap();
+    w.end_node(parts).unwrap();
+
+    let e = w.begin_node("exit-policy").unwrap();
+    w.property_string_list("wait-for", strings(&["alpha", "beta"]))
+        .unwrap();
+    w.end_node(e).unwrap();
+    w.end_node(root).unwrap();
+    w.finish().unwrap()
+}
+
+/// The parsed default config.
+pub fn config() -> ferry_config::Config {
+    ferry_config::parse(&config_dtb(&Opts::default())).unwrap()
+}
+
+/// A fake hypervisor Image: `len` bytes of 0xa5 with an arm64 header
+/// (text_offset 0x200000, image_size `image_size`, magic at 0x38).
+pub fn fake_hypervisor(len: usize, image_size: u64) -> Vec<u8> {
+    let mut img = vec![0xa5u8; len];
+    img[..64].fill(0);
+    img[0..4].copy_from_slice(&0x1400_0010u32.to_le_bytes());
+    img[8..16].copy_from_slice(&0x20_0000u64.to_le_bytes());
+    img[16..24].copy_from_slice(&image_size.to_le_bytes());
+    img[24..32].copy_from_slice(&2u64.to_le_bytes());
+    img[0x38..0x3c].copy_from_slice(b"ARM\x64");
+    img
+}
+
+/// A fresh scratch directory for test `name`.
+pub fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("ferry-tool-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

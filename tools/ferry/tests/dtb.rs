@@ -1,0 +1,160 @@
+//! Guest DTB generation: the produced DTB parsed back with `fdt`.
+
+mod common;
+
+use common::*;
+use fdt::Fdt;
+use fdt::node::FdtNode;
+use ferry_tool::dtb::{gic_phandle, guest_dtb, stdout_path};
+
+fn be32(v: &[u8]) -> Vec<u32> {
+    v.chunks(4)
+        .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+        .collect()
+}
+
+fn prop<'a>(n: &FdtNode<'_, 'a>, name: &str) -> &'a [u8] {
+    n.property(name)
+        .unwrap_or_else(|| panic!("{} has no {name}", n.name))
+        .value
+}
+
+fn child<'b, 'a>(n: &FdtNode<'b, 'a>, name: &str) -> FdtNode<'b, 'a> {
+    n.children()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no {name}"))
+}
+
+#[test]
+fn alpha_sees_its_machine() {
+    let cfg = config();
+    let p = &cfg.partitions[0];
+    let blob = guest_dtb(&cfg, p, None).unwrap();
+    assert!(blob.len() as u64 <= ferry_config::MAX_GUEST_DTB);
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    let gic = gic_phandle(p);
+    assert_eq!(gic, 8, "one above the clock's phandle 7");
+    assert_eq!(be32(prop(&root, "#address-cells")), [2]);
+    assert_eq!(be32(prop(&root, "#size-cells")), [2]);
+    assert_eq!(be32(prop(&root, "interrupt-parent")), [gic]);
+    assert_eq!(prop(&root, "compatible"), b"ferry,partition\0");
+
+    let names: Vec<&str> = root.children().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [
+            "chosen",
+            "memory@40000000",
+            "cpus",
+            "psci",
+            "timer",
+            "interrupt-controller@8000000",
+            "apb-pclk",
+            "serial@9040000",
+            "hypervisor"
+        ]
+    );
+
+    let mem = child(&root, "memory@40000000");
+    assert_eq!(prop(&mem, "device_type"), b"memory\0");
+    assert_eq!(be32(prop(&mem, "reg")), [0, 0x4000_0000, 0, 0x80_0000]);
+
+    let cpus = child(&root, "cpus");
+    assert_eq!(be32(prop(&cpus, "#address-cells")), [1]);
+    assert_eq!(be32(prop(&cpus, "#size-cells")), [0]);
+    let cpu: Vec<FdtNode> = cpus.children().collect();
+    assert_eq!(cpu.len(), 1);
+    assert_eq!(cpu[0].name, "cpu@0");
+    assert_eq!(be32(prop(&cpu[0], "reg")), [0]);
+    assert_eq!(prop(&cpu[0], "device_type"), b"cpu\0");
+    assert_eq!(prop(&cpu[0], "compatible"), b"arm,armv8\0");
+    assert_eq!(prop(&cpu[0], "enable-method"), b"psci\0");
+
+    let psci = child(&root, "psci");
+    assert_eq!(prop(&psci, "compatible"), b"arm,psci-1.0\0arm,psci-0.2\0");
+    assert_eq!(prop(&psci, "method"), b"hvc\0");
+
+    let timer = child(&root, "timer");
+    assert_eq!(prop(&timer, "compatible"), b"arm,armv8-timer\0");
+    assert_eq!(
+        be32(prop(&timer, "interrupts")),
+        [1, 13, 0xf08, 1, 14, 0xf08, 1, 11, 0xf08, 1, 10, 0xf08]
+    );
+    assert!(prop(&timer, "always-on").is_empty());
+
+    let intc = child(&root, "interrupt-controller@8000000");
+    assert_eq!(prop(&intc, "compatible"), b"arm,gic-v3\0");
+    assert_eq!(be32(prop(&intc, "#interrupt-cells")), [3]);
+    assert!(prop(&intc, "interrupt-controller").is_empty());
+    assert_eq!(
+        be32(prop(&intc, "reg")),
+        [0, 0x0800_0000, 0, 0x1_0000, 0, 0x080a_0000, 0, 0xf6_0000]
+    );
+    assert_eq!(be32(prop(&intc, "phandle")), [gic]);
+
+    // Passthrough nodes: copied with every property, interrupt-parent fixed.
+    let uart = child(&root, "serial@9040000");
+    assert_eq!(prop(&uart, "compatible"), b"arm,pl011\0arm,primecell\0");
+    assert_eq!(be32(prop(&uart, "reg")), [0, 0x0904_0000, 0, 0x1000]);
+    assert_eq!(be32(prop(&uart, "interrupts")), [0, 8, 4]);
+    assert_eq!(be32(prop(&uart, "interrupt-parent")), [gic]);
+    assert_eq!(be32(prop(&uart, "clocks")), [7]);
+    assert_eq!(prop(&uart, "clock-names"), b"apb_pclk\0");
+    let clk = child(&root, "apb-pclk");
+    assert_eq!(be32(prop(&clk, "phandle")), [7]);
+    assert_eq!(be32(prop(&clk, "clock-frequency")), [24_000_000]);
+
+    let chosen = child(&root, "chosen");
+    assert_eq!(prop(&chosen, "bootargs"), b"console=ttyAMA0 earlycon\0");
+    assert_eq!(prop(&chosen, "stdout-path"), b"/serial@9040000\0");
+    assert!(chosen.property("linux,initrd-start").is_none());
+    assert_eq!(stdout_path(p).as_deref(), Some("/serial@9040000"));
+
+    let hyp = child(&root, "hypervisor");
+    assert_eq!(prop(&hyp, "compatible"), b"ferry,hypervisor\0");
+    assert_eq!(be32(prop(&hyp, "ferry,console-hypercall")), [0x8600_0001]);
+}
+
+#[test]
+fn beta_gets_its_initrd_and_vcpus() {
+    let cfg = config();
+    let p = &cfg.partitions[1];
+    assert_eq!(gic_phandle(p), 1);
+    let blob = guest_dtb(&cfg, p, Some(0x1_0000)).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    let chosen = child(&root, "chosen");
+    assert!(chosen.property("bootargs").is_none());
+    assert!(chosen.property("stdout-path").is_none());
+    // Default placement: just below the guest DTB at 0x407f0000.
+    let start = u64::from_be_bytes(prop(&chosen, "linux,initrd-start").try_into().unwrap());
+    let end = u64::from_be_bytes(prop(&chosen, "linux,initrd-end").try_into().unwrap());
+    assert_eq!((start, end), (0x407e_0000, 0x407f_0000));
+    let cpus: Vec<(String, Vec<u32>)> = child(&root, "cpus")
+        .children()
+        .map(|c| (c.name.to_string(), be32(prop(&c, "reg"))))
+        .collect();
+    assert_eq!(cpus, [("cpu@0".into(), vec![0]), ("cpu@1".into(), vec![1])]);
+    assert!(root.children().all(|c| !c.name.starts_with("serial")));
+}
+
+#[test]
+fn dtb_is_accepted_by_dtc_when_present() {
+    // dtc is a build dependency (`make deps`); this decompiles the DTB and looks
+    // for dtc warnings (e.g. a node it finds malformed).
+    let cfg = config();
+    let blob = guest_dtb(&cfg, &cfg.partitions[0], None).unwrap();
+    let dir = scratch("dtc");
+    let f = dir.join("alpha.dtb");
+    std::fs::write(&f, &blob).unwrap();
+    let out = std::process::Command::new("dtc")
+        .args(["-I", "dtb", "-O", "dts", "-o", "/dev/null"])
+        .arg(&f)
+        .output()
+        .expect("dtc (device-tree-compiler) is needed: make deps");
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.trim().is_empty(), "dtc warns: {stderr}");
+    let _ = std::fs::remove_dir_all(dir);
+}
