@@ -29,10 +29,16 @@ pub fn find_pack(image: &ImageLayout) -> Option<Pack<'static>> {
     // SAFETY: the pack, if any, was loaded with the image and lies in RAM that the
     // EL2 map covers; the header is read first and bounds the rest.
     let head = unsafe { core::slice::from_raw_parts(image.end as *const u8, 64) };
+    // `ferry pack` patches the Image header's image_size (offset 0x10) to cover the
+    // pack: a larger size than the linked image means a pack must follow.
+    // SAFETY: the header is the first 64 bytes of the image itself.
+    let image_size = unsafe { core::ptr::read_volatile((image.start + 0x10) as *const u64) };
     let total = match Pack::total_size(head) {
         Ok(total) => total,
-        Err(pack::PackError::BadMagic) => return None,
-        Err(e) => refuse_lines(&[e.to_string()]),
+        Err(pack::PackError::BadMagic) if image_size <= image.end - image.start => return None,
+        Err(e) => refuse_lines(&[alloc::format!(
+            "pack: {e} (the Image header's image_size {image_size:#x} says a pack follows the image)"
+        )]),
     };
     let Ok(len) = usize::try_from(total) else {
         refuse_lines(&["pack: size out of range".into()])

@@ -268,3 +268,55 @@ mod tests {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+/// The first bytes of a pack (`ferry_abi::pack::MAGIC`).
+const PACK_MAGIC: &[u8; 8] = b"FERRYPK\0";
+
+/// Flips every bit of the byte `offset` bytes into the pack inside the image at
+/// `path`. The pack is found at the first 4 KiB-aligned offset holding its magic.
+pub fn corrupt_pack(path: &Path, offset: u64) -> std::result::Result<(), String> {
+    let mut bytes =
+        std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let start = (0..bytes.len())
+        .step_by(4096)
+        .find(|&at| bytes[at..].starts_with(PACK_MAGIC))
+        .ok_or_else(|| format!("{}: no pack found", path.display()))?;
+    let at = usize::try_from(offset)
+        .ok()
+        .and_then(|o| start.checked_add(o))
+        .filter(|&at| at < bytes.len())
+        .ok_or_else(|| format!("{}: offset {offset:#x} is past the pack", path.display()))?;
+    bytes[at] ^= 0xff;
+    std::fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod corrupt_tests {
+    use super::*;
+
+    #[test]
+    fn flips_a_byte_relative_to_the_pack() {
+        let dir = std::env::temp_dir().join(format!("ferry-corrupt-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("img");
+        let mut image = vec![0u8; 3 * 4096];
+        image[4096..4104].copy_from_slice(PACK_MAGIC);
+        std::fs::write(&path, &image).unwrap();
+        corrupt_pack(&path, 0x10).unwrap();
+        let after = std::fs::read(&path).unwrap();
+        assert_eq!(after[4096 + 0x10], 0xff);
+        assert_eq!(after.iter().filter(|&&b| b == 0xff).count(), 1);
+        assert!(
+            corrupt_pack(&path, 3 * 4096)
+                .unwrap_err()
+                .contains("past the pack")
+        );
+        std::fs::write(&path, vec![0u8; 4096]).unwrap();
+        assert!(
+            corrupt_pack(&path, 0)
+                .unwrap_err()
+                .contains("no pack found")
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -73,6 +73,11 @@ pub struct Scenario {
     /// same fragment in its log and exit 3. Needs `config`.
     #[serde(default)]
     pub expect_check: Option<String>,
+    /// After packing, flip every bit of the byte at this offset from the start of
+    /// the pack (found by its magic), to check that Ferry refuses a corrupt pack.
+    /// Needs `config`.
+    #[serde(default)]
+    pub corrupt_pack: Option<u64>,
 }
 
 impl Scenario {
@@ -164,6 +169,9 @@ impl Scenario {
                     self.expect_exit
                 );
             }
+        }
+        if self.corrupt_pack.is_some() && self.config.is_none() {
+            bail!("scenario {n}: corrupt_pack needs a config (the pack to corrupt)");
         }
         Ok(())
     }
@@ -369,6 +377,7 @@ expect_log = ["4 of 4 CPUs online"]
     fn expect_check_rules() {
         for (extra, exit, what) in [
             ("expect_check = \"x\"", 3, "needs a config"),
+            ("corrupt_pack = 16", 3, "corrupt_pack needs a config"),
             (
                 "config = \"c.dts\"\nexpect_check = \"\"",
                 3,
