@@ -224,10 +224,10 @@ fn prepare(
             out.display()
         ));
     }
-    if let (true, Some(offset)) = (reasons.is_empty(), s.corrupt_pack) {
-        if let Err(e) = ferry::corrupt_pack(&root.join(&out), offset) {
-            reasons.push(e);
-        }
+    if let (true, Some(offset)) = (reasons.is_empty(), s.corrupt_pack)
+        && let Err(e) = ferry::corrupt_pack(&root.join(&out), offset)
+    {
+        reasons.push(e);
     }
     if reasons.is_empty() {
         Ok(out)
