@@ -9,7 +9,7 @@ use tock_registers::interfaces::Readable;
 use crate::partition::{self, Partition, System};
 use crate::policy::StopKind;
 use crate::vpsci::{self, Call, ret};
-use crate::{esr, stage2, vcpu};
+use crate::{esr, mmio, stage2, vcpu, vgic};
 
 /// Handles a synchronous exception from the guest on this core.
 pub fn handle(frame: &mut TrapFrame) {
@@ -26,6 +26,12 @@ pub fn handle(frame: &mut TrapFrame) {
             frame.elr += 4;
             call(system, partition, vcpu, frame);
         }
+        // MSR/MRS: the only trapped one is ICC_SGI1R_EL1 (SGI generation).
+        0x18 => {
+            sysreg(system, partition, vcpu, frame, esr);
+            frame.elr += 4;
+        }
+        0x24 if emulate(partition, vcpu, frame, esr) => frame.elr += 4,
         ec @ (0x20 | 0x24) => {
             let ipa = stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
             let what = if ec == 0x24 { "data" } else { "instruction" };
@@ -150,6 +156,95 @@ fn psci(system: &'static System, partition: &'static Partition, vcpu: usize, cal
             vcpu,
             StopKind::SystemReset,
             format_args!("PSCI SYSTEM_RESET"),
+        ),
+    }
+}
+
+/// Emulates a data abort in one of the partition's emulated windows (GIC
+/// distributor and redistributors). Returns false if the address is not in one, so
+/// the caller treats it as a fault. An access the syndrome does not describe stops
+/// the partition.
+fn emulate(partition: &'static Partition, vcpu: usize, frame: &mut TrapFrame, esr: u64) -> bool {
+    let ipa = stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
+    let redist_end = partition.gicr_base + vgic::REDIST_STRIDE * partition.vcpus.len() as u64;
+    let in_dist = ipa >= partition.gicd.base && ipa < partition.gicd.base + vgic::DIST_SIZE;
+    let in_redist = ipa >= partition.gicr_base && ipa < redist_end;
+    if !in_dist && !in_redist {
+        return false;
+    }
+    let Some(access) = mmio::decode(esr, ipa) else {
+        let system = partition::SYSTEM
+            .get()
+            .expect("a partition runs, so the system exists");
+        partition::stop(
+            system,
+            partition,
+            vcpu,
+            StopKind::Fault,
+            format_args!(
+                "an access to the GIC at IPA {ipa:#x} that cannot be emulated (ESR_EL2 {esr:#x}: no syndrome; PC {:#x})",
+                frame.elr
+            ),
+        );
+    };
+    let value = access.write.then(|| access.store_value(&frame.x));
+    let mut gic = partition.vgic.lock();
+    let (read, update) = if in_dist {
+        vgic::regs::dist(&mut gic, ipa - partition.gicd.base, access.size, value)
+    } else {
+        let offset = ipa - partition.gicr_base;
+        let target = (offset / vgic::REDIST_STRIDE) as usize;
+        vgic::regs::redist(
+            &mut gic,
+            target,
+            offset % vgic::REDIST_STRIDE,
+            access.size,
+            value,
+        )
+    };
+    drop(gic);
+    if !access.write {
+        access.complete_load(&mut frame.x, read);
+    }
+    partition.update_vcpus(update, vcpu);
+    true
+}
+
+/// A trapped MSR: ICC_SGI1R_EL1 sends SGIs within the partition; ICC_ASGI1R_EL1 and
+/// ICC_SGI0R_EL1 (Group 0 and alias) are ignored; anything else stops the partition.
+fn sysreg(
+    system: &'static System,
+    partition: &'static Partition,
+    vcpu: usize,
+    frame: &mut TrapFrame,
+    esr: u64,
+) {
+    let iss = esr::syndrome(esr);
+    let (op0, op2, op1, crn, rt, crm, read) = (
+        iss >> 20 & 3,
+        iss >> 17 & 7,
+        iss >> 14 & 7,
+        iss >> 10 & 0xf,
+        (iss >> 5 & 0x1f) as usize,
+        iss >> 1 & 0xf,
+        iss & 1 == 1,
+    );
+    match (op0, op1, crn, crm, op2, read) {
+        (3, 0, 12, 11, 5, false) => {
+            let value = frame.x.get(rt).copied().unwrap_or(0);
+            let targets = vgic::regs::send_sgi(&mut partition.vgic.lock(), vcpu, value);
+            partition.update_vcpus(targets, vcpu);
+        }
+        (3, 0, 12, 11, 6 | 7, false) => {}
+        _ => partition::stop(
+            system,
+            partition,
+            vcpu,
+            StopKind::Fault,
+            format_args!(
+                "a trapped system register access Ferry does not emulate (ESR_EL2 {esr:#x}, PC {:#x})",
+                frame.elr
+            ),
         ),
     }
 }

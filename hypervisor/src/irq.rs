@@ -1,9 +1,14 @@
-//! Physical interrupts at EL2: the stop kick between cores and the watchdog.
+//! Physical interrupts at EL2.
 //!
-//! Until the vGIC exists, Ferry handles only its own interrupts: SGI
-//! [`KICK_SGI`] (a partition stopped: leave the guest) and the EL2 physical timer
-//! PPI [`WATCHDOG_PPI`] (the run took too long). Anything else is logged and
-//! ended.
+//! The CPU interface runs with EOImode = 1: every interrupt gets its priority
+//! dropped at once; Ferry's own are then deactivated here, while interrupts it
+//! forwards to the running guest (the virtual timer, passthrough SPIs) stay active
+//! until the guest's EOI of the hardware-linked virtual interrupt deactivates them.
+//! Ferry's own: SGI [`KICK_SGI`] (a partition stopped: leave the guest), SGI
+//! [`VGIC_SGI`] (another core changed this vCPU's virtual interrupts), the GIC
+//! maintenance PPI (list registers drained or a level interrupt was EOId), and the
+//! EL2 timer PPI [`WATCHDOG_PPI`] (the run took too long). Each exit to a guest
+//! then refreshes its list registers (`trap`).
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
@@ -12,10 +17,12 @@ use ferry_platform::gicv3;
 use tock_registers::interfaces::Writeable;
 
 use crate::exit::{self, ExitCode};
-use crate::{cpu, partition, vcpu};
+use crate::{cpu, partition, vcpu, vgic};
 
 /// The SGI that tells a core its partition stopped.
 pub const KICK_SGI: u32 = 0;
+/// The SGI that tells a core to refresh its vCPU's list registers.
+pub const VGIC_SGI: u32 = 1;
 /// The EL2 physical timer's PPI (CNTHP), used as the run's watchdog.
 pub const WATCHDOG_PPI: u32 = 26;
 
@@ -26,6 +33,19 @@ static WATCHDOG_MS: AtomicU32 = AtomicU32::new(0);
 /// partition's state).
 pub fn kick(mpidr: u64) {
     gicv3::send_sgi(KICK_SGI, mpidr);
+}
+
+/// Makes the core with `mpidr` refresh its vCPU's list registers.
+pub fn kick_vgic(mpidr: u64) {
+    gicv3::send_sgi(VGIC_SGI, mpidr);
+}
+
+/// Enables, in the calling core's redistributor at `rd`, the private interrupts
+/// every core needs: the kicks, the GIC maintenance interrupt, the virtual timer.
+pub fn enable_private(gic: &gicv3::Gic, rd: u64) {
+    for intid in [KICK_SGI, VGIC_SGI, vgic::MAINTENANCE_PPI, vgic::VTIMER_PPI] {
+        gic.enable_private(rd, intid);
+    }
 }
 
 /// Arms the watchdog on the calling core: the run ends with
@@ -46,14 +66,20 @@ pub fn handle() {
         return;
     }
     gicv3::end_of_interrupt(intid);
+    if forward(intid) {
+        return;
+    }
+    gicv3::deactivate(intid);
     match intid {
         KICK_SGI => {
-            if let Some((_, partition, _)) = partition::current() {
-                if partition.is_stopped() {
-                    vcpu::park();
-                }
+            if let Some((_, partition, _)) = partition::current()
+                && partition.is_stopped()
+            {
+                vcpu::park();
             }
         }
+        // The list registers are refreshed on the way back to the guest.
+        VGIC_SGI | vgic::MAINTENANCE_PPI => {}
         WATCHDOG_PPI => exit::end(
             ExitCode::Watchdog,
             format_args!(
@@ -66,4 +92,24 @@ pub fn handle() {
             cpu::index()
         ),
     }
+}
+
+/// Hands a hardware interrupt to the vCPU of this core if its partition has it
+/// (the virtual timer, a passthrough SPI). The guest's EOI deactivates it.
+fn forward(intid: u32) -> bool {
+    if intid != vgic::VTIMER_PPI && intid < vgic::PRIVATE {
+        return false;
+    }
+    let Some((_, partition, vcpu)) = partition::current() else {
+        return false;
+    };
+    let mut vgic = partition.vgic.lock();
+    if !vgic.irq(vcpu, intid).is_some_and(|irq| irq.hw) {
+        return false;
+    }
+    if let Some(target) = vgic.raise(vcpu, intid) {
+        drop(vgic);
+        partition.update_vcpus(1 << target, vcpu);
+    }
+    true
 }

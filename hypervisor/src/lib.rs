@@ -24,9 +24,12 @@ extern crate alloc;
 pub mod el2map;
 pub mod esr;
 pub mod exit;
+pub mod mmio;
 pub mod policy;
 pub mod stage2;
+pub mod vgic;
 pub mod vpsci;
+pub mod vuart;
 
 #[cfg(target_os = "none")]
 mod cpu;

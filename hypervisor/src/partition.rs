@@ -6,7 +6,10 @@ use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
 use ferry_config::{GuestRegion, StopCodes};
+use ferry_platform::Region;
 use spin::{Mutex, Once};
+
+use crate::vgic::Vgic;
 
 use crate::policy::{RunPolicy, StopKind};
 use crate::vpsci::Power;
@@ -94,6 +97,12 @@ pub struct Partition {
     pub vcpus: Vec<Vcpu>,
     /// Exit codes of its stops.
     pub codes: StopCodes,
+    /// Its virtual GIC.
+    pub vgic: Mutex<Vgic>,
+    /// Where it sees the GIC distributor (emulated).
+    pub gicd: Region,
+    /// Where its redistributor frames start (emulated): vCPU n at + n * 128 KiB.
+    pub gicr_base: u64,
     stopped: AtomicBool,
     console: Mutex<ConsoleLine>,
 }
@@ -113,6 +122,7 @@ impl Partition {
         memory: Vec<GuestRegion>,
         vcpus: Vec<Vcpu>,
         codes: StopCodes,
+        gic: (Vgic, Region, u64),
     ) -> Partition {
         Partition {
             id,
@@ -121,6 +131,9 @@ impl Partition {
             memory,
             vcpus,
             codes,
+            vgic: Mutex::new(gic.0),
+            gicd: gic.1,
+            gicr_base: gic.2,
             stopped: AtomicBool::new(false),
             console: Mutex::new(ConsoleLine {
                 bytes: [0; 160],
@@ -132,6 +145,16 @@ impl Partition {
     /// Whether the partition has stopped.
     pub fn is_stopped(&self) -> bool {
         self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Makes the cores of the vCPUs in `mask` (bit n = vCPU n) other than `me` look
+    /// at their list registers; `me` does so on its way back to the guest.
+    pub fn update_vcpus(&self, mask: u64, me: usize) {
+        for (i, v) in self.vcpus.iter().enumerate() {
+            if i != me && mask >> i & 1 == 1 && v.power() != Power::Off {
+                irq::kick_vgic(v.core_mpidr);
+            }
+        }
     }
 
     /// Whether `[ipa, ipa + len)` lies in the partition's RAM.

@@ -102,7 +102,7 @@ extern "C" fn ferry_secondary_entry(boot: &SecondaryBoot) -> ! {
         );
     };
     match gic.init_cpu(cpu::mpidr()) {
-        Ok(rd) => gic.enable_private(rd, crate::irq::KICK_SGI),
+        Ok(rd) => crate::irq::enable_private(gic, rd),
         Err(e) => exit::end(
             ExitCode::BootRefused,
             format_args!("cpu{}: GIC: {e}", boot.cpu_index),

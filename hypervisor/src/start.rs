@@ -196,7 +196,7 @@ fn run(
     }
     match gic.init_cpu(cpu::mpidr()) {
         Ok(rd) => {
-            gic.enable_private(rd, irq::KICK_SGI);
+            irq::enable_private(gic, rd);
             gic.enable_private(rd, irq::WATCHDOG_PPI);
             log::info!(
                 "GICv3: distributor {:#x} with {} interrupt lines, redistributor {rd:#x}",
@@ -215,7 +215,8 @@ fn run(
     );
 
     // The system is complete before any other core looks at it.
-    let system = system::find_pack(&image).map(|pack| system::build(pack, &host, &image, pa_bits));
+    let system =
+        system::find_pack(&image).map(|pack| system::build(pack, &host, &image, pa_bits, gic));
 
     let expected = host.cpus().len();
     let online = smp::start_secondaries(host.cpus(), primary, host.psci, template);

@@ -19,6 +19,8 @@ use crate::exit::{self, ExitCode};
 use crate::partition::{Partition, System, Vcpu};
 use crate::policy::RunPolicy;
 use crate::stage2::{self, GuestMemory};
+use crate::vgic::Vgic;
+use ferry_platform::gicv3::Gic;
 
 /// Translation tables each partition's stage 2 may use.
 const STAGE2_TABLES: usize = 32;
@@ -141,6 +143,7 @@ pub fn build(
     host: &HostInfo<'_>,
     image: &ImageLayout,
     pa_bits: u32,
+    gic: &Gic,
 ) -> &'static System {
     let Some(config_blob) = pack.find(Kind::Config, pack::SYSTEM) else {
         refuse_lines(&["pack: no config in the pack".into()]);
@@ -195,6 +198,16 @@ pub fn build(
             p.entry,
             p.dtb_address
         );
+        let spis: Vec<(u32, bool)> = p
+            .devices
+            .iter()
+            .flat_map(|d| d.spis.iter().map(|&spi| (spi + 32, true)))
+            .collect();
+        for &(intid, _) in &spis {
+            gic.route_spi(intid, host.cpus()[p.cpus[0] as usize].mpidr);
+        }
+        let vgic = Vgic::new(vcpus.len(), gic.lines(), &spis);
+        let gic_view = (vgic, cfg.platform.gicd, cfg.platform.gicr.base);
         partitions.push(Partition::new(
             p.id as usize,
             p.label.clone(),
@@ -202,6 +215,7 @@ pub fn build(
             p.memory.clone(),
             vcpus,
             p.codes,
+            gic_view,
         ));
     }
     let policy = match &cfg.exit {

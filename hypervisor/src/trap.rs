@@ -23,9 +23,16 @@ static REPORTING: AtomicBool = AtomicBool::new(false);
 #[unsafe(no_mangle)]
 extern "C" fn ferry_trap(index: u64, frame: &mut TrapFrame) {
     match index {
-        // Lower EL (a guest), AArch64: synchronous, IRQ, SError.
-        8 => crate::guest_trap::handle(frame),
-        9 => crate::irq::handle(),
+        // Lower EL (a guest), AArch64: synchronous, IRQ, SError. The list registers
+        // are brought up to date before going back.
+        8 => {
+            crate::guest_trap::handle(frame);
+            crate::vcpu::sync_vgic();
+        }
+        9 => {
+            crate::irq::handle();
+            crate::vcpu::sync_vgic();
+        }
         11 => match crate::partition::current() {
             Some((system, partition, vcpu)) => crate::partition::stop(
                 system,

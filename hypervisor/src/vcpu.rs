@@ -117,8 +117,20 @@ unsafe fn enter(vtcr: u64, vttbr: u64, index: usize, entry: u64, arg: u64) -> ! 
             options(nostack)
         );
     }
+    crate::vgic::lr::reset(cpu::index());
+    sync_vgic();
     let frame = ferry_boot::context::guest_start_frame(entry, arg);
     // SAFETY: EL1 and stage-2 state are set above; `frame` is copied into registers
     // before anything else happens, and nothing else on this stack is live.
     unsafe { ferry_boot::context::enter_guest(&frame, stack_top()) }
+}
+
+/// Brings the calling core's list registers up to date with its vCPU's vGIC.
+pub fn sync_vgic() {
+    if let Some((_, partition, vcpu)) = crate::partition::current()
+        && !partition.is_stopped()
+    {
+        let mut vgic = partition.vgic.lock();
+        crate::vgic::lr::flush(cpu::index(), &mut vgic, vcpu);
+    }
 }

@@ -280,6 +280,20 @@ impl Gic {
 }
 
 impl Gic {
+    /// Routes SPI `intid` to the CPU with `mpidr` at the default priority and
+    /// enables it (a passthrough device's interrupt, forwarded to its owner).
+    pub fn route_spi(&self, intid: u32, mpidr: u64) {
+        if !(32..self.lines()).contains(&intid) {
+            return;
+        }
+        let i = intid as usize;
+        self.gicd.irouter[i - 32].set(mpidr & 0xff_00ff_ffff);
+        let shift = 8 * (i % 4);
+        let reg = &self.gicd.ipriorityr[i / 4];
+        reg.set(reg.get() & !(0xff << shift) | u32::from(DEFAULT_PRIORITY) << shift);
+        self.gicd.isenabler[i / 32].set(1 << (i % 32));
+    }
+
     /// Enables the SGI or PPI `intid` (below 32) in the redistributor at `rd_base`
     /// (as [`Gic::init_cpu`] returned it for the calling CPU).
     pub fn enable_private(&self, rd_base: u64, intid: u32) {
@@ -309,7 +323,7 @@ pub fn is_spurious(intid: u32) -> bool {
 }
 
 #[cfg(target_os = "none")]
-pub use cpu_interface::{acknowledge, end_of_interrupt, send_sgi};
+pub use cpu_interface::{acknowledge, deactivate, end_of_interrupt, send_sgi};
 
 #[cfg(target_os = "none")]
 mod cpu_interface {
@@ -322,7 +336,18 @@ mod cpu_interface {
         (iar & 0xff_ffff) as u32
     }
 
-    /// Ends (drops priority and deactivates) interrupt `intid` (ICC_EOIR1_EL1).
+    /// Deactivates interrupt `intid` (ICC_DIR_EL1): with EOImode = 1, the second
+    /// half of ending an interrupt Ferry handled itself.
+    pub fn deactivate(intid: u32) {
+        // SAFETY: writing ICC_DIR_EL1 affects this CPU's interrupt state only.
+        unsafe {
+            core::arch::asm!("msr icc_dir_el1, {}", "isb", in(reg) intid as u64, options(nostack))
+        };
+    }
+
+    /// Drops the running priority of interrupt `intid` (ICC_EOIR1_EL1). With
+    /// EOImode = 1 it stays active until [`deactivate`], or until the guest's EOI of
+    /// a hardware-linked virtual interrupt.
     pub fn end_of_interrupt(intid: u32) {
         // SAFETY: writing ICC_EOIR1_EL1 affects this CPU's interrupt state only.
         unsafe {
@@ -350,22 +375,27 @@ mod cpu_interface {
     use tock_registers::interfaces::{Readable, Writeable};
 
     /// Enables the EL2 system-register interface (and lets EL1 use its own), then
-    /// unmasks all priorities and enables Group 1.
+    /// unmasks all priorities, splits EOI from deactivation and enables Group 1.
     pub fn enable() -> Result<(), GicError> {
         ICC_SRE_EL2.write(ICC_SRE_EL2::SRE::SET + ICC_SRE_EL2::ENABLE::SET);
         aarch64_cpu::asm::barrier::isb(aarch64_cpu::asm::barrier::SY);
         if !ICC_SRE_EL2.is_set(ICC_SRE_EL2::SRE) {
             return Err(GicError::NoSystemRegisters);
         }
-        // SAFETY: ICC_PMR_EL1, ICC_BPR1_EL1 and ICC_IGRPEN1_EL1 (not modelled by
-        // aarch64-cpu 11) only change this CPU's interrupt masking.
+        // SAFETY: ICC_PMR_EL1, ICC_BPR1_EL1, ICC_CTLR_EL1 and ICC_IGRPEN1_EL1 (not
+        // modelled by aarch64-cpu 11 as writable) only change this CPU's interrupt
+        // masking and EOI mode.
         unsafe {
             core::arch::asm!(
                 "msr icc_pmr_el1, {pmr}",
                 "msr icc_bpr1_el1, xzr",
+                // EOImode = 1: priority drop and deactivation are separate, so a
+                // guest's EOI can deactivate a forwarded physical interrupt.
+                "msr icc_ctlr_el1, {eoimode}",
                 "msr icc_igrpen1_el1, {one}",
                 "isb",
                 pmr = in(reg) 0xffu64,
+                eoimode = in(reg) 0b10u64,
                 one = in(reg) 1u64,
                 options(nostack),
             );

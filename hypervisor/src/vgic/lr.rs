@@ -1,0 +1,133 @@
+//! The list registers of the calling core: moving interrupts from the vGIC model
+//! into the hardware virtual CPU interface and noticing when the guest is done.
+//!
+//! Called on every way back into a guest ([`flush`]). An LR holds an interrupt until
+//! the guest deactivates it (state goes to invalid); only then does the model see it
+//! again. More deliverable interrupts than LRs: the rest wait in the model and the
+//! underflow maintenance interrupt brings the core back when LRs drain.
+
+use core::sync::atomic::{AtomicU32, Ordering};
+
+use aarch64_cpu::registers::*;
+use ferry_platform::MAX_CPUS;
+use tock_registers::interfaces::{Readable, Writeable};
+
+use super::model::{Irq, Vgic};
+
+/// Most list registers the architecture has.
+const MAX_LRS: usize = 16;
+const NONE: u32 = u32::MAX;
+
+/// For each core and LR: the vINTID Ferry put there (NONE when free).
+static OWNERS: [[AtomicU32; MAX_LRS]; MAX_CPUS] =
+    [const { [const { AtomicU32::new(NONE) }; MAX_LRS] }; MAX_CPUS];
+
+/// ICH_HCR_EL2 bits.
+const ICH_HCR_EN: u64 = 1 << 0;
+const ICH_HCR_UIE: u64 = 1 << 1;
+
+/// LR fields.
+const LR_STATE_PENDING: u64 = 0b01 << 62;
+const LR_STATE_MASK: u64 = 0b11 << 62;
+const LR_HW: u64 = 1 << 61;
+const LR_GROUP1: u64 = 1 << 60;
+const LR_EOI: u64 = 1 << 41;
+
+/// Number of list registers (ICH_VTR_EL2.ListRegs + 1).
+pub fn count() -> usize {
+    ((ICH_VTR_EL2.get() & 0x1f) as usize + 1).min(MAX_LRS)
+}
+
+fn read(n: usize) -> u64 {
+    match n {
+        0 => ICH_LR0_EL2.get(),
+        1 => ICH_LR1_EL2.get(),
+        2 => ICH_LR2_EL2.get(),
+        3 => ICH_LR3_EL2.get(),
+        4 => ICH_LR4_EL2.get(),
+        5 => ICH_LR5_EL2.get(),
+        6 => ICH_LR6_EL2.get(),
+        7 => ICH_LR7_EL2.get(),
+        8 => ICH_LR8_EL2.get(),
+        9 => ICH_LR9_EL2.get(),
+        10 => ICH_LR10_EL2.get(),
+        11 => ICH_LR11_EL2.get(),
+        12 => ICH_LR12_EL2.get(),
+        13 => ICH_LR13_EL2.get(),
+        14 => ICH_LR14_EL2.get(),
+        _ => ICH_LR15_EL2.get(),
+    }
+}
+
+fn write(n: usize, value: u64) {
+    match n {
+        0 => ICH_LR0_EL2.set(value),
+        1 => ICH_LR1_EL2.set(value),
+        2 => ICH_LR2_EL2.set(value),
+        3 => ICH_LR3_EL2.set(value),
+        4 => ICH_LR4_EL2.set(value),
+        5 => ICH_LR5_EL2.set(value),
+        6 => ICH_LR6_EL2.set(value),
+        7 => ICH_LR7_EL2.set(value),
+        8 => ICH_LR8_EL2.set(value),
+        9 => ICH_LR9_EL2.set(value),
+        10 => ICH_LR10_EL2.set(value),
+        11 => ICH_LR11_EL2.set(value),
+        12 => ICH_LR12_EL2.set(value),
+        13 => ICH_LR13_EL2.set(value),
+        14 => ICH_LR14_EL2.set(value),
+        _ => ICH_LR15_EL2.set(value),
+    }
+}
+
+/// The LR value that signals `intid` with `irq`'s priority, pending, Group 1;
+/// hardware-linked interrupts carry their physical INTID, emulated level ones ask
+/// for an EOI maintenance interrupt so their line is looked at again.
+pub fn encode(intid: u32, irq: &Irq) -> u64 {
+    let mut lr = LR_STATE_PENDING | LR_GROUP1 | u64::from(irq.priority) << 48 | u64::from(intid);
+    if irq.hw {
+        lr |= LR_HW | u64::from(intid) << 32;
+    } else if !irq.edge {
+        lr |= LR_EOI;
+    }
+    lr
+}
+
+/// Resets the calling core's virtual CPU interface for a vCPU about to start.
+pub fn reset(core: usize) {
+    for n in 0..count() {
+        write(n, 0);
+        OWNERS[core][n].store(NONE, Ordering::Relaxed);
+    }
+    ICH_VMCR_EL2.set(0);
+    ICH_AP1R0_EL2.set(0);
+    ICH_HCR_EL2.set(ICH_HCR_EN);
+}
+
+/// Synchronises the calling core's LRs with `vgic` for `vcpu`: returns finished
+/// interrupts to the model, fills free LRs with the most urgent deliverable ones,
+/// and asks for an underflow interrupt if some still wait.
+pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
+    let n = count();
+    for lr in 0..n {
+        let owner = OWNERS[core][lr].load(Ordering::Relaxed);
+        if owner != NONE && read(lr) & LR_STATE_MASK == 0 {
+            vgic.from_lr(vcpu, owner);
+            OWNERS[core][lr].store(NONE, Ordering::Relaxed);
+            write(lr, 0);
+        }
+    }
+    for lr in 0..n {
+        if OWNERS[core][lr].load(Ordering::Relaxed) != NONE {
+            continue;
+        }
+        let Some((intid, irq)) = vgic.next_for_lr(vcpu) else {
+            break;
+        };
+        write(lr, encode(intid, &irq));
+        vgic.to_lr(vcpu, intid);
+        OWNERS[core][lr].store(intid, Ordering::Relaxed);
+    }
+    let waiting = vgic.next_for_lr(vcpu).is_some();
+    ICH_HCR_EL2.set(ICH_HCR_EN | if waiting { ICH_HCR_UIE } else { 0 });
+}
