@@ -161,7 +161,7 @@ fn psci(system: &'static System, partition: &'static Partition, vcpu: usize, cal
 }
 
 /// Emulates a data abort in one of the partition's emulated windows (GIC
-/// distributor and redistributors). Returns false if the address is not in one, so
+/// distributor and redistributors, the PL011 console). Returns false if the address is not in one, so
 /// the caller treats it as a fault. An access the syndrome does not describe stops
 /// the partition.
 fn emulate(partition: &'static Partition, vcpu: usize, frame: &mut TrapFrame, esr: u64) -> bool {
@@ -169,7 +169,8 @@ fn emulate(partition: &'static Partition, vcpu: usize, frame: &mut TrapFrame, es
     let redist_end = partition.gicr_base + vgic::REDIST_STRIDE * partition.vcpus.len() as u64;
     let in_dist = ipa >= partition.gicd.base && ipa < partition.gicd.base + vgic::DIST_SIZE;
     let in_redist = ipa >= partition.gicr_base && ipa < redist_end;
-    if !in_dist && !in_redist {
+    let uart = partition.uart.as_ref().filter(|u| u.window.contains(ipa));
+    if !in_dist && !in_redist && uart.is_none() {
         return false;
     }
     let Some(access) = mmio::decode(esr, ipa) else {
@@ -188,7 +189,29 @@ fn emulate(partition: &'static Partition, vcpu: usize, frame: &mut TrapFrame, es
         );
     };
     let value = access.write.then(|| access.store_value(&frame.x));
+    if let Some(uart) = uart {
+        let offset = ipa - uart.window.base;
+        let (read, level) = {
+            let mut device = uart.device.lock();
+            let read = match value {
+                Some(v) => {
+                    device.write(offset, access.size, v, &mut |b| {
+                        partition.console_write(&[b])
+                    });
+                    0
+                }
+                None => device.read(offset, access.size),
+            };
+            (read, device.irq_level())
+        };
+        if !access.write {
+            access.complete_load(&mut frame.x, read);
+        }
+        partition.uart_irq(uart, level, vcpu);
+        return true;
+    }
     let mut gic = partition.vgic.lock();
+    vgic::lr::read_states(crate::cpu::index(), &mut gic, vcpu);
     let (read, update) = if in_dist {
         vgic::regs::dist(&mut gic, ipa - partition.gicd.base, access.size, value)
     } else {

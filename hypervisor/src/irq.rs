@@ -7,10 +7,10 @@
 //! Ferry's own: SGI [`KICK_SGI`] (a partition stopped: leave the guest), SGI
 //! [`VGIC_SGI`] (another core changed this vCPU's virtual interrupts), the GIC
 //! maintenance PPI (list registers drained or a level interrupt was EOId), and the
-//! EL2 timer PPI [`WATCHDOG_PPI`] (the run took too long). Each exit to a guest
+//! EL2 timer PPI [`WATCHDOG_PPI`] (the tick: watchdog and console input). Each exit to a guest
 //! then refreshes its list registers (`trap`).
 
-use core::sync::atomic::{AtomicU32, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
 use aarch64_cpu::registers::CNTHP_CTL_EL2;
 use ferry_platform::gicv3;
@@ -23,7 +23,7 @@ use crate::{cpu, partition, vcpu, vgic};
 pub const KICK_SGI: u32 = 0;
 /// The SGI that tells a core to refresh its vCPU's list registers.
 pub const VGIC_SGI: u32 = 1;
-/// The EL2 physical timer's PPI (CNTHP), used as the run's watchdog.
+/// The EL2 physical timer's PPI (CNTHP): Ferry's tick (watchdog, console input).
 pub const WATCHDOG_PPI: u32 = 26;
 
 /// The watchdog's period in milliseconds (0: none), for the message.
@@ -48,15 +48,57 @@ pub fn enable_private(gic: &gicv3::Gic, rd: u64) {
     }
 }
 
-/// Arms the watchdog on the calling core: the run ends with
-/// [`ExitCode::Watchdog`] after `ms` milliseconds.
-pub fn arm_watchdog(ms: u32) {
-    WATCHDOG_MS.store(ms, Ordering::Relaxed);
-    let deadline = cpu::counter() + u64::from(ms) * cpu::counter_frequency() / 1000;
+/// Period of the EL2 tick: console input polling and the watchdog check.
+const TICK_MS: u64 = 10;
+/// The counter value at which the run's watchdog fires (0: none).
+static WATCHDOG_AT: AtomicU64 = AtomicU64::new(0);
+/// Whether the tick polls the physical console for input.
+static POLL_INPUT: AtomicBool = AtomicBool::new(false);
+
+/// Starts the calling core's EL2 timer as a periodic tick if there is a watchdog
+/// (`ms` milliseconds for the whole run) or console input to poll.
+pub fn start_tick(watchdog_ms: Option<u32>, poll_input: bool) {
+    if let Some(ms) = watchdog_ms {
+        WATCHDOG_MS.store(ms, Ordering::Relaxed);
+        let at = cpu::counter() + u64::from(ms) * cpu::counter_frequency() / 1000;
+        WATCHDOG_AT.store(at, Ordering::Relaxed);
+    }
+    POLL_INPUT.store(poll_input, Ordering::Relaxed);
+    if watchdog_ms.is_some() || poll_input {
+        arm_tick();
+    }
+}
+
+fn arm_tick() {
+    let next = cpu::counter() + TICK_MS * cpu::counter_frequency() / 1000;
     // SAFETY: CNTHP_CVAL_EL2 (not modelled by aarch64-cpu 11) is Ferry's own EL2
     // timer; setting its compare value affects nothing else.
-    unsafe { core::arch::asm!("msr cnthp_cval_el2, {}", in(reg) deadline, options(nostack)) };
+    unsafe { core::arch::asm!("msr cnthp_cval_el2, {}", in(reg) next, options(nostack)) };
     CNTHP_CTL_EL2.write(CNTHP_CTL_EL2::ENABLE::SET + CNTHP_CTL_EL2::IMASK::CLEAR);
+}
+
+/// One tick: end the run if the watchdog expired, pass typed input on, re-arm.
+fn tick() {
+    let at = WATCHDOG_AT.load(Ordering::Relaxed);
+    if at != 0 && cpu::counter() >= at {
+        exit::end(
+            ExitCode::Watchdog,
+            format_args!(
+                "watchdog: the run is still going after {} ms",
+                WATCHDOG_MS.load(Ordering::Relaxed)
+            ),
+        );
+    }
+    if POLL_INPUT.load(Ordering::Relaxed) {
+        let console = ferry_platform::board::BOARD.console;
+        for _ in 0..64 {
+            let Some(byte) = console.get_byte() else {
+                break;
+            };
+            partition::console_input(byte);
+        }
+    }
+    arm_tick();
 }
 
 /// Handles one physical IRQ taken to EL2 (from a guest or from an idle core).
@@ -80,13 +122,7 @@ pub fn handle() {
         }
         // The list registers are refreshed on the way back to the guest.
         VGIC_SGI | vgic::MAINTENANCE_PPI => {}
-        WATCHDOG_PPI => exit::end(
-            ExitCode::Watchdog,
-            format_args!(
-                "watchdog: the run is still going after {} ms",
-                WATCHDOG_MS.load(Ordering::Relaxed)
-            ),
-        ),
+        WATCHDOG_PPI => tick(),
         other => log::warn!(
             "unexpected interrupt {other} on cpu{}: ignored",
             cpu::index()

@@ -21,6 +21,7 @@
 
 extern crate alloc;
 
+pub mod console_mux;
 pub mod el2map;
 pub mod esr;
 pub mod exit;

@@ -10,6 +10,17 @@ use ferry_platform::Region;
 use spin::{Mutex, Once};
 
 use crate::vgic::Vgic;
+use crate::vuart::Pl011;
+
+/// A partition's emulated PL011 console.
+pub struct EmulatedUart {
+    /// Where the guest sees it.
+    pub window: Region,
+    /// Its interrupt (a level-triggered SPI of the partition's vGIC).
+    pub intid: u32,
+    /// The device model.
+    pub device: Mutex<Pl011>,
+}
 
 use crate::policy::{RunPolicy, StopKind};
 use crate::vpsci::Power;
@@ -103,6 +114,8 @@ pub struct Partition {
     pub gicd: Region,
     /// Where its redistributor frames start (emulated): vCPU n at + n * 128 KiB.
     pub gicr_base: u64,
+    /// Its emulated PL011, if its console is one.
+    pub uart: Option<EmulatedUart>,
     stopped: AtomicBool,
     console: Mutex<ConsoleLine>,
 }
@@ -115,6 +128,7 @@ struct ConsoleLine {
 
 impl Partition {
     /// A partition, not yet stopped.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         id: usize,
         label: String,
@@ -123,6 +137,7 @@ impl Partition {
         vcpus: Vec<Vcpu>,
         codes: StopCodes,
         gic: (Vgic, Region, u64),
+        uart: Option<EmulatedUart>,
     ) -> Partition {
         Partition {
             id,
@@ -134,6 +149,7 @@ impl Partition {
             vgic: Mutex::new(gic.0),
             gicd: gic.1,
             gicr_base: gic.2,
+            uart,
             stopped: AtomicBool::new(false),
             console: Mutex::new(ConsoleLine {
                 bytes: [0; 160],
@@ -154,6 +170,15 @@ impl Partition {
             if i != me && mask >> i & 1 == 1 && v.power() != Power::Off {
                 irq::kick_vgic(v.core_mpidr);
             }
+        }
+    }
+
+    /// Sets the emulated UART's interrupt line to its device's level and wakes the
+    /// vCPU that takes it. Call after every access or input.
+    pub fn uart_irq(&self, uart: &EmulatedUart, level: bool, me: usize) {
+        let target = self.vgic.lock().set_level(uart.intid, level);
+        if let Some(target) = target {
+            self.update_vcpus(1 << target, me);
         }
     }
 
@@ -271,4 +296,50 @@ pub fn stop(
         }
     }
     vcpu::park()
+}
+
+/// Routes bytes typed on the physical console to the focused partition's emulated
+/// UART (see `console_mux`). Called by the core that polls the console.
+pub fn console_input(byte: u8) {
+    static MUX: Mutex<(crate::console_mux::Mux, Option<usize>)> =
+        Mutex::new((crate::console_mux::Mux::new(), None));
+    let Some(system) = SYSTEM.get() else { return };
+    let takes = |n: usize| {
+        system
+            .partitions
+            .get(n)
+            .is_some_and(|p| p.uart.is_some() && !p.is_stopped())
+    };
+    let mut mux = MUX.lock();
+    if mux.1.is_none() {
+        mux.1 = (0..system.partitions.len()).find(|&n| takes(n));
+    }
+    match mux.0.feed(byte, takes) {
+        crate::console_mux::Action::Deliver(b) => {
+            let Some(p) = mux.1.and_then(|n| system.partitions.get(n)) else {
+                return;
+            };
+            if let Some(uart) = &p.uart {
+                let level = {
+                    let mut device = uart.device.lock();
+                    device.receive(b);
+                    device.irq_level()
+                };
+                p.uart_irq(uart, level, usize::MAX);
+            }
+        }
+        crate::console_mux::Action::Focus(n) => {
+            mux.1 = Some(n);
+            log::info!(
+                "console: input goes to partition '{}'",
+                system.partitions[n].label
+            );
+        }
+        crate::console_mux::Action::BadEscape(_) => {
+            log::info!(
+                "console: Ctrl-\\ then the number of a partition with a PL011 console switches input"
+            );
+        }
+        crate::console_mux::Action::Nothing => {}
+    }
 }

@@ -10,16 +10,17 @@ use core::fmt::Write;
 use ferry_abi::pack::{self, Kind, Pack};
 use ferry_boot::layout::ImageLayout;
 use ferry_boot::mmu::{Table, Tables};
-use ferry_config::{Config, Images, Partition as PartitionConfig};
+use ferry_config::{Config, Console, Images, Partition as PartitionConfig};
 use ferry_platform::board::BOARD;
 use ferry_platform::hostdt::HostInfo;
 use ferry_platform::uart::RawWriter;
 
 use crate::exit::{self, ExitCode};
-use crate::partition::{Partition, System, Vcpu};
+use crate::partition::{EmulatedUart, Partition, System, Vcpu};
 use crate::policy::RunPolicy;
 use crate::stage2::{self, GuestMemory};
 use crate::vgic::Vgic;
+use ferry_platform::Region;
 use ferry_platform::gicv3::Gic;
 
 /// Translation tables each partition's stage 2 may use.
@@ -206,6 +207,18 @@ pub fn build(
         for &(intid, _) in &spis {
             gic.route_spi(intid, host.cpus()[p.cpus[0] as usize].mpidr);
         }
+        let mut spis = spis;
+        let uart = match (p.console, cfg.platform.console_spi) {
+            (Console::Pl011, Some(spi)) => {
+                spis.push((spi + 32, false));
+                Some(EmulatedUart {
+                    window: Region::new(cfg.platform.console.base, crate::vuart::WINDOW),
+                    intid: spi + 32,
+                    device: spin::Mutex::new(crate::vuart::Pl011::new()),
+                })
+            }
+            _ => None,
+        };
         let vgic = Vgic::new(vcpus.len(), gic.lines(), &spis);
         let gic_view = (vgic, cfg.platform.gicd, cfg.platform.gicr.base);
         partitions.push(Partition::new(
@@ -216,6 +229,7 @@ pub fn build(
             vcpus,
             p.codes,
             gic_view,
+            uart,
         ));
     }
     let policy = match &cfg.exit {
@@ -225,10 +239,17 @@ pub fn build(
         ),
         None => RunPolicy::new(partitions.len(), &[]),
     };
-    if let Some(ms) = cfg.exit.as_ref().and_then(|e| e.watchdog_ms) {
-        crate::irq::arm_watchdog(ms);
+    let watchdog = cfg.exit.as_ref().and_then(|e| e.watchdog_ms);
+    if let Some(ms) = watchdog {
         log::info!("watchdog: {ms} ms");
     }
+    let input = partitions.iter().any(|p| p.uart.is_some());
+    if input {
+        log::info!(
+            "console: typed input goes to the first partition with a PL011 console; Ctrl-\\ N switches to partition N"
+        );
+    }
+    crate::irq::start_tick(watchdog, input);
     crate::partition::SYSTEM
         .call_once(|| System::new(partitions, cores, stage2::vtcr(pa_bits), policy))
 }

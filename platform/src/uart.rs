@@ -15,11 +15,15 @@ register_bitfields! {u32,
     FR [
         /// UART busy transmitting.
         BUSY OFFSET(3) NUMBITS(1) [],
+        /// Receive FIFO empty.
+        RXFE OFFSET(4) NUMBITS(1) [],
         /// Transmit FIFO full.
         TXFF OFFSET(5) NUMBITS(1) []
     ],
     /// i.MX UART test register.
     UTS [
+        /// Receive FIFO empty.
+        RXEMPTY OFFSET(5) NUMBITS(1) [],
         /// Transmit FIFO full.
         TXFULL OFFSET(4) NUMBITS(1) []
     ],
@@ -43,7 +47,8 @@ register_structs! {
 register_structs! {
     /// NXP i.MX UART registers Ferry uses.
     pub ImxUartRegisters {
-        (0x00 => _reserved0),
+        (0x00 => urxd: ReadOnly<u32>),
+        (0x04 => _reserved0),
         (0x40 => utxd: WriteOnly<u32>),
         (0x44 => _reserved1),
         (0x98 => usr2: ReadOnly<u32, USR2::Register>),
@@ -92,6 +97,22 @@ impl Uart {
                 let regs = unsafe { &*(base as *const ImxUartRegisters) };
                 while regs.uts.is_set(UTS::TXFULL) {}
                 regs.utxd.set(byte as u32);
+            }
+        }
+    }
+
+    /// Takes one received byte, if any (polled; receive interrupts stay off).
+    pub fn get_byte(&self) -> Option<u8> {
+        match *self {
+            Uart::Pl011 { base } => {
+                // SAFETY: as in `put_byte`.
+                let regs = unsafe { &*(base as *const Pl011Registers) };
+                (!regs.fr.is_set(FR::RXFE)).then(|| regs.dr.get() as u8)
+            }
+            Uart::Imx { base } => {
+                // SAFETY: as in `put_byte`.
+                let regs = unsafe { &*(base as *const ImxUartRegisters) };
+                (!regs.uts.is_set(UTS::RXEMPTY)).then(|| regs.urxd.get() as u8)
             }
         }
     }

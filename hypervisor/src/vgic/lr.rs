@@ -104,6 +104,22 @@ pub fn reset(core: usize) {
     ICH_HCR_EL2.set(ICH_HCR_EN);
 }
 
+/// Copies the pending and active bits of the calling core's LRs into the model,
+/// so emulated GICD/GICR reads show what the guest's CPU interface holds.
+pub fn read_states(core: usize, vgic: &mut Vgic, vcpu: usize) {
+    for lr in 0..count() {
+        let owner = OWNERS[core][lr].load(Ordering::Relaxed);
+        if owner == NONE {
+            continue;
+        }
+        let state = read(lr) >> 62;
+        if let Some(irq) = vgic.irq_mut(vcpu, owner) {
+            irq.lr_pending = state & 1 != 0;
+            irq.lr_active = state & 2 != 0;
+        }
+    }
+}
+
 /// Synchronises the calling core's LRs with `vgic` for `vcpu`: returns finished
 /// interrupts to the model, fills free LRs with the most urgent deliverable ones,
 /// and asks for an underflow interrupt if some still wait.
@@ -117,16 +133,30 @@ pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
             write(lr, 0);
         }
     }
-    for lr in 0..n {
-        if OWNERS[core][lr].load(Ordering::Relaxed) != NONE {
-            continue;
-        }
-        let Some((intid, irq)) = vgic.next_for_lr(vcpu) else {
-            break;
+    // Fill free LRs with the most urgent waiting interrupts; when none is free, a
+    // waiting interrupt more urgent than an LR's not-yet-acknowledged one takes its
+    // place (so the guest always sees the most urgent ones first).
+    while let Some((intid, irq)) = vgic.next_for_lr(vcpu) {
+        let free = (0..n).find(|&lr| OWNERS[core][lr].load(Ordering::Relaxed) == NONE);
+        let slot = match free {
+            Some(lr) => lr,
+            None => {
+                let victim = (0..n)
+                    .map(|lr| (lr, read(lr)))
+                    .filter(|&(_, value)| value & LR_STATE_MASK == LR_STATE_PENDING)
+                    .max_by_key(|&(_, value)| (value >> 48) & 0xff);
+                match victim {
+                    Some((lr, value)) if ((value >> 48) & 0xff) as u8 > irq.priority => {
+                        vgic.evict(vcpu, OWNERS[core][lr].load(Ordering::Relaxed));
+                        lr
+                    }
+                    _ => break,
+                }
+            }
         };
-        write(lr, encode(intid, &irq));
+        write(slot, encode(intid, &irq));
         vgic.to_lr(vcpu, intid);
-        OWNERS[core][lr].store(intid, Ordering::Relaxed);
+        OWNERS[core][slot].store(intid, Ordering::Relaxed);
     }
     let waiting = vgic.next_for_lr(vcpu).is_some();
     ICH_HCR_EL2.set(ICH_HCR_EN | if waiting { ICH_HCR_UIE } else { 0 });

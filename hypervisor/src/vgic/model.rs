@@ -16,6 +16,10 @@ pub struct Irq {
     pub pending: bool,
     /// Held by a list register (pending or active there).
     pub in_lr: bool,
+    /// Its list register says pending (as last read from the hardware).
+    pub lr_pending: bool,
+    /// Its list register says active (as last read from the hardware).
+    pub lr_active: bool,
     /// Priority (lower is more urgent).
     pub priority: u8,
     /// Edge-triggered (else level).
@@ -161,6 +165,16 @@ impl Vgic {
         level.then_some(target)
     }
 
+    /// Whether the guest sees `irq` pending: waiting in the model or in its LR.
+    pub fn seen_pending(irq: &Irq) -> bool {
+        irq.pending || irq.in_lr && irq.lr_pending
+    }
+
+    /// Whether the guest sees `irq` active (in its LR, acknowledged).
+    pub fn seen_active(irq: &Irq) -> bool {
+        irq.in_lr && irq.lr_active
+    }
+
     /// Whether `irq` may be signalled to the guest now.
     fn deliverable(&self, irq: &Irq) -> bool {
         self.enabled && irq.enabled && irq.pending && !irq.in_lr
@@ -192,7 +206,20 @@ impl Vgic {
     pub fn to_lr(&mut self, vcpu: usize, intid: u32) {
         if let Some(irq) = self.irq_mut(vcpu, intid) {
             irq.in_lr = true;
+            irq.lr_pending = true;
+            irq.lr_active = false;
             irq.pending = !irq.edge && !irq.hw && irq.level;
+        }
+    }
+
+    /// Takes `intid` back from a list register where the guest had not acknowledged
+    /// it yet, to make room for a more urgent one: pending again in the model.
+    pub fn evict(&mut self, vcpu: usize, intid: u32) {
+        if let Some(irq) = self.irq_mut(vcpu, intid) {
+            irq.in_lr = false;
+            irq.lr_pending = false;
+            irq.lr_active = false;
+            irq.pending = true;
         }
     }
 
@@ -201,6 +228,8 @@ impl Vgic {
     pub fn from_lr(&mut self, vcpu: usize, intid: u32) {
         if let Some(irq) = self.irq_mut(vcpu, intid) {
             irq.in_lr = false;
+            irq.lr_pending = false;
+            irq.lr_active = false;
             if !irq.edge && !irq.hw {
                 irq.pending = irq.level;
             }
@@ -254,6 +283,15 @@ mod tests {
         // Raised again while in a list register: delivered once the LR frees.
         v.raise(0, 1);
         assert_eq!(v.next_for_lr(0), None);
+        assert!(
+            Vgic::seen_pending(v.irq(0, 2).unwrap()),
+            "pending in its LR"
+        );
+        v.irq_mut(0, 2).unwrap().lr_pending = false;
+        v.irq_mut(0, 2).unwrap().lr_active = true;
+        assert!(
+            !Vgic::seen_pending(v.irq(0, 2).unwrap()) && Vgic::seen_active(v.irq(0, 2).unwrap())
+        );
         v.from_lr(0, 1);
         assert_eq!(v.next_for_lr(0).unwrap().0, 1);
     }

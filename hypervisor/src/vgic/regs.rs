@@ -56,15 +56,15 @@ fn bit_register(
             )
         }
         0x200 => (
-            bits(v, vcpu, first, |i| i.pending),
+            bits(v, vcpu, first, Vgic::seen_pending),
             write.map(|w| set_bits(v, vcpu, first, w, |i| i.pending = true)),
         ),
         0x280 => (
-            bits(v, vcpu, first, |i| i.pending),
+            bits(v, vcpu, first, Vgic::seen_pending),
             write.map(|w| set_bits(v, vcpu, first, w, |i| i.pending = false)),
         ),
-        // Active state lives in the list registers; the emulated view is "in one".
-        0x300 | 0x380 => (bits(v, vcpu, first, |i| i.in_lr), None),
+        // Active state lives in the list registers.
+        0x300 | 0x380 => (bits(v, vcpu, first, Vgic::seen_active), None),
         _ => return None,
     };
     Some((read, update.unwrap_or(0)))
@@ -358,5 +358,26 @@ mod tests {
             redist(&mut v, 0, off, 4, Some(u64::MAX));
             redist(&mut v, 1, off, 1, None);
         }
+    }
+}
+
+#[cfg(test)]
+mod burst_tests {
+    use super::*;
+
+    #[test]
+    fn pending_view_includes_list_registers() {
+        let mut v = Vgic::new(1, 288, &[]);
+        dist(&mut v, 0, 4, Some(CTLR_ENABLE_GRP1));
+        redist(&mut v, 0, 0x1_0100, 4, Some(0xffff));
+        for sgi in 0..16 {
+            send_sgi(&mut v, 0, sgi << 24 | 1);
+            if let Some((intid, _)) = v.next_for_lr(0)
+                && v.vcpus[0].irqs.iter().filter(|i| i.in_lr).count() < 4
+            {
+                v.to_lr(0, intid);
+            }
+        }
+        assert_eq!(redist(&mut v, 0, 0x1_0200, 4, None).0, 0xffff);
     }
 }
