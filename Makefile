@@ -3,13 +3,15 @@
 #   make deps              set up the machine (Debian 12; as root) — tools/deps.sh
 #   make [image]           build/$(PLATFORM)/ferry.{elf,img}
 #   make images            both platforms
-#   make guests            guest artifacts into build/guests/ — tools/fetch-guest
+#   make guests            guest artifacts into build/guests/ — tools/fetch-guest — and
+#                          the Linux test initramfs (tools/mkinitramfs, tests/linux/init)
 #   make test-guests       the bare-metal test guests into build/guests-bin/<name>.bin
 #   make guest-smoke       boot each test guest on plain QEMU (no Ferry; PL011 console)
 #   make ferry-tool        the `ferry` CLI (check, pack): target/release/ferry
 #   make test              deps, images, guests, test guests, ferry CLI, then host unit
 #                          tests + QEMU scenarios
 #   make run               boot $(RUN_SCENARIO) on QEMU interactively (Ctrl-A X quits)
+#   make run-linux         Debian Linux in a partition, with a shell (docs/linux.md)
 #   make bench             benchmarks (not yet)
 #   make clippy | fmt | clean
 #
@@ -26,7 +28,11 @@ endif
 TARGET := aarch64-unknown-none-softfloat
 CARGO ?= cargo
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
-ELF := $(TARGET_DIR)/$(TARGET)/release/ferry-hypervisor
+# One target directory per board: cargo does not re-copy a cached binary into
+# release/ when only the features change, so a shared one can hand out the other
+# board's image.
+EL2_TARGET_DIR := $(TARGET_DIR)/el2-$(PLATFORM)
+ELF := $(EL2_TARGET_DIR)/$(TARGET)/release/ferry-hypervisor
 OUT := build/$(PLATFORM)
 # Deferred (`=`): only evaluated by recipes that use them, so `make deps` needs no rustc.
 HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
@@ -50,11 +56,17 @@ GUEST_BIN := build/guests-bin
 GUEST_SMOKE_TARGET_DIR := tests/guests/target/smoke
 GUEST_SMOKE_BIN := build/guests-smoke
 
+# Linux partitions (docs/linux.md): the kernel and busybox come from tools/fetch-guest,
+# the initramfs is built from tests/linux/init.
+GUEST_CACHE := build/guests
+BUSYBOX := $(GUEST_CACHE)/busybox-arm64
+INITRAMFS := $(GUEST_CACHE)/initramfs.cpio.gz
+
 .DEFAULT_GOAL := image
 # Steps of one target (deps, then images, ...) must run in order even under `make -j`.
 .NOTPARALLEL:
-.PHONY: all image images deps guests test-guests guest-smoke ferry-tool test run bench \
-	clippy fmt clean help
+.PHONY: all image images deps guests initramfs test-guests guest-smoke ferry-tool test run \
+	run-linux bench clippy fmt clean help
 
 all: image
 
@@ -63,7 +75,7 @@ deps:
 
 image:
 	$(CARGO) build --release -p ferry-hypervisor --target $(TARGET) \
-		--no-default-features --features $(PLATFORM)
+		--target-dir $(EL2_TARGET_DIR) --no-default-features --features $(PLATFORM)
 	@mkdir -p $(OUT)
 	cp $(ELF) $(OUT)/ferry.elf
 	$(OBJCOPY) -O binary $(OUT)/ferry.elf $(OUT)/ferry.img
@@ -82,6 +94,15 @@ images:
 
 guests:
 	@tools/fetch-guest
+	@$(MAKE) --no-print-directory -s initramfs
+
+initramfs: $(INITRAMFS)
+
+$(INITRAMFS): tests/linux/init tools/mkinitramfs $(BUSYBOX)
+	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init
+
+$(BUSYBOX):
+	@tools/fetch-guest busybox-arm64
 
 test-guests:
 	$(CARGO) build --release --manifest-path $(GUEST_MANIFEST) --target $(GUEST_TARGET)
@@ -107,8 +128,12 @@ ferry-tool:
 test: deps images guests test-guests ferry-tool
 	$(FERRY_TEST) test $(TEST_ARGS)
 
-run: deps image test-guests $(if $(filter imx8mp-evk,$(PLATFORM)),guests)
+run: deps image test-guests \
+	$(if $(filter imx8mp-evk,$(PLATFORM))$(findstring linux,$(RUN_SCENARIO)),guests)
 	$(FERRY_TEST) run $(RUN_SCENARIO)
+
+run-linux:
+	@$(MAKE) --no-print-directory run RUN_SCENARIO=linux-interactive
 
 bench: deps
 	$(FERRY_TEST) bench
@@ -131,4 +156,4 @@ clean:
 	fi
 
 help:
-	@sed -n '3,18p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
