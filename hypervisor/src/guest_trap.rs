@@ -129,7 +129,7 @@ fn psci(system: &'static System, partition: &'static Partition, vcpu: usize, cal
                     .err()
                     .unwrap_or(ret::ALREADY_ON);
             }
-            aarch64_cpu::asm::sev();
+            crate::irq::kick_vgic(target_vcpu.core_mpidr);
             ret::SUCCESS
         }
         Call::CpuOff => {

@@ -276,14 +276,13 @@ pub fn stop(
             partition.label,
             kind.name()
         );
-        // Running vCPUs take the kick as an interrupt; vCPUs waiting for CPU_ON
-        // (interrupts masked, in WFE) wake on the event and see the stop.
+        // Running vCPUs take the kick as an interrupt and leave the guest; vCPUs
+        // waiting for CPU_ON wake from WFI and see the stop.
         for (i, other) in partition.vcpus.iter().enumerate() {
             if i != vcpu {
                 irq::kick(other.core_mpidr);
             }
         }
-        aarch64_cpu::asm::sev();
         let end = system.policy.lock().stopped(partition.id, code);
         if let Some(code) = end {
             exit::end_with(

@@ -74,7 +74,18 @@ fn core_loop() -> ! {
             // local copied by `enter_guest` before the stack is reset.
             unsafe { enter(system.vtcr, partition.vttbr, v, entry, context) }
         }
-        aarch64_cpu::asm::wfe();
+        // Sleep until an interrupt: CPU_ON wakes this core with an SGI. (WFE would
+        // spin under emulation and slow every other core down.)
+        // SAFETY: IRQs are unmasked only around the WFI; the vectors handle them on
+        // this stack and return here.
+        unsafe {
+            core::arch::asm!(
+                "msr daifclr, #2",
+                "wfi",
+                "msr daifset, #2",
+                options(nostack)
+            )
+        };
     }
 }
 
