@@ -94,6 +94,14 @@ else
     install_main+=(device-tree-compiler)
 fi
 
+# tools/mkinitramfs (the Linux test initramfs of `make guests`) is a python3 script.
+if command -v python3 >/dev/null 2>&1; then
+    say "python3 (tools/mkinitramfs): present"
+else
+    say "python3 (tools/mkinitramfs): missing"
+    install_main+=(python3)
+fi
+
 if command -v cc >/dev/null 2>&1; then
     say "cc (host linker for cargo): present"
 else
@@ -155,6 +163,7 @@ qv=$(qemu_version || true)
 [ -n "$qv" ] && version_ge "$qv" "$QEMU_MIN" ||
     die "qemu-system-aarch64 is ${qv:-missing} after installing; need >= $QEMU_MIN"
 command -v dtc >/dev/null 2>&1 || die "dtc still missing after installing device-tree-compiler"
+command -v python3 >/dev/null 2>&1 || die "python3 still missing after installing it"
 [ "$(dpkg-query -W -f='${Status}' ipxe-qemu 2>/dev/null || true)" = "install ok installed" ] ||
     die "ipxe-qemu still missing after installing it"
 has_arm64_lists ||

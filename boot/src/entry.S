@@ -6,6 +6,8 @@
 // Everything before `ferry_primary_entry` uses PC-relative addressing only, so a
 // wrong load address is detected and reported instead of crashing.
 
+.set HCR_EL2_BOOT, (1 << 31) | (1 << 5) | (1 << 4) | (1 << 3)
+
 .section .text.head, "ax"
 .global _start
 _start:
@@ -49,7 +51,10 @@ primary_entry:
     adrp    x9, ferry_vectors
     add     x9, x9, :lo12:ferry_vectors
     msr     vbar_el2, x9
-    mov     x9, #(1 << 31)              // HCR_EL2: RW (EL1 is AArch64), E2H = 0, no traps yet
+    // HCR_EL2: RW (EL1 is AArch64), E2H = 0, and physical IRQ, FIQ and SError
+    // routed to EL2 (IMO, FMO, AMO): without them they target EL1 and are never
+    // taken while a core runs at EL2.
+    ldr     x9, =HCR_EL2_BOOT
     msr     hcr_el2, x9
     msr     tpidr_el2, xzr              // logical CPU index 0
     isb
@@ -71,7 +76,7 @@ ferry_secondary_start:
     adrp    x9, ferry_vectors
     add     x9, x9, :lo12:ferry_vectors
     msr     vbar_el2, x9
-    mov     x9, #(1 << 31)
+    ldr     x9, =HCR_EL2_BOOT
     msr     hcr_el2, x9
     ldr     x9, [x0, #{SB_MAIR}]
     msr     mair_el2, x9
@@ -94,6 +99,7 @@ ferry_secondary_start:
     bl      ferry_secondary_entry
 5:  wfe
     b       5b
+    .ltorg
 
 .section .bss.stack, "aw", %nobits
 .balign 4096

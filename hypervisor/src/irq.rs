@@ -64,6 +64,9 @@ pub fn start_tick(watchdog_ms: Option<u32>, poll_input: bool) {
         WATCHDOG_AT.store(at, Ordering::Relaxed);
     }
     POLL_INPUT.store(poll_input, Ordering::Relaxed);
+    if poll_input {
+        ferry_platform::board::BOARD.console.enable_receive();
+    }
     if watchdog_ms.is_some() || poll_input {
         arm_tick();
     }
@@ -90,6 +93,7 @@ fn tick() {
         );
     }
     if POLL_INPUT.load(Ordering::Relaxed) {
+        partition::flush_partial_lines();
         let console = ferry_platform::board::BOARD.console;
         for _ in 0..64 {
             let Some(byte) = console.get_byte() else {

@@ -13,12 +13,21 @@ use spin::Mutex;
 use crate::cpu;
 
 struct ConsoleLogger {
-    lock: Mutex<()>,
+    /// Held while a line is written; holds the partition whose console line is
+    /// still open (printed without its newline yet), if any.
+    lock: Mutex<Option<usize>>,
 }
 
 static LOGGER: ConsoleLogger = ConsoleLogger {
-    lock: Mutex::new(()),
+    lock: Mutex::new(None),
 };
+
+/// Ends a partition's open console line before something else is printed.
+fn close_open_line(open: &mut Option<usize>) {
+    if open.take().is_some() {
+        BOARD.console.write_str("\n");
+    }
+}
 
 impl Log for ConsoleLogger {
     fn enabled(&self, metadata: &Metadata<'_>) -> bool {
@@ -29,7 +38,8 @@ impl Log for ConsoleLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let _guard = self.lock.lock();
+        let mut open = self.lock.lock();
+        close_open_line(&mut open);
         let (secs, micros) = cpu::uptime();
         let _ = writeln!(
             RawWriter(BOARD.console),
@@ -58,20 +68,32 @@ pub fn level_from_bootarg(value: Option<&str>) -> Result<LevelFilter, &str> {
     }
 }
 
-/// Prints one line of a partition's console as `[label] text`, under the log lock.
-/// Control characters other than tab are shown as `.`.
-pub fn guest_line(label: &str, text: &[u8]) {
+/// Prints a partition's console text as `[label] text`, under the log lock.
+/// With `complete`, the line ends; otherwise it stays open and the partition's next
+/// text continues it without a new prefix (a shell prompt, typed input echoed), unless
+/// something else is printed first. Control characters other than tab, backspace
+/// and escape (terminal control sequences of an interactive shell) are shown as `.`.
+pub fn guest_text(partition: usize, label: &str, text: &[u8], complete: bool) {
     let console = BOARD.console;
-    let _guard = LOGGER.lock.lock();
-    console.write_str("[");
-    console.write_str(label);
-    console.write_str("] ");
-    for &b in text {
-        console.put_byte(if b == b'\t' || b >= 0x20 && b != 0x7f {
-            b
-        } else {
-            b'.'
-        });
+    let mut open = LOGGER.lock.lock();
+    if *open != Some(partition) {
+        close_open_line(&mut open);
+        console.write_str("[");
+        console.write_str(label);
+        console.write_str("] ");
     }
-    console.write_str("\n");
+    for &b in text {
+        console.put_byte(if printable(b) { b } else { b'.' });
+    }
+    if complete {
+        console.write_str("\n");
+        *open = None;
+    } else {
+        *open = Some(partition);
+    }
+}
+
+/// Whether a partition's console byte is passed to the terminal as is.
+fn printable(b: u8) -> bool {
+    matches!(b, b'\t' | 0x08 | 0x1b) || b >= 0x20 && b != 0x7f
 }

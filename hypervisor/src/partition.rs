@@ -173,6 +173,16 @@ impl Partition {
         }
     }
 
+    /// Prints what the console holds of an unfinished line (a prompt), leaving the
+    /// line open for what follows.
+    pub fn flush_partial_line(&self) {
+        let mut line = self.console.lock();
+        if line.len > 0 {
+            crate::logger::guest_text(self.id, &self.label, &line.bytes[..line.len], false);
+            line.len = 0;
+        }
+    }
+
     /// Sets the emulated UART's interrupt line to its device's level and wakes the
     /// vCPU that takes it. Call after every access or input.
     pub fn uart_irq(&self, uart: &EmulatedUart, level: bool, me: usize) {
@@ -197,7 +207,12 @@ impl Partition {
         let mut line = self.console.lock();
         for &b in bytes {
             if b == b'\n' || line.len == line.bytes.len() {
-                crate::logger::guest_line(&self.label, &line.bytes[..line.len]);
+                crate::logger::guest_text(
+                    self.id,
+                    &self.label,
+                    &line.bytes[..line.len],
+                    b == b'\n',
+                );
                 line.len = 0;
                 if b == b'\n' {
                     continue;
@@ -285,6 +300,12 @@ pub fn stop(
         }
         let end = system.policy.lock().stopped(partition.id, code);
         if let Some(code) = end {
+            for p in system.partitions.iter().filter(|p| !p.is_stopped()) {
+                log::info!(
+                    "partition '{}' is still running at the end of the run",
+                    p.label
+                );
+            }
             exit::end_with(
                 code,
                 format_args!(
@@ -340,5 +361,14 @@ pub fn console_input(byte: u8) {
             );
         }
         crate::console_mux::Action::Nothing => {}
+    }
+}
+
+/// Shows unfinished console lines of partitions that take input (their prompts).
+pub fn flush_partial_lines() {
+    if let Some(system) = SYSTEM.get() {
+        for p in system.partitions.iter().filter(|p| p.uart.is_some()) {
+            p.flush_partial_line();
+        }
     }
 }

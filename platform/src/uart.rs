@@ -40,7 +40,9 @@ register_structs! {
         (0x00 => dr: ReadWrite<u32>),
         (0x04 => _reserved0),
         (0x18 => fr: ReadOnly<u32, FR::Register>),
-        (0x1c => @END),
+        (0x1c => _reserved1),
+        (0x30 => cr: ReadWrite<u32>),
+        (0x34 => @END),
     }
 }
 
@@ -98,6 +100,20 @@ impl Uart {
                 while regs.uts.is_set(UTS::TXFULL) {}
                 regs.utxd.set(byte as u32);
             }
+        }
+    }
+
+    /// Makes sure the UART receives (PL011: UARTEN, TXE and RXE set; firmware
+    /// usually did this, QEMU's reset state has UARTEN clear and drops input then).
+    /// Baud rate and framing are left as they are.
+    pub fn enable_receive(&self) {
+        if let Uart::Pl011 { base } = *self {
+            // SAFETY: as in `put_byte`.
+            let regs = unsafe { &*(base as *const Pl011Registers) };
+            const UARTEN: u32 = 1 << 0;
+            const TXE: u32 = 1 << 8;
+            const RXE: u32 = 1 << 9;
+            regs.cr.set(regs.cr.get() | UARTEN | TXE | RXE);
         }
     }
 

@@ -30,8 +30,8 @@ mod validate;
 pub use error::ConfigError;
 pub use ferry_platform::Region;
 pub use model::{
-    Config, Device, ExitPolicy, GuestRegion, Hypervisor, Node, Partition, Platform, Property,
-    StopCodes,
+    Config, Console, Device, ExitPolicy, GuestRegion, Hypervisor, Node, Partition, Platform,
+    Property, StopCodes,
 };
 pub use parse::parse;
 pub use validate::{Images, validate};
@@ -49,3 +49,13 @@ pub const PAGE_SIZE: u64 = 4096;
 
 /// Largest SPI number (`interrupts = <0 N flags>`): INTID `N + 32` must stay below 1020.
 pub const MAX_SPI: u32 = 987;
+
+/// Name of the fixed clock node the guest DTB generator adds beside an emulated
+/// PL011 console (its `uartclk` and `apb_pclk`).
+pub const PL011_CLOCK_NODE: &str = "apb-pclk";
+
+/// Name of the node of an emulated PL011 console at guest address `base` in the
+/// generated guest DTB: `pl011@<base in hex>`.
+pub fn pl011_node_name(base: u64) -> alloc::string::String {
+    alloc::format!("pl011@{base:x}")
+}

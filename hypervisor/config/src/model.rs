@@ -48,8 +48,12 @@ pub struct Platform {
     pub gicd: Region,
     /// `gic-redistributors`.
     pub gicr: Region,
-    /// `console`: Ferry's console UART, never passed through.
+    /// `console`: Ferry's console UART, never passed through. A partition with
+    /// `console = "pl011"` sees its emulated PL011 at this same address.
     pub console: Region,
+    /// `console-spi`: the SPI of the emulated PL011 consoles (virt's UART: 1);
+    /// needed when a partition has `console = "pl011"`.
+    pub console_spi: Option<u32>,
 }
 
 /// `/hypervisor`.
@@ -156,6 +160,35 @@ impl Default for StopCodes {
     }
 }
 
+/// A partition's console (`console`): what its guest writes to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Console {
+    /// `"hypercall"` (the default): the `CONSOLE_WRITE` hypercall only.
+    #[default]
+    Hypercall,
+    /// `"pl011"`: an emulated PL011 UART at the `/platform` `console` address with
+    /// SPI `/platform` `console-spi` (the host UART is not mapped: accesses trap),
+    /// besides the hypercall.
+    Pl011,
+}
+
+impl Console {
+    /// The value as written in the config.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Console::Hypercall => "hypercall",
+            Console::Pl011 => "pl011",
+        }
+    }
+
+    /// The console a config value names, if any.
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Console::Hypercall, Console::Pl011]
+            .into_iter()
+            .find(|c| c.name() == s)
+    }
+}
+
 /// One partition (a child of `/partitions`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Partition {
@@ -185,6 +218,8 @@ pub struct Partition {
     pub dtb_address: u64,
     /// The children of `passthrough`, in order.
     pub devices: Vec<Device>,
+    /// `console` (default [`Console::Hypercall`]).
+    pub console: Console,
     /// Exit codes of its stops.
     pub codes: StopCodes,
 }

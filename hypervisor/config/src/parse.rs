@@ -10,7 +10,9 @@ use ferry_platform::hostdt::{DtError, MAX_DTB_SIZE, copy_without_nops};
 use crate::COMPATIBLE;
 use crate::cells::Props;
 use crate::error::{ConfigError, Errors};
-use crate::model::{Config, Device, ExitPolicy, Hypervisor, Partition, Platform, StopCodes};
+use crate::model::{
+    Config, Console, Device, ExitPolicy, Hypervisor, Partition, Platform, StopCodes,
+};
 use crate::tree::Node;
 
 /// Parses a config DTB.
@@ -97,15 +99,15 @@ fn child<'n, 'a>(node: &'n Node<'a>, errs: &mut Errors, name: &str) -> Option<&'
 fn parse_root(root: &Node<'_>, errs: &mut Errors) -> Option<Config> {
     let mut p = Props { node: root, errs };
     p.only(&["compatible", "model", "#address-cells", "#size-cells"]);
-    if let Some(list) = p.require("compatible", Props::string_list) {
-        if !list.iter().any(|c| c == COMPATIBLE) {
-            let found: Vec<String> = list.iter().map(|c| format!("\"{c}\"")).collect();
-            let msg = format!(
-                "{} is not a Ferry config (expected \"{COMPATIBLE}\")",
-                found.join(", ")
-            );
-            p.errs.prop("/", "compatible", msg);
-        }
+    if let Some(list) = p.require("compatible", Props::string_list)
+        && !list.iter().any(|c| c == COMPATIBLE)
+    {
+        let found: Vec<String> = list.iter().map(|c| format!("\"{c}\"")).collect();
+        let msg = format!(
+            "{} is not a Ferry config (expected \"{COMPATIBLE}\")",
+            found.join(", ")
+        );
+        p.errs.prop("/", "compatible", msg);
     }
     let model = p.optional("model", Props::string);
     cells(&mut p, (2, 2), true);
@@ -142,6 +144,7 @@ fn parse_platform(n: &Node<'_>, errs: &mut Errors) -> Option<Platform> {
         "gic-distributor",
         "gic-redistributors",
         "console",
+        "console-spi",
     ]);
     let board = p.require("board", Props::string);
     let memory = p.require("memory", Props::regions);
@@ -149,6 +152,7 @@ fn parse_platform(n: &Node<'_>, errs: &mut Errors) -> Option<Platform> {
     let gicd = p.require("gic-distributor", Props::region);
     let gicr = p.require("gic-redistributors", Props::region);
     let console = p.require("console", Props::region);
+    let console_spi = p.optional("console-spi", Props::u32);
     Some(Platform {
         board: board?,
         memory: memory?,
@@ -156,6 +160,7 @@ fn parse_platform(n: &Node<'_>, errs: &mut Errors) -> Option<Platform> {
         gicd: gicd?,
         gicr: gicr?,
         console: console?,
+        console_spi: console_spi?,
     })
 }
 
@@ -186,7 +191,7 @@ fn parse_partitions(n: &Node<'_>, errs: &mut Errors) -> Option<Vec<Partition>> {
 }
 
 /// Properties a partition node may have.
-const PARTITION_PROPS: [&str; 14] = [
+const PARTITION_PROPS: [&str; 15] = [
     "reg",
     "label",
     "cpus",
@@ -201,6 +206,7 @@ const PARTITION_PROPS: [&str; 14] = [
     "system-off-code",
     "system-reset-code",
     "fault-code",
+    "console",
 ];
 
 fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
@@ -221,6 +227,7 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
     let system_off = p.optional("system-off-code", Props::u32);
     let system_reset = p.optional("system-reset-code", Props::u32);
     let fault = p.optional("fault-code", Props::u32);
+    let console = p.optional("console", console_kind);
     if n.prop("initrd-address").is_some() && n.prop("initrd").is_none() {
         p.errs
             .prop(&n.path, "initrd-address", "is set but there is no initrd");
@@ -246,12 +253,24 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
         dtb_address: dtb_address?.unwrap_or_else(|| Partition::default_dtb_address(&memory)),
         memory,
         devices: devices?,
+        console: console?.unwrap_or_default(),
         codes: StopCodes {
             system_off: system_off?.unwrap_or(defaults.system_off),
             system_reset: system_reset?.unwrap_or(defaults.system_reset),
             fault: fault?.unwrap_or(defaults.fault),
         },
     })
+}
+
+/// A partition's `console`: `"hypercall"` or `"pl011"`.
+fn console_kind(p: &mut Props<'_, '_, '_>, name: &str, v: &[u8]) -> Option<Console> {
+    let s = p.string(name, v)?;
+    let kind = Console::from_name(&s);
+    if kind.is_none() {
+        let msg = format!("\"{s}\" is not a console (expected \"hypercall\" or \"pl011\")");
+        p.errs.prop(&p.node.path, name, msg);
+    }
+    kind
 }
 
 fn parse_passthrough(n: &Node<'_>, errs: &mut Errors) -> Option<Vec<Device>> {

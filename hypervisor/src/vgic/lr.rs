@@ -28,6 +28,7 @@ const ICH_HCR_UIE: u64 = 1 << 1;
 
 /// LR fields.
 const LR_STATE_PENDING: u64 = 0b01 << 62;
+const LR_STATE_ACTIVE: u64 = 0b10 << 62;
 const LR_STATE_MASK: u64 = 0b11 << 62;
 const LR_HW: u64 = 1 << 61;
 const LR_GROUP1: u64 = 1 << 60;
@@ -95,9 +96,9 @@ pub fn encode(intid: u32, irq: &Irq) -> u64 {
 
 /// Resets the calling core's virtual CPU interface for a vCPU about to start.
 pub fn reset(core: usize) {
-    for n in 0..count() {
-        write(n, 0);
-        OWNERS[core][n].store(NONE, Ordering::Relaxed);
+    for (lr, owner) in OWNERS[core].iter().enumerate().take(count()) {
+        write(lr, 0);
+        owner.store(NONE, Ordering::Relaxed);
     }
     ICH_VMCR_EL2.set(0);
     ICH_AP1R0_EL2.set(0);
@@ -107,8 +108,8 @@ pub fn reset(core: usize) {
 /// Copies the pending and active bits of the calling core's LRs into the model,
 /// so emulated GICD/GICR reads show what the guest's CPU interface holds.
 pub fn read_states(core: usize, vgic: &mut Vgic, vcpu: usize) {
-    for lr in 0..count() {
-        let owner = OWNERS[core][lr].load(Ordering::Relaxed);
+    for (lr, slot) in OWNERS[core].iter().enumerate().take(count()) {
+        let owner = slot.load(Ordering::Relaxed);
         if owner == NONE {
             continue;
         }
@@ -125,19 +126,39 @@ pub fn read_states(core: usize, vgic: &mut Vgic, vcpu: usize) {
 /// and asks for an underflow interrupt if some still wait.
 pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
     let n = count();
-    for lr in 0..n {
-        let owner = OWNERS[core][lr].load(Ordering::Relaxed);
+    let owners = &OWNERS[core][..n];
+    for (lr, slot) in owners.iter().enumerate() {
+        let owner = slot.load(Ordering::Relaxed);
         if owner != NONE && read(lr) & LR_STATE_MASK == 0 {
             vgic.from_lr(vcpu, owner);
-            OWNERS[core][lr].store(NONE, Ordering::Relaxed);
+            slot.store(NONE, Ordering::Relaxed);
             write(lr, 0);
+        }
+    }
+    // An edge raised again while its LR is active (the guest still handles the
+    // previous one) becomes pending+active in the LR: the CPU interface delivers it
+    // after the EOI without another exit. (Hardware-linked LRs cannot be both.)
+    for (lr, slot) in owners.iter().enumerate() {
+        let owner = slot.load(Ordering::Relaxed);
+        if owner == NONE {
+            continue;
+        }
+        let value = read(lr);
+        let again = vgic
+            .irq(vcpu, owner)
+            .is_some_and(|irq| irq.pending && irq.edge && !irq.hw);
+        if again && value & LR_HW == 0 && value & LR_STATE_MASK == LR_STATE_ACTIVE {
+            write(lr, value | LR_STATE_PENDING);
+            vgic.to_lr(vcpu, owner);
         }
     }
     // Fill free LRs with the most urgent waiting interrupts; when none is free, a
     // waiting interrupt more urgent than an LR's not-yet-acknowledged one takes its
     // place (so the guest always sees the most urgent ones first).
     while let Some((intid, irq)) = vgic.next_for_lr(vcpu) {
-        let free = (0..n).find(|&lr| OWNERS[core][lr].load(Ordering::Relaxed) == NONE);
+        let free = owners
+            .iter()
+            .position(|slot| slot.load(Ordering::Relaxed) == NONE);
         let slot = match free {
             Some(lr) => lr,
             None => {
@@ -147,7 +168,7 @@ pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
                     .max_by_key(|&(_, value)| (value >> 48) & 0xff);
                 match victim {
                     Some((lr, value)) if ((value >> 48) & 0xff) as u8 > irq.priority => {
-                        vgic.evict(vcpu, OWNERS[core][lr].load(Ordering::Relaxed));
+                        vgic.evict(vcpu, owners[lr].load(Ordering::Relaxed));
                         lr
                     }
                     _ => break,
@@ -156,7 +177,7 @@ pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
         };
         write(slot, encode(intid, &irq));
         vgic.to_lr(vcpu, intid);
-        OWNERS[core][slot].store(intid, Ordering::Relaxed);
+        owners[slot].store(intid, Ordering::Relaxed);
     }
     let waiting = vgic.next_for_lr(vcpu).is_some();
     ICH_HCR_EL2.set(ICH_HCR_EN | if waiting { ICH_HCR_UIE } else { 0 });

@@ -109,7 +109,7 @@ pub fn dist(v: &mut Vgic, offset: u64, size: u8, write: Option<u64>) -> (u64, u6
                 return (0, all(v));
             }
             (
-                u64::from(v.enabled) * CTLR_ENABLE_GRP1 | CTLR_ARE | CTLR_DS,
+                (u64::from(v.enabled) * CTLR_ENABLE_GRP1) | CTLR_ARE | CTLR_DS,
                 0,
             )
         }

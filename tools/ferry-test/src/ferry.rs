@@ -46,15 +46,29 @@ pub struct ToolRun {
     pub output: String,
 }
 
-/// `ferry check CONFIG -I build/guests-bin`.
-pub fn check_args(config: &str) -> Vec<String> {
-    ["check", config, "-I", GUEST_BIN_DIR]
-        .map(String::from)
-        .to_vec()
+/// `-I build/guests-bin`, then `-I DIR` for each of `include`.
+fn include_args(include: &[String]) -> Vec<String> {
+    std::iter::once(GUEST_BIN_DIR)
+        .chain(include.iter().map(String::as_str))
+        .flat_map(|d| ["-I".to_string(), d.to_string()])
+        .collect()
 }
 
-/// `ferry pack CONFIG --hypervisor IMG -o OUT -I build/guests-bin [--no-check]`.
-pub fn pack_args(config: &str, hypervisor: &Path, out: &Path, no_check: bool) -> Vec<String> {
+/// `ferry check CONFIG -I build/guests-bin [-I DIR]...`.
+pub fn check_args(config: &str, include: &[String]) -> Vec<String> {
+    let mut a = vec!["check".to_string(), config.into()];
+    a.extend(include_args(include));
+    a
+}
+
+/// `ferry pack CONFIG --hypervisor IMG -o OUT -I build/guests-bin [-I DIR]... [--no-check]`.
+pub fn pack_args(
+    config: &str,
+    hypervisor: &Path,
+    out: &Path,
+    include: &[String],
+    no_check: bool,
+) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "pack".into(),
         config.into(),
@@ -62,9 +76,8 @@ pub fn pack_args(config: &str, hypervisor: &Path, out: &Path, no_check: bool) ->
         hypervisor.display().to_string(),
         "-o".into(),
         out.display().to_string(),
-        "-I".into(),
-        GUEST_BIN_DIR.into(),
     ];
+    a.extend(include_args(include));
     if no_check {
         a.push("--no-check".into());
     }
@@ -210,13 +223,14 @@ mod tests {
     #[test]
     fn command_lines() {
         assert_eq!(
-            check_args("tests/partitions/bad/x.dts").join(" "),
+            check_args("tests/partitions/bad/x.dts", &[]).join(" "),
             "check tests/partitions/bad/x.dts -I build/guests-bin"
         );
         let a = pack_args(
             "tests/partitions/x.dts",
             Path::new("build/qemu-virt/ferry.img"),
             Path::new("build/scenarios/x.img"),
+            &[],
             false,
         );
         assert_eq!(
@@ -224,8 +238,17 @@ mod tests {
             "pack tests/partitions/x.dts --hypervisor build/qemu-virt/ferry.img \
              -o build/scenarios/x.img -I build/guests-bin"
         );
-        let a = pack_args("c", Path::new("h"), Path::new("o"), true);
+        let a = pack_args("c", Path::new("h"), Path::new("o"), &[], true);
         assert_eq!(a.last().map(String::as_str), Some("--no-check"));
+        let more = ["build/guests".to_string()];
+        assert_eq!(
+            check_args("c", &more).join(" "),
+            "check c -I build/guests-bin -I build/guests"
+        );
+        assert_eq!(
+            pack_args("c", Path::new("h"), Path::new("o"), &more, true).join(" "),
+            "pack c --hypervisor h -o o -I build/guests-bin -I build/guests --no-check"
+        );
     }
 
     #[test]

@@ -124,6 +124,9 @@ fn cmd_list(root: &Path) -> Result<ExitCode> {
                 .map(|c| format!(" [{c}]"))
                 .unwrap_or_default()
         );
+        if let Some(why) = &s.pending {
+            println!("{:width$}  (pending, skipped by `test`: {why})", "");
+        }
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -147,6 +150,12 @@ fn inputs(root: &Path, s: &Scenario) -> std::result::Result<(PathBuf, Option<Pat
             return Err(format!(
                 "{} is missing: build the test guests with `make test-guests`",
                 ferry::GUEST_BIN_DIR
+            ));
+        }
+        if let Some(dir) = s.include.iter().find(|d| !root.join(d).is_dir()) {
+            return Err(format!(
+                "{dir} is missing (include of scenario {}): `make guests` fetches build/guests",
+                s.name
             ));
         }
     }
@@ -199,7 +208,12 @@ fn prepare(
         ));
     }
     if let Some(fragment) = &s.expect_check {
-        let run = ferry::run(root, ferry_bin, &ferry::check_args(config), tool_log);
+        let run = ferry::run(
+            root,
+            ferry_bin,
+            &ferry::check_args(config, &s.include),
+            tool_log,
+        );
         let reasons = verdict::judge_check(fragment, &run.end, &run.output);
         if !reasons.is_empty() {
             return Err(fail(reasons, run.command));
@@ -215,7 +229,13 @@ fn prepare(
     }
     // No stale image from an earlier run may boot if this pack fails.
     let _ = std::fs::remove_file(root.join(&out));
-    let args = ferry::pack_args(config, hypervisor, &out, s.expect_check.is_some());
+    let args = ferry::pack_args(
+        config,
+        hypervisor,
+        &out,
+        &s.include,
+        s.expect_check.is_some(),
+    );
     let run = ferry::run(root, ferry_bin, &args, tool_log);
     let mut reasons = verdict::judge_pack(&run.end, &run.output);
     if reasons.is_empty() && !root.join(&out).is_file() {
@@ -333,11 +353,11 @@ fn tail(path: &Path, n: usize) -> Vec<String> {
 
 fn cmd_test(root: &Path, filter: Option<&str>, skip_host: bool, jobs: usize) -> Result<ExitCode> {
     let all = load_scenarios(root)?;
-    let chosen: Vec<Scenario> = all
+    let (pending, chosen): (Vec<Scenario>, Vec<Scenario>) = all
         .into_iter()
         .filter(|s| filter.is_none_or(|f| s.name.contains(f)))
-        .collect();
-    if chosen.is_empty() {
+        .partition(|s| s.pending.is_some());
+    if chosen.is_empty() && pending.is_empty() {
         bail!(
             "no scenario in {SCENARIOS} matches --filter {:?} (see `ferry-test list`)",
             filter.unwrap_or("")
@@ -388,6 +408,13 @@ fn cmd_test(root: &Path, filter: Option<&str>, skip_host: bool, jobs: usize) -> 
         }
     }
 
+    for s in &pending {
+        println!(
+            "SKIP {}: {}",
+            s.name,
+            s.pending.as_deref().unwrap_or_default()
+        );
+    }
     println!(
         "qemu scenarios: running {} ({} at a time, logs in {LOG_DIR}/)",
         chosen.len(),
@@ -426,7 +453,14 @@ fn cmd_test(root: &Path, filter: Option<&str>, skip_host: bool, jobs: usize) -> 
         "host unit tests: {} passed, {} failed",
         hostc.passed, hostc.failed
     );
-    println!("qemu scenarios: {passed} passed, {failed} failed");
+    if pending.is_empty() {
+        println!("qemu scenarios: {passed} passed, {failed} failed");
+    } else {
+        println!(
+            "qemu scenarios: {passed} passed, {failed} failed, {} skipped (pending)",
+            pending.len()
+        );
+    }
     println!(
         "total: {} passed, {} failed",
         hostc.passed + passed,

@@ -78,6 +78,15 @@ pub struct Scenario {
     /// Needs `config`.
     #[serde(default)]
     pub corrupt_pack: Option<u64>,
+    /// More directories (relative to the repository root) the `ferry` CLI looks up the
+    /// config's images in, after `build/guests-bin` (e.g. `build/guests` for the Linux
+    /// kernel and initramfs of `make guests`). Needs `config`.
+    #[serde(default)]
+    pub include: Vec<String>,
+    /// Not run by `test`, which prints `SKIP name: <this reason>` and counts it as
+    /// skipped (neither passed nor failed); `run` still boots it.
+    #[serde(default)]
+    pub pending: Option<String>,
 }
 
 impl Scenario {
@@ -172,6 +181,15 @@ impl Scenario {
         }
         if self.corrupt_pack.is_some() && self.config.is_none() {
             bail!("scenario {n}: corrupt_pack needs a config (the pack to corrupt)");
+        }
+        if !self.include.is_empty() && self.config.is_none() {
+            bail!("scenario {n}: include needs a config (whose images it finds)");
+        }
+        if let Some(d) = self.include.iter().find(|d| bad_path(d)) {
+            bail!("scenario {n}: include {d:?} must be a path relative to the repository root");
+        }
+        if self.pending.as_deref().is_some_and(|r| r.trim().is_empty()) {
+            bail!("scenario {n}: pending needs a reason");
         }
         Ok(())
     }
@@ -371,6 +389,38 @@ expect_log = ["4 of 4 CPUs online"]
         );
         // A plain scenario packs nothing.
         assert_eq!(parse(ONE, "t").unwrap()[0].packed_image(), None);
+    }
+
+    #[test]
+    fn include_and_pending() {
+        let v = parse(
+            &with_fields(
+                "config = \"tests/linux/x.dts\"\ninclude = [\"build/guests\"]\npending = \"needs the vGIC\"",
+            ),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(v[0].include, ["build/guests"]);
+        assert_eq!(v[0].pending.as_deref(), Some("needs the vGIC"));
+        let plain = parse(ONE, "t").unwrap().remove(0);
+        assert!(plain.include.is_empty());
+        assert_eq!(plain.pending, None);
+        for (extra, what) in [
+            ("include = [\"build/guests\"]", "include needs a config"),
+            (
+                "config = \"c.dts\"\ninclude = [\"/abs\"]",
+                "include \"/abs\"",
+            ),
+            (
+                "config = \"c.dts\"\ninclude = [\"../x\"]",
+                "include \"../x\"",
+            ),
+            ("config = \"c.dts\"\ninclude = [\"\"]", "include \"\""),
+            ("pending = \" \"", "pending needs a reason"),
+        ] {
+            let e = parse(&with_fields(extra), "t").unwrap_err();
+            assert!(format!("{e:#}").contains(what), "{extra}: {e:#}");
+        }
     }
 
     #[test]

@@ -11,6 +11,12 @@
 //!     timer { compatible = "arm,armv8-timer"; interrupts = <PPIs 13 14 11 10>; always-on; };
 //!     gic: interrupt-controller@<gicd> { compatible = "arm,gic-v3"; #interrupt-cells = <3>;
 //!                    interrupt-controller; reg = <gicd gicr>; phandle; ... };
+//!     clk: apb-pclk { compatible = "fixed-clock"; #clock-cells = <0>;      console = "pl011" only
+//!                     clock-frequency = <24000000>; clock-output-names = "clk24mhz"; };
+//!     pl011@<console> { compatible = "arm,pl011", "arm,primecell"; reg = <console>;
+//!                       interrupts = <0 console-spi 4>; clocks = <&clk &clk>;
+//!                       clock-names = "uartclk", "apb_pclk"; };
+//!     aliases { serial0 = "/pl011@<console>"; };                        console = "pl011" only
 //!     <passthrough devices, copied>
 //!     hypervisor { compatible = "ferry,hypervisor"; ferry,console-hypercall = <0x86000001>; };
 //! };
@@ -18,7 +24,9 @@
 
 use anyhow::{Context, Result};
 use ferry_abi::hypercall::CONSOLE_WRITE;
-use ferry_config::{Config, Device, Node, Partition, Property};
+use ferry_config::{
+    Config, Console, Device, Node, PL011_CLOCK_NODE, Partition, Property, pl011_node_name,
+};
 use vm_fdt::FdtWriter;
 
 /// `interrupts` of the architected timer: secure, non-secure, virtual and
@@ -50,13 +58,54 @@ pub fn gic_phandle(p: &Partition) -> u32 {
     max.saturating_add(1)
 }
 
-/// The guest path of `p`'s passthrough serial port, if it has one: the first
-/// device whose node name is `serial` or `serial@...`.
-pub fn stdout_path(p: &Partition) -> Option<String> {
-    p.devices
-        .iter()
-        .find(|d| d.name == "serial" || d.name.starts_with("serial@"))
-        .map(|d| format!("/{}", d.name))
+/// Frequency of the fixed clock of an emulated PL011 (what QEMU's virt says).
+pub const PL011_CLOCK_HZ: u32 = 24_000_000;
+
+/// The guest path of `p`'s emulated PL011 (`console = "pl011"`), if it has one.
+pub fn pl011_path(cfg: &Config, p: &Partition) -> Option<String> {
+    (p.console == Console::Pl011)
+        .then(|| format!("/{}", pl011_node_name(cfg.platform.console.base)))
+}
+
+/// The guest's `/chosen/stdout-path`, if any: its emulated PL011, else the first
+/// passthrough device whose node name is `serial` or `serial@...`.
+pub fn stdout_path(cfg: &Config, p: &Partition) -> Option<String> {
+    pl011_path(cfg, p).or_else(|| {
+        p.devices
+            .iter()
+            .find(|d| d.name == "serial" || d.name.starts_with("serial@"))
+            .map(|d| format!("/{}", d.name))
+    })
+}
+
+/// The emulated PL011 of `p` and its clock (phandle `clk`), at the guest root.
+fn pl011(w: &mut FdtWriter, cfg: &Config, clk: u32) -> Result<()> {
+    let clock = w.begin_node(PL011_CLOCK_NODE)?;
+    w.property_string("compatible", "fixed-clock")?;
+    w.property_u32("#clock-cells", 0)?;
+    w.property_u32("clock-frequency", PL011_CLOCK_HZ)?;
+    w.property_string("clock-output-names", "clk24mhz")?;
+    w.property_phandle(clk)?;
+    w.end_node(clock)?;
+
+    let uart = cfg.platform.console;
+    // validate() refuses a PL011 console without console-spi; --no-check packs
+    // whatever it can, so say so instead of guessing an SPI.
+    let spi = cfg
+        .platform
+        .console_spi
+        .context("console = \"pl011\" needs /platform console-spi")?;
+    let node = w.begin_node(&pl011_node_name(uart.base))?;
+    w.property_string_list(
+        "compatible",
+        vec!["arm,pl011".into(), "arm,primecell".into()],
+    )?;
+    w.property_array_u64("reg", &[uart.base, uart.size])?;
+    w.property_array_u32("interrupts", &[0, spi, 4])?;
+    w.property_array_u32("clocks", &[clk, clk])?;
+    w.property_string_list("clock-names", vec!["uartclk".into(), "apb_pclk".into()])?;
+    w.end_node(node)?;
+    Ok(())
 }
 
 /// Writes a copied node: its properties (`interrupt-parent` pointed at the guest
@@ -117,7 +166,7 @@ fn write(cfg: &Config, p: &Partition, initrd_size: Option<u64>) -> Result<Vec<u8
         w.property_u64("linux,initrd-start", start)?;
         w.property_u64("linux,initrd-end", start.saturating_add(size))?;
     }
-    if let Some(path) = stdout_path(p) {
+    if let Some(path) = stdout_path(cfg, p) {
         w.property_string("stdout-path", &path)?;
     }
     w.end_node(chosen)?;
@@ -167,6 +216,13 @@ fn write(cfg: &Config, p: &Partition, initrd_size: Option<u64>) -> Result<Vec<u8
     w.property_array_u64("reg", &[gicd.base, gicd.size, gicr.base, gicr.size])?;
     w.property_phandle(gic)?;
     w.end_node(intc)?;
+
+    if let Some(path) = pl011_path(cfg, p) {
+        pl011(&mut w, cfg, gic.saturating_add(1))?;
+        let aliases = w.begin_node("aliases")?;
+        w.property_string("serial0", &path)?;
+        w.end_node(aliases)?;
+    }
 
     for d in &p.devices {
         device(&mut w, d, gic)?;

@@ -5,7 +5,7 @@ mod common;
 use common::*;
 use fdt::Fdt;
 use fdt::node::FdtNode;
-use ferry_tool::dtb::{gic_phandle, guest_dtb, stdout_path};
+use ferry_tool::dtb::{gic_phandle, guest_dtb, pl011_path, stdout_path};
 
 fn be32(v: &[u8]) -> Vec<u32> {
     v.chunks(4)
@@ -109,7 +109,7 @@ fn alpha_sees_its_machine() {
     assert_eq!(prop(&chosen, "bootargs"), b"console=ttyAMA0 earlycon\0");
     assert_eq!(prop(&chosen, "stdout-path"), b"/serial@9040000\0");
     assert!(chosen.property("linux,initrd-start").is_none());
-    assert_eq!(stdout_path(p).as_deref(), Some("/serial@9040000"));
+    assert_eq!(stdout_path(&cfg, p).as_deref(), Some("/serial@9040000"));
 
     let hyp = child(&root, "hypervisor");
     assert_eq!(prop(&hyp, "compatible"), b"ferry,hypervisor\0");
@@ -139,15 +139,105 @@ fn beta_gets_its_initrd_and_vcpus() {
     assert!(root.children().all(|c| !c.name.starts_with("serial")));
 }
 
+/// The config with beta's console an emulated PL011.
+fn pl011_config() -> ferry_config::Config {
+    let o = Opts {
+        beta_pl011: true,
+        ..Opts::default()
+    };
+    ferry_config::parse(&config_dtb(&o)).unwrap()
+}
+
 #[test]
-fn dtb_is_accepted_by_dtc_when_present() {
-    // dtc is a build dependency (`make deps`); this decompiles the DTB and looks
-    // for dtc warnings (e.g. a node it finds malformed).
-    let cfg = config();
+fn pl011_console_gets_uart_clock_alias_and_stdout() {
+    let cfg = pl011_config();
+    let p = &cfg.partitions[1];
+    assert_eq!(pl011_path(&cfg, p).as_deref(), Some("/pl011@9000000"));
+    assert_eq!(pl011_path(&cfg, &cfg.partitions[0]), None);
+    let blob = guest_dtb(&cfg, p, Some(0x1_0000)).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    let gic = gic_phandle(p);
+    assert_eq!(gic, 1);
+
+    let names: Vec<&str> = root.children().map(|c| c.name).collect();
+    assert_eq!(
+        names,
+        [
+            "chosen",
+            "memory@40000000",
+            "cpus",
+            "psci",
+            "timer",
+            "interrupt-controller@8000000",
+            "apb-pclk",
+            "pl011@9000000",
+            "aliases",
+            "hypervisor"
+        ]
+    );
+
+    let clk = child(&root, "apb-pclk");
+    assert_eq!(prop(&clk, "compatible"), b"fixed-clock\0");
+    assert_eq!(be32(prop(&clk, "#clock-cells")), [0]);
+    assert_eq!(be32(prop(&clk, "clock-frequency")), [24_000_000]);
+    assert_eq!(prop(&clk, "clock-output-names"), b"clk24mhz\0");
+    let clk_phandle = be32(prop(&clk, "phandle"));
+    assert_eq!(clk_phandle, [gic + 1], "phandles stay unique");
+
+    let uart = child(&root, "pl011@9000000");
+    assert_eq!(prop(&uart, "compatible"), b"arm,pl011\0arm,primecell\0");
+    assert_eq!(be32(prop(&uart, "reg")), [0, 0x0900_0000, 0, 0x1000]);
+    assert_eq!(be32(prop(&uart, "interrupts")), [0, 1, 4]);
+    assert_eq!(be32(prop(&uart, "clocks")), [gic + 1, gic + 1]);
+    assert_eq!(prop(&uart, "clock-names"), b"uartclk\0apb_pclk\0");
+    // The GIC is the root's interrupt-parent: the UART needs none of its own.
+    assert!(uart.property("interrupt-parent").is_none());
+    assert_eq!(be32(prop(&root, "interrupt-parent")), [gic]);
+
+    let chosen = child(&root, "chosen");
+    assert_eq!(prop(&chosen, "stdout-path"), b"/pl011@9000000\0");
+    assert_eq!(stdout_path(&cfg, p).as_deref(), Some("/pl011@9000000"));
+    assert_eq!(
+        prop(&child(&root, "aliases"), "serial0"),
+        b"/pl011@9000000\0"
+    );
+
+    // fdt resolves the alias and stdout-path to the node.
+    assert_eq!(fdt.chosen().stdout().unwrap().name, "pl011@9000000");
+    assert_eq!(
+        fdt.find_node("serial0").map(|n| n.name),
+        Some("pl011@9000000")
+    );
+
+    // alpha keeps the hypercall console: no emulated UART, no aliases.
     let blob = guest_dtb(&cfg, &cfg.partitions[0], None).unwrap();
-    let dir = scratch("dtc");
-    let f = dir.join("alpha.dtb");
-    std::fs::write(&f, &blob).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    assert!(
+        root.children()
+            .all(|c| c.name != "aliases" && !c.name.starts_with("pl011"))
+    );
+}
+
+#[test]
+fn pl011_console_without_console_spi_is_an_error() {
+    // validate() refuses it; the generator (ferry pack --no-check) says why too.
+    let mut cfg = pl011_config();
+    cfg.platform.console_spi = None;
+    let e = guest_dtb(&cfg, &cfg.partitions[1], None).unwrap_err();
+    assert!(
+        format!("{e:#}").contains("needs /platform console-spi"),
+        "{e:#}"
+    );
+}
+
+/// Decompiles `blob` with dtc and fails on any dtc warning (e.g. a node it finds
+/// malformed). dtc is a build dependency (`make deps`).
+fn dtc_accepts(name: &str, blob: &[u8]) {
+    let dir = scratch(name);
+    let f = dir.join(format!("{name}.dtb"));
+    std::fs::write(&f, blob).unwrap();
     let out = std::process::Command::new("dtc")
         .args(["-I", "dtb", "-O", "dts", "-o", "/dev/null"])
         .arg(&f)
@@ -157,4 +247,15 @@ fn dtb_is_accepted_by_dtc_when_present() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.trim().is_empty(), "dtc warns: {stderr}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn dtb_is_accepted_by_dtc_when_present() {
+    let cfg = config();
+    dtc_accepts("alpha", &guest_dtb(&cfg, &cfg.partitions[0], None).unwrap());
+    let cfg = pl011_config();
+    dtc_accepts(
+        "beta-pl011",
+        &guest_dtb(&cfg, &cfg.partitions[1], Some(0x1000)).unwrap(),
+    );
 }

@@ -12,9 +12,9 @@ use alloc::vec::Vec;
 
 use ferry_platform::{MAX_CPUS, Region};
 
-use crate::PAGE_SIZE;
 use crate::error::{ConfigError, Errors, Range};
 use crate::model::{Config, Partition};
+use crate::{MAX_SPI, PAGE_SIZE};
 
 /// What the validator needs to know about images: their sizes, or `None` if
 /// missing. The tool looks at files; Ferry at boot at the pack's payloads.
@@ -143,6 +143,10 @@ impl Validator<'_> {
                 self.errs.prop(path, name, msg);
             }
         }
+        if let Some(spi) = p.console_spi.filter(|&s| s > MAX_SPI) {
+            let msg = format!("SPI {spi} is out of range (0 to {MAX_SPI})");
+            self.errs.prop(path, "console-spi", msg);
+        }
     }
 
     fn hypervisor(&mut self) {
@@ -164,11 +168,11 @@ impl Validator<'_> {
     }
 
     fn exit_policy(&mut self) {
-        if let Some(e) = &self.cfg.exit {
-            if e.watchdog_ms == Some(0) {
-                self.errs
-                    .prop("/exit-policy", "watchdog-ms", "must be at least 1");
-            }
+        if let Some(e) = &self.cfg.exit
+            && e.watchdog_ms == Some(0)
+        {
+            self.errs
+                .prop("/exit-policy", "watchdog-ms", "must be at least 1");
         }
     }
 }

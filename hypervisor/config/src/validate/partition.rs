@@ -6,8 +6,8 @@ use ferry_platform::Region;
 
 use super::{Images, Validator, covered, region_problem, sane};
 use crate::error::{Bytes, Range};
-use crate::model::{Device, Partition};
-use crate::{MAX_GUEST_DTB, MAX_SPI};
+use crate::model::{Console, Device, Partition};
+use crate::{MAX_GUEST_DTB, MAX_SPI, PL011_CLOCK_NODE, pl011_node_name};
 
 /// Base names (before `@`) of the nodes `ferry pack` generates at the root of a
 /// guest device tree; a passthrough device may not use them.
@@ -55,6 +55,7 @@ impl Validator<'_> {
 
         self.cpus(p, earlier);
         self.memory(p, earlier);
+        self.console(p);
         for (d, dev) in p.devices.iter().enumerate() {
             self.device(p, dev, &p.devices[..d], earlier);
         }
@@ -135,6 +136,41 @@ impl Validator<'_> {
         }
     }
 
+    /// An emulated PL011 console needs `/platform` `console-spi`, room at the console
+    /// address in the guest's address space, and node names of its own.
+    fn console(&mut self, p: &Partition) {
+        if p.console != Console::Pl011 {
+            return;
+        }
+        let path = p.path.as_str();
+        let platform = &self.cfg.platform;
+        if platform.console_spi.is_none() {
+            let msg = "\"pl011\" needs /platform console-spi (the emulated UART's SPI)";
+            self.errs.prop(path, "console", msg);
+        }
+        let uart = platform.console;
+        if sane(&uart) {
+            for m in p.memory.iter().map(|m| m.guest()).filter(sane) {
+                if m.overlaps(&uart) {
+                    let msg = format!(
+                        "the emulated PL011 at {} overlaps guest memory {}",
+                        Range::from(uart),
+                        Range::from(m)
+                    );
+                    self.errs.prop(path, "console", msg);
+                }
+            }
+        }
+        let generated = [pl011_node_name(uart.base), PL011_CLOCK_NODE.into()];
+        for d in p.devices.iter().filter(|d| generated.contains(&d.name)) {
+            let msg = format!(
+                "node name \"{}\" clashes with a node Ferry generates for the emulated PL011 console",
+                d.name
+            );
+            self.errs.node(&d.path, msg);
+        }
+    }
+
     /// Checks device `dev` of `p`; `before` are `p`'s earlier devices.
     fn device(&mut self, p: &Partition, dev: &Device, before: &[Device], earlier: &[Partition]) {
         let path = dev.path.as_str();
@@ -188,6 +224,11 @@ impl Validator<'_> {
                 self.errs.prop(path, "interrupts", msg);
             } else if *num > MAX_SPI {
                 let msg = format!("SPI {num} is out of range (0 to {MAX_SPI})");
+                self.errs.prop(path, "interrupts", msg);
+            } else if platform.console_spi == Some(*num) {
+                let msg = format!(
+                    "SPI {num} is /platform console-spi (the emulated PL011 consoles' interrupt)"
+                );
                 self.errs.prop(path, "interrupts", msg);
             } else if let Some(o) = others().find(|o| o.spis.contains(num)) {
                 let msg = format!("SPI {num} is also given to {}", o.path);

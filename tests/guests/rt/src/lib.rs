@@ -10,7 +10,8 @@
 //!    own [`STACK_SIZE`] stack;
 //! 2. enables FP/SIMD (CPACR_EL1.FPEN = 0b11), since the target's code uses it;
 //! 3. sets VBAR_EL1 to a vector table that prints ESR_EL1/ELR_EL1/FAR_EL1 and calls
-//!    PSCI SYSTEM_RESET;
+//!    PSCI SYSTEM_RESET — except an IRQ from EL1h, which goes to the handler
+//!    registered with [`irq::set_handler`] (or [`gic::set_handler`]) and returns;
 //! 4. turns the stage-1 MMU and caches on with one static identity map ([`mmu`]):
 //!    the first 4 GiB in 1 GiB blocks, `[0x4000_0000, 0x8000_0000)` Normal
 //!    write-back, the rest Device-nGnRnE. With the MMU off every access is Device and
@@ -23,8 +24,10 @@
 //!
 //! The rest: [`console`] (`print!`/`println!` over Ferry's CONSOLE_WRITE hypercall,
 //! whole lines under one lock), [`psci`] (HVC or SMC conduit), [`time`] (CNTVCT),
-//! [`Boot`] (bootargs `key=value`, CPUs, memory), and a panic handler that prints and
-//! calls SYSTEM_RESET. With the `smoke` feature the console is the PL011 at
+//! [`Boot`] (bootargs `key=value`, CPUs, memory), [`gic`] (a GICv3 driver: distributor,
+//! redistributors, ICC_* CPU interface, SGIs, IRQ dispatch), [`irq`] (IRQ masking,
+//! handlers, WFI), [`vtimer`] (the EL1 virtual timer), and a panic handler that prints
+//! and calls SYSTEM_RESET. With the `smoke` feature the console is the PL011 at
 //! 0x0900_0000 and the image is linked at 0x4020_0000, so a guest boots directly on
 //! `qemu-system-aarch64 -M virt` (no Ferry) for smoke tests.
 #![cfg_attr(not(test), no_std)]
@@ -34,10 +37,13 @@ pub mod args;
 pub mod console;
 pub mod dt;
 pub mod fdtcopy;
+pub mod gic;
+pub mod irq;
 pub mod lock;
 pub mod mmu;
 pub mod psci;
 pub mod time;
+pub mod vtimer;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod start;

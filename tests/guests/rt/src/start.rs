@@ -96,11 +96,19 @@ __rt_park:
     b       __rt_park
     .ltorg
 
-    /* Exception vectors: every entry reports and resets. */
+    /* Exception vectors: every entry reports and resets, except an IRQ from EL1h
+       (the guest's own code), which goes to the registered handler (irq.rs). */
     .section .text.vectors, "ax"
     .balign 0x800
 __rt_vectors:
-    .irp    kind, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15
+    .irp    kind, 0,1,2,3,4
+    .balign 0x80
+    mov     x0, #\kind
+    b       __rt_vector_common
+    .endr
+    .balign 0x80
+    b       __rt_irq_entry          /* 5: IRQ, current EL with SP_ELx */
+    .irp    kind, 6,7,8,9,10,11,12,13,14,15
     .balign 0x80
     mov     x0, #\kind
     b       __rt_vector_common
@@ -112,6 +120,87 @@ __rt_vector_common:
     bl      __rt_exception_rust
     b       __rt_park
 
+    /* IRQ from EL1h: save what a Rust call may change (x0-x18, x29, x30, ELR, SPSR,
+       FPCR, FPSR, q0-q31: the interrupted code may be using any of them), call
+       __rt_irq_rust, restore, ERET. {irq_frame} bytes of this vCPU's stack. */
+__rt_irq_entry:
+    sub     sp, sp, #{irq_frame}
+    stp     x0, x1, [sp, #0]
+    stp     x2, x3, [sp, #16]
+    stp     x4, x5, [sp, #32]
+    stp     x6, x7, [sp, #48]
+    stp     x8, x9, [sp, #64]
+    stp     x10, x11, [sp, #80]
+    stp     x12, x13, [sp, #96]
+    stp     x14, x15, [sp, #112]
+    stp     x16, x17, [sp, #128]
+    stp     x18, x29, [sp, #144]
+    mrs     x0, elr_el1
+    stp     x30, x0, [sp, #160]
+    mrs     x0, spsr_el1
+    mrs     x1, fpcr
+    stp     x0, x1, [sp, #176]
+    mrs     x0, fpsr
+    str     x0, [sp, #192]
+    add     x0, sp, #208
+    stp     q0, q1, [x0, #0]
+    stp     q2, q3, [x0, #32]
+    stp     q4, q5, [x0, #64]
+    stp     q6, q7, [x0, #96]
+    stp     q8, q9, [x0, #128]
+    stp     q10, q11, [x0, #160]
+    stp     q12, q13, [x0, #192]
+    stp     q14, q15, [x0, #224]
+    stp     q16, q17, [x0, #256]
+    stp     q18, q19, [x0, #288]
+    stp     q20, q21, [x0, #320]
+    stp     q22, q23, [x0, #352]
+    stp     q24, q25, [x0, #384]
+    stp     q26, q27, [x0, #416]
+    stp     q28, q29, [x0, #448]
+    stp     q30, q31, [x0, #480]
+    mov     x0, #5
+    mrs     x1, esr_el1
+    mrs     x2, elr_el1
+    mrs     x3, far_el1
+    bl      __rt_irq_rust
+    add     x0, sp, #208
+    ldp     q0, q1, [x0, #0]
+    ldp     q2, q3, [x0, #32]
+    ldp     q4, q5, [x0, #64]
+    ldp     q6, q7, [x0, #96]
+    ldp     q8, q9, [x0, #128]
+    ldp     q10, q11, [x0, #160]
+    ldp     q12, q13, [x0, #192]
+    ldp     q14, q15, [x0, #224]
+    ldp     q16, q17, [x0, #256]
+    ldp     q18, q19, [x0, #288]
+    ldp     q20, q21, [x0, #320]
+    ldp     q22, q23, [x0, #352]
+    ldp     q24, q25, [x0, #384]
+    ldp     q26, q27, [x0, #416]
+    ldp     q28, q29, [x0, #448]
+    ldp     q30, q31, [x0, #480]
+    ldr     x0, [sp, #192]
+    msr     fpsr, x0
+    ldp     x0, x1, [sp, #176]
+    msr     spsr_el1, x0
+    msr     fpcr, x1
+    ldp     x30, x0, [sp, #160]
+    msr     elr_el1, x0
+    ldp     x18, x29, [sp, #144]
+    ldp     x16, x17, [sp, #128]
+    ldp     x14, x15, [sp, #112]
+    ldp     x12, x13, [sp, #96]
+    ldp     x10, x11, [sp, #80]
+    ldp     x8, x9, [sp, #64]
+    ldp     x6, x7, [sp, #48]
+    ldp     x4, x5, [sp, #32]
+    ldp     x2, x3, [sp, #16]
+    ldp     x0, x1, [sp, #0]
+    add     sp, sp, #{irq_frame}
+    eret
+
     .section .stacks, "aw", %nobits
     .balign 16
 __rt_stacks:
@@ -120,10 +209,16 @@ __rt_stacks:
     max_vcpus = const MAX_VCPUS,
     stack_size = const STACK_SIZE,
     stacks_bytes = const MAX_VCPUS * STACK_SIZE,
+    irq_frame = const IRQ_FRAME,
     mair = const mmu::MAIR,
     tcr = const mmu::TCR,
     sctlr = const mmu::SCTLR,
 );
+
+/// Stack bytes the IRQ entry saves: 26 general and control registers (x0-x18, x29,
+/// x30, ELR, SPSR, FPCR, FPSR, padding) and 32 128-bit vector registers.
+const IRQ_FRAME: usize = 26 * 8 + 32 * 16;
+const _: () = assert!(IRQ_FRAME.is_multiple_of(16) && IRQ_FRAME == 720);
 
 unsafe extern "Rust" {
     /// The guest's main, defined with [`crate::entry!`].
@@ -195,9 +290,14 @@ extern "C" fn __rt_secondary_rust(context_id: u64, index: usize) -> ! {
 const KINDS: [&str; 4] = ["synchronous", "IRQ", "FIQ", "SError"];
 const FROM: [&str; 4] = ["EL1t", "EL1h", "EL0 (AArch64)", "EL0 (AArch32)"];
 
-/// Every exception: report and reset.
+/// Every exception but a handled IRQ: report and reset.
 #[unsafe(no_mangle)]
 extern "C" fn __rt_exception_rust(kind: u64, esr: u64, elr: u64, far: u64) -> ! {
+    report_exception(kind, esr, elr, far)
+}
+
+/// Prints `guest exception on vCPU <k>: <kind> from <EL>: ESR_EL1=…` and resets.
+pub(crate) fn report_exception(kind: u64, esr: u64, elr: u64, far: u64) -> ! {
     let k = kind as usize;
     console::print_last_words(format_args!(
         "guest exception on vCPU {}: {} from {}: ESR_EL1={esr:#x} (EC {:#x}) ELR_EL1={elr:#x} \

@@ -15,6 +15,9 @@ pub struct Opts {
     pub beta_pa: u64,
     /// Leave `/platform` out (the config then does not parse).
     pub no_platform: bool,
+    /// Give beta an emulated PL011 console (`console = "pl011"`, `/platform`
+    /// `console-spi = <1>`).
+    pub beta_pl011: bool,
 }
 
 impl Default for Opts {
@@ -23,6 +26,7 @@ impl Default for Opts {
             hypervisor: (0x4000_0000, 0x200_0000),
             beta_pa: 0x4900_0000,
             no_platform: false,
+            beta_pl011: false,
         }
     }
 }
@@ -52,6 +56,9 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
             .unwrap();
         w.property_array_u64("console", &[0x0900_0000, 0x1000])
             .unwrap();
+        if o.beta_pl011 {
+            w.property_u32("console-spi", 1).unwrap();
+        }
         w.end_node(n).unwrap();
     }
     let n = w.begin_node("hypervisor").unwrap();
@@ -105,6 +112,9 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
     w.property_array_u64("load-address", &[0x4000_0000])
         .unwrap();
     w.property_string("initrd", "beta.cpio").unwrap();
+    if o.beta_pl011 {
+        w.property_string("console", "pl011").unwrap();
+    }
     w.end_node(p).unwrap();
     w.end_node(parts).unwrap();
 
