@@ -9,11 +9,13 @@ unsafe extern "C" {
 }
 
 /// Enters the guest context in `frame` (x0..x30, ELR = entry, SPSR = target EL and
-/// mask bits) with `eret`, after resetting SP_EL2 to `stack_top`.
+/// mask bits) with `eret`, after resetting SP_EL2 to `stack_top` and copying the
+/// frame just below it.
 ///
 /// # Safety
 /// The EL1 and stage-2 state for the guest must be set up; `frame` must not live on
-/// the stack being reset (copy it first) and nothing above `stack_top` may be live.
+/// the stack being reset (it is copied onto it) and nothing on that stack may be
+/// live.
 #[cfg(target_os = "none")]
 pub unsafe fn enter_guest(frame: &TrapFrame, stack_top: u64) -> ! {
     // SAFETY: the caller guarantees the guest state and that no live data remains

@@ -54,6 +54,9 @@ trap_common:
     str     x3, [sp, #{FRAME_SPSR}]
     mov     x1, sp
     bl      ferry_trap
+    // Restores the frame at sp and returns to it: the end of every trap, and the
+    // start of a vCPU (ferry_enter_guest).
+restore_and_eret:
     ldp     x30, x2, [sp, #{FRAME_X30}]
     ldr     x3, [sp, #{FRAME_SPSR}]
     msr     elr_el2, x2
@@ -78,30 +81,19 @@ trap_common:
 
 // ferry_enter_guest(frame: *const TrapFrame, stack_top) -> !
 // Starts a vCPU: resets SP_EL2 to the core's stack top (nothing above it is live),
-// loads the guest's registers, ELR and SPSR from `frame`, and erets to EL1.
+// copies `frame` (x0..x30, ELR, SPSR) just below it and erets through the common
+// restore sequence.
 .global ferry_enter_guest
 ferry_enter_guest:
     mov     sp, x1
-    ldp     x30, x2, [x0, #{FRAME_X30}]
-    ldr     x3, [x0, #{FRAME_SPSR}]
-    msr     elr_el2, x2
-    msr     spsr_el2, x3
-    ldp     x2, x3, [x0, #16]
-    ldp     x4, x5, [x0, #32]
-    ldp     x6, x7, [x0, #48]
-    ldp     x8, x9, [x0, #64]
-    ldp     x10, x11, [x0, #80]
-    ldp     x12, x13, [x0, #96]
-    ldp     x14, x15, [x0, #112]
-    ldp     x16, x17, [x0, #128]
-    ldp     x18, x19, [x0, #144]
-    ldp     x20, x21, [x0, #160]
-    ldp     x22, x23, [x0, #176]
-    ldp     x24, x25, [x0, #192]
-    ldp     x26, x27, [x0, #208]
-    ldp     x28, x29, [x0, #224]
-    ldp     x0, x1, [x0, #0]
-    eret
+    sub     sp, sp, #{FRAME_SIZE}
+    mov     x2, sp
+    mov     x3, #({FRAME_SIZE} / 16)
+1:  ldp     x4, x5, [x0], #16
+    stp     x4, x5, [x2], #16
+    subs    x3, x3, #1
+    b.ne    1b
+    b       restore_and_eret
 
 // ferry_restart_on_stack(stack_top, f: extern "C" fn() -> !) -> !
 // Abandons everything on the current EL2 stack and calls `f` on a fresh one.

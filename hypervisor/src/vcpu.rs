@@ -130,11 +130,29 @@ unsafe fn enter(vtcr: u64, vttbr: u64, index: usize, entry: u64, arg: u64) -> ! 
     }
     crate::vgic::lr::reset(cpu::index());
     sync_vgic();
-    let frame = ferry_boot::context::guest_start_frame(entry, arg);
-    // SAFETY: EL1 and stage-2 state are set above; `frame` is copied into registers
-    // before anything else happens, and nothing else on this stack is live.
-    unsafe { ferry_boot::context::enter_guest(&frame, stack_top()) }
+    // The start frame lives outside the stack that `enter_guest` resets.
+    let slot = START_FRAMES[cpu::index()].0.get();
+    // SAFETY: each core uses only its own slot, and only here.
+    unsafe { *slot = ferry_boot::context::guest_start_frame(entry, arg) };
+    // SAFETY: EL1 and stage-2 state are set above; the frame is not on the stack
+    // being reset, and nothing else on that stack is live.
+    unsafe { ferry_boot::context::enter_guest(&*slot, stack_top()) }
 }
+
+/// A core's vCPU start frame (x0..x30, ELR, SPSR).
+struct StartFrame(core::cell::UnsafeCell<ferry_boot::trap::TrapFrame>);
+
+// SAFETY: core n touches only START_FRAMES[n].
+unsafe impl Sync for StartFrame {}
+
+static START_FRAMES: [StartFrame; MAX_CPUS] = [const {
+    StartFrame(core::cell::UnsafeCell::new(ferry_boot::trap::TrapFrame {
+        x: [0; 31],
+        elr: 0,
+        spsr: 0,
+        _pad: 0,
+    }))
+}; MAX_CPUS];
 
 /// Brings the calling core's list registers up to date with its vCPU's vGIC.
 pub fn sync_vgic() {

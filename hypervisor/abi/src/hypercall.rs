@@ -13,6 +13,16 @@ pub const VERSION: u32 = 0x8600_0000;
 /// Returns the number of bytes taken.
 pub const CONSOLE_WRITE: u32 = 0x8600_0001;
 
+/// Backend: completes the synchronous IOREQ in slot x1 with sequence number x2;
+/// x3 = the value a read returns (ignored for writes). Returns 0, or
+/// INVALID_PARAMETERS for a slot that holds no such request (the access is then
+/// completed as failed and the device marked DEVICE_NEEDS_RESET).
+pub const IOREQ_COMPLETE: u32 = 0x8600_0010;
+
+/// Backend: raises interrupt cause x2 (bit 0: used buffer, bit 1: configuration
+/// change) of its device x1 in the frontend.
+pub const NOTIFY_FRONTEND: u32 = 0x8600_0011;
+
 /// Most bytes one [`CONSOLE_WRITE`] carries.
 pub const CONSOLE_WRITE_MAX: usize = 24;
 
@@ -72,7 +82,7 @@ mod tests {
 
     #[test]
     fn ids_are_in_the_vendor_hypervisor_range() {
-        for id in [VERSION, CONSOLE_WRITE] {
+        for id in [VERSION, CONSOLE_WRITE, IOREQ_COMPLETE, NOTIFY_FRONTEND] {
             assert_eq!(
                 (id >> 24) & 0x3f,
                 6,

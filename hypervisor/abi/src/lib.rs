@@ -4,6 +4,8 @@
 //!   and the hypervisor verifies at boot (config, guest images, guest DTBs).
 //! - [`hypercall`]: Ferry's hypercall numbers (SMCCC vendor-specific hypervisor
 //!   service range, `HVC #0`) and return codes.
+//! - [`ioreq`]: the IOREQ record and request page through which a frontend's
+//!   virtio-mmio accesses reach its backend.
 //!
 //! Each `#[repr(C)]` layout has a compile-time size assertion and is read and
 //! written field by field in little-endian, so neither side depends on the other's
@@ -13,4 +15,5 @@
 
 pub mod crc32;
 pub mod hypercall;
+pub mod ioreq;
 pub mod pack;
