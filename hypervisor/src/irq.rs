@@ -96,6 +96,9 @@ fn tick() {
         partition::flush_partial_lines();
         let console = ferry_platform::board::BOARD.console;
         for _ in 0..64 {
+            if !partition::console_input_room() {
+                break;
+            }
             let Some(byte) = console.get_byte() else {
                 break;
             };

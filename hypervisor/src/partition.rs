@@ -318,11 +318,31 @@ pub fn stop(
     vcpu::park()
 }
 
+/// The console input multiplexer and the partition input goes to.
+static MUX: Mutex<(crate::console_mux::Mux, Option<usize>)> =
+    Mutex::new((crate::console_mux::Mux::new(), None));
+
+/// Whether the partition typed input goes to has room for another byte. The
+/// console is read only then, so input waits in the physical UART instead of being
+/// dropped when a guest reads slowly (or has its FIFO off: one byte deep).
+pub fn console_input_room() -> bool {
+    let Some(system) = SYSTEM.get() else {
+        return false;
+    };
+    let focus = MUX.lock().1;
+    match focus
+        .and_then(|n| system.partitions.get(n))
+        .and_then(|p| p.uart.as_ref())
+    {
+        Some(uart) => uart.device.lock().rx_space() > 0,
+        // No focus yet: the first byte picks one.
+        None => true,
+    }
+}
+
 /// Routes bytes typed on the physical console to the focused partition's emulated
 /// UART (see `console_mux`). Called by the core that polls the console.
 pub fn console_input(byte: u8) {
-    static MUX: Mutex<(crate::console_mux::Mux, Option<usize>)> =
-        Mutex::new((crate::console_mux::Mux::new(), None));
     let Some(system) = SYSTEM.get() else { return };
     let takes = |n: usize| {
         system

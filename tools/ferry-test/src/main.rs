@@ -298,7 +298,14 @@ fn run_scenario(root: &Path, s: &Scenario, ferry_bin: Option<&FerryBin>) -> Repo
     let args = qemu::args(s, &kernel, dtb.as_deref(), Console::Captured);
     let bin = qemu::binary();
     let command = qemu::shell_line(&bin, &args);
-    let outcome = boot_captured(root, &bin, &args, &root.join(&log), s.timeout_secs);
+    let outcome = boot_captured(
+        root,
+        &bin,
+        &args,
+        &root.join(&log),
+        s.timeout_secs,
+        &s.input,
+    );
     let text = std::fs::read(root.join(&log))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
@@ -306,8 +313,52 @@ fn run_scenario(root: &Path, s: &Scenario, ferry_bin: Option<&FerryBin>) -> Repo
     report(verdict, log, command)
 }
 
-/// Runs QEMU with its output in `log` under a hard deadline.
-fn boot_captured(root: &Path, bin: &str, args: &[String], log: &Path, secs: u64) -> Outcome {
+/// Types `steps` into `stdin`: each waits until `log` shows its `after` text beyond
+/// the previous step's match (polling, until `deadline`), then sends its text.
+fn type_input(
+    mut stdin: std::process::ChildStdin,
+    log: PathBuf,
+    steps: Vec<scenario::InputStep>,
+    deadline: Instant,
+) {
+    let mut from = 0;
+    for step in steps {
+        loop {
+            if Instant::now() > deadline {
+                return;
+            }
+            let text = std::fs::read(&log)
+                .map(|b| String::from_utf8_lossy(&b).into_owned())
+                .unwrap_or_default();
+            if let Some(at) = text.get(from..).and_then(|rest| rest.find(&step.after)) {
+                from += at + step.after.len();
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        if stdin
+            .write_all(step.send.as_bytes())
+            .and_then(|()| stdin.flush())
+            .is_err()
+        {
+            return;
+        }
+    }
+    // Keep stdin open until QEMU ends: an early EOF would look like a hang-up.
+    while Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Runs QEMU with its output in `log` under a hard deadline, typing `input`.
+fn boot_captured(
+    root: &Path,
+    bin: &str,
+    args: &[String],
+    log: &Path,
+    secs: u64,
+    input: &[scenario::InputStep],
+) -> Outcome {
     let spawned = File::create(log)
         .and_then(|f| Ok((f.try_clone()?, f)))
         .map_err(|e| format!("cannot create {}: {e}", log.display()))
@@ -315,7 +366,11 @@ fn boot_captured(root: &Path, bin: &str, args: &[String], log: &Path, secs: u64)
             Command::new(bin)
                 .args(args)
                 .current_dir(root)
-                .stdin(Stdio::null())
+                .stdin(if input.is_empty() {
+                    Stdio::null()
+                } else {
+                    Stdio::piped()
+                })
                 .stdout(out)
                 .stderr(err)
                 .spawn()
@@ -325,6 +380,11 @@ fn boot_captured(root: &Path, bin: &str, args: &[String], log: &Path, secs: u64)
         Ok(c) => c,
         Err(why) => return Outcome::NotRun(why),
     };
+    if let Some(stdin) = child.stdin.take() {
+        let (log, steps) = (log.to_path_buf(), input.to_vec());
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        std::thread::spawn(move || type_input(stdin, log, steps, deadline));
+    }
     match qemu::wait_with_deadline(&mut child, Duration::from_secs(secs)) {
         Ok(Ended::TimedOut) => Outcome::TimedOut(secs),
         Ok(Ended::Exited(st)) => match (st.code(), st.signal()) {

@@ -87,6 +87,20 @@ pub struct Scenario {
     /// skipped (neither passed nor failed); `run` still boots it.
     #[serde(default)]
     pub pending: Option<String>,
+    /// Typed input: each step waits until the console log contains `after` (beyond
+    /// the previous step's match), then writes `send` to QEMU's standard input.
+    #[serde(default)]
+    pub input: Vec<InputStep>,
+}
+
+/// One step of scripted console input.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InputStep {
+    /// Text the console log must show first.
+    pub after: String,
+    /// What to type (escapes such as `\n` as in TOML strings).
+    pub send: String,
 }
 
 impl Scenario {
