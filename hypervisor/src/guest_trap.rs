@@ -210,6 +210,15 @@ fn emulate(partition: &'static Partition, vcpu: usize, frame: &mut TrapFrame, es
         partition.uart_irq(uart, level, vcpu);
         return true;
     }
+    // Pending and active state of interrupts in other cores' list registers.
+    let offset_in_frame = if in_dist {
+        ipa - partition.gicd.base
+    } else {
+        (ipa - partition.gicr_base) % vgic::REDIST_STRIDE
+    };
+    if !access.write && vgic::regs::reads_lr_state(in_dist, offset_in_frame) {
+        vcpu::sync_other_vcpus(partition, vcpu);
+    }
     let mut gic = partition.vgic.lock();
     vgic::lr::read_states(crate::cpu::index(), &mut gic, vcpu);
     let (read, update) = if in_dist {
@@ -225,7 +234,16 @@ fn emulate(partition: &'static Partition, vcpu: usize, frame: &mut TrapFrame, es
             value,
         )
     };
+    // A passthrough SPI re-routed by the guest: the physical one follows it to the
+    // core of its new vCPU (acknowledge and deactivation stay on one core).
+    let rerouted = (in_dist && access.write && (0x6100..0x7fe0).contains(&offset_in_frame))
+        .then(|| (offset_in_frame - 0x6100) as u32 / 8 + vgic::PRIVATE)
+        .filter(|&intid| gic.irq(vcpu, intid).is_some_and(|irq| irq.hw))
+        .map(|intid| (intid, gic.spi_target(intid)));
     drop(gic);
+    if let (Some((intid, target)), Some(physical)) = (rerouted, crate::smp::GIC.get()) {
+        physical.route_spi(intid, partition.vcpus[target].core_mpidr);
+    }
     if !access.write {
         access.complete_load(&mut frame.x, read);
     }

@@ -28,6 +28,8 @@ use crate::{exit, irq, vcpu};
 
 /// One vCPU: the physical core it runs on and its PSCI power state.
 pub struct Vcpu {
+    /// Ferry's logical index of the physical core it runs on.
+    pub core: usize,
     /// The MPIDR of the physical core it runs on (for SGIs).
     pub core_mpidr: u64,
     state: AtomicU8,
@@ -36,9 +38,10 @@ pub struct Vcpu {
 }
 
 impl Vcpu {
-    /// A vCPU on the core with `core_mpidr`, off.
-    pub fn new(core_mpidr: u64) -> Vcpu {
+    /// A vCPU on core `core` (logical index) with `core_mpidr`, off.
+    pub fn new(core: usize, core_mpidr: u64) -> Vcpu {
         Vcpu {
+            core,
             core_mpidr,
             state: AtomicU8::new(Power::Off as u8),
             entry: AtomicU64::new(0),

@@ -186,7 +186,7 @@ pub fn build(
             .enumerate()
             .map(|(v, &core)| {
                 cores[core as usize] = Some((p.id as usize, v));
-                Vcpu::new(host.cpus()[core as usize].mpidr)
+                Vcpu::new(core as usize, host.cpus()[core as usize].mpidr)
             })
             .collect();
         // vCPU 0 boots per the Linux arm64 protocol: x0 = the guest DTB.

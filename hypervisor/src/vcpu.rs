@@ -154,12 +154,39 @@ static START_FRAMES: [StartFrame; MAX_CPUS] = [const {
     }))
 }; MAX_CPUS];
 
-/// Brings the calling core's list registers up to date with its vCPU's vGIC.
+/// How many times each core has synchronised its list registers with the model.
+static SYNCS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
+
+/// Brings the calling core's list registers up to date with its vCPU's vGIC (and
+/// the model up to date with what the list registers hold).
 pub fn sync_vgic() {
     if let Some((_, partition, vcpu)) = crate::partition::current()
         && !partition.is_stopped()
     {
         let mut vgic = partition.vgic.lock();
         crate::vgic::lr::flush(cpu::index(), &mut vgic, vcpu);
+        SYNCS[cpu::index()].fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Makes the cores running the other vCPUs of `partition` (all but `me`) report
+/// their list registers to the model, and waits for them, at most 2 ms: an emulated
+/// read of pending or active state then shows interrupts held on other cores as
+/// they are (Linux's `synchronize_irq` polls the active state).
+pub fn sync_other_vcpus(partition: &crate::partition::Partition, me: usize) {
+    let mut waiting = [None; MAX_CPUS];
+    for (i, v) in partition.vcpus.iter().enumerate() {
+        if i != me && v.power() == crate::vpsci::Power::On {
+            waiting[i] = Some(SYNCS[v.core].load(Ordering::Acquire));
+            crate::irq::kick_vgic(v.core_mpidr);
+        }
+    }
+    let deadline = cpu::counter() + 2 * cpu::counter_frequency() / 1000;
+    for (i, seen) in waiting.iter().enumerate() {
+        let Some(seen) = seen else { continue };
+        let core = partition.vcpus[i].core;
+        while SYNCS[core].load(Ordering::Acquire) == *seen && cpu::counter() < deadline {
+            core::hint::spin_loop();
+        }
     }
 }

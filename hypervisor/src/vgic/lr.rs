@@ -125,6 +125,7 @@ pub fn read_states(core: usize, vgic: &mut Vgic, vcpu: usize) {
 /// interrupts to the model, fills free LRs with the most urgent deliverable ones,
 /// and asks for an underflow interrupt if some still wait.
 pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
+    read_states(core, vgic, vcpu);
     let n = count();
     let owners = &OWNERS[core][..n];
     for (lr, slot) in owners.iter().enumerate() {

@@ -99,6 +99,17 @@ fn config(v: &mut Vgic, vcpu: usize, index: u32, write: Option<u64>) -> (u64, u6
     (read, 0)
 }
 
+/// Whether reading the register at `offset` (in the distributor, or in a
+/// redistributor's frames) shows pending or active state, which list registers hold.
+pub fn reads_lr_state(dist: bool, offset: u64) -> bool {
+    let bit_regs = 0x200..0x400;
+    if dist {
+        bit_regs.contains(&offset)
+    } else {
+        bit_regs.contains(&(offset.wrapping_sub(0x1_0000)))
+    }
+}
+
 /// A distributor register access at `offset` (`write` = the value stored).
 /// Returns (value read, vCPUs to update).
 pub fn dist(v: &mut Vgic, offset: u64, size: u8, write: Option<u64>) -> (u64, u64) {
@@ -240,6 +251,17 @@ mod tests {
 
     fn rd(v: &mut Vgic, off: u64) -> u64 {
         dist(v, off, 4, None).0
+    }
+
+    #[test]
+    fn which_reads_need_list_register_state() {
+        assert!(reads_lr_state(true, 0x204));
+        assert!(reads_lr_state(true, 0x3fc));
+        assert!(!reads_lr_state(true, 0x104));
+        assert!(reads_lr_state(false, 0x1_0200));
+        assert!(reads_lr_state(false, 0x1_0300));
+        assert!(!reads_lr_state(false, 0x200));
+        assert!(!reads_lr_state(false, 0x1_0100));
     }
 
     #[test]
