@@ -48,7 +48,7 @@ TEST_ARGS ?=
 FERRY_TEST := $(CARGO) run --release -q -p ferry-test --
 
 # The bare-metal EL1 test guests: a cargo workspace of their own (tests/guests/README.md).
-GUESTS := hello smp cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo
+GUESTS := hello smp cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe
 GUEST_TARGET := aarch64-unknown-none
 GUEST_MANIFEST := tests/guests/Cargo.toml
 GUEST_ELF_DIR := $(or $(CARGO_TARGET_DIR),tests/guests/target)/$(GUEST_TARGET)/release

@@ -9,7 +9,7 @@ use tock_registers::interfaces::Readable;
 use crate::partition::{self, Partition, System};
 use crate::policy::StopKind;
 use crate::vpsci::{self, Call, ret};
-use crate::{esr, mmio, stage2, vcpu, vgic};
+use crate::{esr, mmio, stage2, vcpu, vgic, virtio};
 
 /// Handles a synchronous exception from the guest on this core.
 pub fn handle(frame: &mut TrapFrame) {
@@ -31,7 +31,11 @@ pub fn handle(frame: &mut TrapFrame) {
             sysreg(system, partition, vcpu, frame, esr);
             frame.elr += 4;
         }
-        0x24 if emulate(partition, vcpu, frame, esr) => frame.elr += 4,
+        0x24 if let Some(next) = emulate(partition, vcpu, frame, esr) => {
+            if next == Resume::After {
+                frame.elr += 4;
+            }
+        }
         ec @ (0x20 | 0x24) => {
             let ipa = stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
             let what = if ec == 0x24 { "data" } else { "instruction" };
@@ -80,6 +84,12 @@ fn call(
     }
     frame.x[0] = match x[0] {
         v if v == u64::from(hypercall::VERSION) => hypercall::ABI_VERSION,
+        v if v == u64::from(hypercall::IOREQ_COMPLETE) => {
+            virtio::complete(system, partition, x[1], x[2], x[3]) as u64
+        }
+        v if v == u64::from(hypercall::NOTIFY_FRONTEND) => {
+            virtio::notify_frontend(system, partition, x[1]) as u64
+        }
         v if v == u64::from(hypercall::CONSOLE_WRITE) => {
             let mut buf = [0; hypercall::CONSOLE_WRITE_MAX];
             match hypercall::console_bytes(x[1], [x[2], x[3], x[4]], &mut buf) {
@@ -160,18 +170,42 @@ fn psci(system: &'static System, partition: &'static Partition, vcpu: usize, cal
     }
 }
 
-/// Emulates a data abort in one of the partition's emulated windows (GIC
-/// distributor and redistributors, the PL011 console). Returns false if the address is not in one, so
-/// the caller treats it as a fault. An access the syndrome does not describe stops
+/// Emulates a data abort in one of the partition's emulated windows (virtio
+/// devices, GIC distributor and redistributors, the PL011 console). Returns `None` if
+/// the address is in none, so the caller treats it as a fault. An access the syndrome does not describe stops
 /// the partition.
-fn emulate(partition: &'static Partition, vcpu: usize, frame: &mut TrapFrame, esr: u64) -> bool {
+fn emulate(
+    partition: &'static Partition,
+    vcpu: usize,
+    frame: &mut TrapFrame,
+    esr: u64,
+) -> Option<Resume> {
     let ipa = stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
+    let system = partition::SYSTEM
+        .get()
+        .expect("a partition runs, so the system exists");
+    if let Some(route) = virtio::route_at(system, partition.id, ipa) {
+        match mmio::decode(esr, ipa) {
+            Some(access) => virtio::frontend_access(system, route, vcpu, &access, &mut frame.x),
+            None => {
+                log::warn!(
+                    "partition '{}' vCPU {vcpu}: an access to virtio device {} at IPA {ipa:#x} that cannot be decoded (ESR_EL2 {esr:#x}, PC {:#x}): abort injected",
+                    partition.label,
+                    route.index,
+                    frame.elr
+                );
+                inject_data_abort(frame, FAR_EL2.get());
+                return Some(Resume::At);
+            }
+        }
+        return Some(Resume::After);
+    }
     let redist_end = partition.gicr_base + vgic::REDIST_STRIDE * partition.vcpus.len() as u64;
     let in_dist = ipa >= partition.gicd.base && ipa < partition.gicd.base + vgic::DIST_SIZE;
     let in_redist = ipa >= partition.gicr_base && ipa < redist_end;
     let uart = partition.uart.as_ref().filter(|u| u.window.contains(ipa));
     if !in_dist && !in_redist && uart.is_none() {
-        return false;
+        return None;
     }
     let Some(access) = mmio::decode(esr, ipa) else {
         let system = partition::SYSTEM
@@ -208,7 +242,7 @@ fn emulate(partition: &'static Partition, vcpu: usize, frame: &mut TrapFrame, es
             access.complete_load(&mut frame.x, read);
         }
         partition.uart_irq(uart, level, vcpu);
-        return true;
+        return Some(Resume::After);
     }
     // Pending and active state of interrupts in other cores' list registers.
     let offset_in_frame = if in_dist {
@@ -248,7 +282,16 @@ fn emulate(partition: &'static Partition, vcpu: usize, frame: &mut TrapFrame, es
         access.complete_load(&mut frame.x, read);
     }
     partition.update_vcpus(update, vcpu);
-    true
+    Some(Resume::After)
+}
+
+/// Where the guest resumes after an emulated access.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Resume {
+    /// After the access (it was emulated).
+    After,
+    /// At the address already in ELR (an exception was injected).
+    At,
 }
 
 /// A trapped MSR: ICC_SGI1R_EL1 sends SGIs within the partition; ICC_ASGI1R_EL1 and
@@ -288,4 +331,28 @@ fn sysreg(
             ),
         ),
     }
+}
+
+/// Injects a synchronous external data abort into the guest at EL1, as if the
+/// access had faulted there: ESR_EL1, FAR_EL1, ELR_EL1 and SPSR_EL1 describe it and
+/// the guest resumes at its vector for the exception.
+fn inject_data_abort(frame: &mut TrapFrame, far: u64) {
+    use aarch64_cpu::registers::{ELR_EL1, ESR_EL1, FAR_EL1, SPSR_EL1, VBAR_EL1};
+    use tock_registers::interfaces::Writeable;
+    // From EL1h (SPSR M = 0b0101) the vector is "current EL with SP_ELx"; from
+    // EL0, "lower EL, AArch64".
+    let from_el1 = frame.spsr & 0b1111 != 0;
+    let (ec, vector) = if from_el1 {
+        (0x25u64, 0x200)
+    } else {
+        (0x24u64, 0x400)
+    };
+    // IL = 1, DFSC = 0b010000: synchronous external abort.
+    ESR_EL1.set(ec << 26 | 1 << 25 | 0b01_0000);
+    FAR_EL1.set(far);
+    ELR_EL1.set(frame.elr);
+    SPSR_EL1.set(frame.spsr);
+    frame.elr = VBAR_EL1.get() + vector;
+    // EL1h with D, A, I, F masked.
+    frame.spsr = ferry_boot::context::SPSR_EL1H_MASKED;
 }

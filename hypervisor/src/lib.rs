@@ -58,3 +58,5 @@ mod system;
 mod trap;
 #[cfg(target_os = "none")]
 mod vcpu;
+#[cfg(target_os = "none")]
+mod virtio;

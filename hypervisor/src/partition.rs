@@ -119,6 +119,8 @@ pub struct Partition {
     pub gicr_base: u64,
     /// Its emulated PL011, if its console is one.
     pub uart: Option<EmulatedUart>,
+    /// Its IOREQ request page, if it is a virtio backend.
+    pub ioreq: Option<crate::virtio::RequestPage>,
     stopped: AtomicBool,
     console: Mutex<ConsoleLine>,
 }
@@ -141,6 +143,7 @@ impl Partition {
         codes: StopCodes,
         gic: (Vgic, Region, u64),
         uart: Option<EmulatedUart>,
+        ioreq: Option<crate::virtio::RequestPage>,
     ) -> Partition {
         Partition {
             id,
@@ -153,6 +156,7 @@ impl Partition {
             gicd: gic.1,
             gicr_base: gic.2,
             uart,
+            ioreq,
             stopped: AtomicBool::new(false),
             console: Mutex::new(ConsoleLine {
                 bytes: [0; 160],
@@ -238,6 +242,8 @@ pub struct System {
     pub cores: Vec<Option<(usize, usize)>>,
     /// VTCR_EL2, the same for every partition.
     pub vtcr: u64,
+    /// The routed virtio devices, by index.
+    pub virtio: crate::virtio::Routes,
     policy: Mutex<RunPolicy>,
 }
 
@@ -247,12 +253,14 @@ impl System {
         partitions: Vec<Partition>,
         cores: Vec<Option<(usize, usize)>>,
         vtcr: u64,
+        virtio: crate::virtio::Routes,
         policy: RunPolicy,
     ) -> System {
         System {
             partitions,
             cores,
             vtcr,
+            virtio,
             policy: Mutex::new(policy),
         }
     }
@@ -301,6 +309,7 @@ pub fn stop(
                 irq::kick(other.core_mpidr);
             }
         }
+        crate::virtio::backend_stopped(system, partition.id);
         let end = system.policy.lock().stopped(partition.id, code);
         if let Some(code) = end {
             for p in system.partitions.iter().filter(|p| !p.is_stopped()) {

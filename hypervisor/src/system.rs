@@ -10,7 +10,7 @@ use core::fmt::Write;
 use ferry_abi::pack::{self, Kind, Pack};
 use ferry_boot::layout::ImageLayout;
 use ferry_boot::mmu::{Table, Tables};
-use ferry_config::{Config, Console, Images, Partition as PartitionConfig};
+use ferry_config::{Config, Console, GuestRegion, Images, Partition as PartitionConfig};
 use ferry_platform::board::BOARD;
 use ferry_platform::hostdt::HostInfo;
 use ferry_platform::uart::RawWriter;
@@ -178,7 +178,31 @@ pub fn build(
     let mut by_id: Vec<&PartitionConfig> = cfg.partitions.iter().collect();
     by_id.sort_by_key(|p| p.id);
     for p in by_id {
-        let vttbr = build_stage2(p);
+        // A virtio backend: its request page, and each frontend's first memory
+        // region at the device's `shared-memory` address.
+        let page = p.ioreq.map(|io| {
+            let frame = vec![Table::EMPTY; 1].leak();
+            let base = frame.as_ptr() as u64;
+            (io, crate::virtio::RequestPage::new(base, io.spi + 32))
+        });
+        let mut extra: Vec<GuestRegion> = page
+            .iter()
+            .map(|(io, rp)| GuestRegion {
+                ipa: io.page,
+                pa: rp.base,
+                size: ferry_abi::ioreq::PAGE_SIZE as u64,
+            })
+            .collect();
+        for d in cfg.virtio.iter().filter(|d| d.backend == p.id) {
+            if let Some(fe) = cfg.partition(d.frontend).and_then(|fe| fe.memory.first()) {
+                extra.push(GuestRegion {
+                    ipa: d.shared_memory,
+                    pa: fe.pa,
+                    size: fe.size,
+                });
+            }
+        }
+        let vttbr = build_stage2(p, &extra);
         load(p, &pack);
         let vcpus: Vec<Vcpu> = p
             .cpus
@@ -208,6 +232,14 @@ pub fn build(
             gic.route_spi(intid, host.cpus()[p.cpus[0] as usize].mpidr);
         }
         let mut spis = spis;
+        // Emulated edges: a backend's doorbell, a frontend's device interrupts.
+        spis.extend(page.iter().map(|(io, _)| (io.spi + 32, false)));
+        spis.extend(
+            cfg.virtio
+                .iter()
+                .filter(|d| d.frontend == p.id)
+                .map(|d| (d.spi + 32, false)),
+        );
         let uart = match (p.console, cfg.platform.console_spi) {
             (Console::Pl011, Some(spi)) => {
                 spis.push((spi + 32, false));
@@ -230,6 +262,7 @@ pub fn build(
             p.codes,
             gic_view,
             uart,
+            page.map(|(_, rp)| rp),
         ));
     }
     let policy = match &cfg.exit {
@@ -250,12 +283,35 @@ pub fn build(
         );
     }
     crate::irq::start_tick(watchdog, input);
+    let mut routes: crate::virtio::Routes = cfg
+        .virtio
+        .iter()
+        .map(|d| {
+            log::info!(
+                "virtio device {} ({:?}): frontend '{}' at {:#x}, backend '{}'",
+                d.index,
+                d.kind,
+                partitions[d.frontend as usize].label,
+                d.window.base,
+                partitions[d.backend as usize].label
+            );
+            crate::virtio::Route::new(
+                d.index as usize,
+                d.window,
+                d.frontend as usize,
+                d.backend as usize,
+                d.spi + 32,
+                d.deadline_ms,
+            )
+        })
+        .collect();
+    routes.sort_by_key(|r| r.index);
     crate::partition::SYSTEM
-        .call_once(|| System::new(partitions, cores, stage2::vtcr(pa_bits), policy))
+        .call_once(|| System::new(partitions, cores, stage2::vtcr(pa_bits), routes, policy))
 }
 
 /// Builds `p`'s stage-2 tables: guest RAM and passthrough devices. Returns VTTBR.
-fn build_stage2(p: &PartitionConfig) -> u64 {
+fn build_stage2(p: &PartitionConfig, extra: &[GuestRegion]) -> u64 {
     let pool = vec![Table::EMPTY; STAGE2_TABLES].leak();
     let pool_pa = pool.as_ptr() as u64;
     let fail = |what: &str, e: ferry_boot::mmu::MapError| -> ! {
@@ -278,6 +334,12 @@ fn build_stage2(p: &PartitionConfig) -> u64 {
             if let Err(e) = tables.map(r.base, r.base, r.size, GuestMemory::Device.attributes()) {
                 fail(&d.path, e);
             }
+        }
+    }
+    // A backend's request page and the frontend memory it shares.
+    for r in extra {
+        if let Err(e) = tables.map(r.ipa, r.pa, r.size, GuestMemory::Ram.attributes()) {
+            fail("virtio memory", e);
         }
     }
     // VMID 0 is left unused: partition n gets VMID n + 1.

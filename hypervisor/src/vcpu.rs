@@ -111,7 +111,9 @@ unsafe fn enter(vtcr: u64, vttbr: u64, index: usize, entry: u64, arg: u64) -> ! 
     unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) MIDR_EL1.get(), options(nostack)) };
     // Bit 31 is RES1; the vCPU index is the virtual Aff0.
     VMPIDR_EL2.set(1 << 31 | index as u64);
-    CNTHCTL_EL2.set(0b11);
+    // EL1 may use the physical counter and timer; the event stream (EVNTEN, every
+    // 2^11 ticks) wakes a core waiting in WFE for a backend at least that often.
+    CNTHCTL_EL2.set(0b11 | 1 << 2 | 10 << 4);
     CNTVOFF_EL2.set(0);
     CPTR_EL2.set(CPTR_EL2_GUEST);
     SCTLR_EL1.set(SCTLR_EL1_RESET);

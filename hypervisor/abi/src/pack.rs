@@ -81,6 +81,9 @@ pub enum Kind {
     GuestDtb = 3,
     /// A partition's initrd.
     Initrd = 4,
+    /// A virtio-blk RAM disk (`disk-image` of a `/virtio` device), for its
+    /// backend partition; named after the file (its base name).
+    Disk = 5,
 }
 
 impl Kind {
@@ -91,6 +94,7 @@ impl Kind {
             2 => Kind::Image,
             3 => Kind::GuestDtb,
             4 => Kind::Initrd,
+            5 => Kind::Disk,
             _ => return None,
         })
     }
@@ -102,6 +106,7 @@ impl Kind {
             Kind::Image => "image",
             Kind::GuestDtb => "guest DTB",
             Kind::Initrd => "initrd",
+            Kind::Disk => "disk image",
         }
     }
 }

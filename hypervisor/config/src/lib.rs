@@ -30,8 +30,9 @@ mod validate;
 pub use error::ConfigError;
 pub use ferry_platform::Region;
 pub use model::{
-    Config, Console, Device, ExitPolicy, GuestRegion, Hypervisor, Node, Partition, Platform,
-    Property, StopCodes,
+    Config, Console, DEFAULT_DEADLINE_MS, Device, ExitPolicy, GuestRegion, Hypervisor, IoreqPage,
+    MAX_FRONTEND_VCPUS, MAX_VIRTIO_PER_BACKEND, Node, Partition, Platform, Property, Sharing,
+    StopCodes, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
 };
 pub use parse::parse;
 pub use validate::{Images, validate};

@@ -21,12 +21,36 @@ pub struct Config {
     pub partitions: Vec<Partition>,
     /// `/exit-policy`, if present.
     pub exit: Option<ExitPolicy>,
+    /// The children of `/virtio`, in device-tree order (empty without `/virtio`).
+    pub virtio: Vec<VirtioDevice>,
 }
 
 impl Config {
     /// The partition whose `reg` (id) is `id`.
     pub fn partition(&self, id: u32) -> Option<&Partition> {
         self.partitions.iter().find(|p| p.id == id)
+    }
+
+    /// The virtio devices partition `backend` serves, in index order.
+    pub fn backend_devices(&self, backend: u32) -> Vec<&VirtioDevice> {
+        let mut v: Vec<&VirtioDevice> = self
+            .virtio
+            .iter()
+            .filter(|d| d.backend == backend)
+            .collect();
+        v.sort_by_key(|d| d.index);
+        v
+    }
+
+    /// The virtio devices partition `frontend` uses, in index order.
+    pub fn frontend_devices(&self, frontend: u32) -> Vec<&VirtioDevice> {
+        let mut v: Vec<&VirtioDevice> = self
+            .virtio
+            .iter()
+            .filter(|d| d.frontend == frontend)
+            .collect();
+        v.sort_by_key(|d| d.index);
+        v
     }
 
     /// The first partition labelled `label`.
@@ -222,6 +246,8 @@ pub struct Partition {
     pub console: Console,
     /// Exit codes of its stops.
     pub codes: StopCodes,
+    /// `ioreq-page` and `ioreq-spi`: set on a virtio backend partition.
+    pub ioreq: Option<IoreqPage>,
 }
 
 impl Partition {
@@ -267,4 +293,120 @@ pub struct ExitPolicy {
     pub wait_for: Vec<u32>,
     /// `watchdog-ms`: end the run with code 7 after this long.
     pub watchdog_ms: Option<u32>,
+}
+
+/// A backend partition's IOREQ request page (docs/ioreq.md): `ioreq-page` and
+/// `ioreq-spi` of its partition node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IoreqPage {
+    /// `ioreq-page`: guest address (in the backend) of the 4 KiB request page.
+    pub page: u64,
+    /// `ioreq-spi`: the SPI that signals a new request to the backend.
+    pub spi: u32,
+}
+
+impl IoreqPage {
+    /// The guest range of the request page.
+    pub const fn region(&self) -> Region {
+        Region::new(self.page, crate::PAGE_SIZE)
+    }
+}
+
+/// What a virtio device's backend serves (`type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum VirtioKind {
+    /// `"blk"`: a block device (virtio device ID 2).
+    Blk,
+    /// `"console"`: a console (virtio device ID 3).
+    Console,
+    /// `"rng"`: an entropy source (virtio device ID 4).
+    Rng,
+}
+
+impl VirtioKind {
+    /// The value as written in the config.
+    pub const fn name(self) -> &'static str {
+        match self {
+            VirtioKind::Blk => "blk",
+            VirtioKind::Console => "console",
+            VirtioKind::Rng => "rng",
+        }
+    }
+
+    /// The virtio device ID (virtio 1.2, 5).
+    pub const fn device_id(self) -> u32 {
+        match self {
+            VirtioKind::Blk => 2,
+            VirtioKind::Console => 3,
+            VirtioKind::Rng => 4,
+        }
+    }
+
+    /// The kind a config value names, if any.
+    pub fn from_name(s: &str) -> Option<Self> {
+        [VirtioKind::Blk, VirtioKind::Console, VirtioKind::Rng]
+            .into_iter()
+            .find(|k| k.name() == s)
+    }
+}
+
+/// How a virtio backend reaches the frontend's buffers (`sharing`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Sharing {
+    /// `"shared"` (the default): the frontend's first memory region is mapped
+    /// read/write into the backend at `shared-memory`.
+    #[default]
+    Shared,
+}
+
+impl Sharing {
+    /// The value as written in the config.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Sharing::Shared => "shared",
+        }
+    }
+}
+
+/// Default `deadline-ms` of a virtio device.
+pub const DEFAULT_DEADLINE_MS: u32 = 100;
+
+/// Size of a virtio-mmio window (`window` size).
+pub const VIRTIO_WINDOW_SIZE: u64 = 0x200;
+
+/// Most virtio devices one backend serves, and most vCPUs of a frontend: IOREQ
+/// sync slot = device index * 8 + vCPU, and a request page has 64.
+pub const MAX_VIRTIO_PER_BACKEND: usize = 8;
+
+/// Most vCPUs of a virtio frontend (see [`MAX_VIRTIO_PER_BACKEND`]).
+pub const MAX_FRONTEND_VCPUS: usize = 8;
+
+/// One virtio device (a child of `/virtio`): a virtio-mmio window in the
+/// frontend whose accesses Ferry forwards to the backend (docs/ioreq.md).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VirtioDevice {
+    /// `reg`: the index, 0..n-1 over all devices without gaps; the IOREQ
+    /// `device` field; a backend's device list is in index order.
+    pub index: u32,
+    /// Node path, e.g. `/virtio/device@0`.
+    pub path: String,
+    /// `type`.
+    pub kind: VirtioKind,
+    /// `frontend`, resolved from its label: the frontend partition's id.
+    pub frontend: u32,
+    /// `backend`, resolved from its label: the backend partition's id.
+    pub backend: u32,
+    /// `window`: the virtio-mmio window, a frontend guest address range (0x200 bytes).
+    pub window: Region,
+    /// `spi`: the device's interrupt in the frontend.
+    pub spi: u32,
+    /// `sharing` (default [`Sharing::Shared`]).
+    pub sharing: Sharing,
+    /// `shared-memory`: backend guest address where the frontend's first memory
+    /// region is mapped.
+    pub shared_memory: u64,
+    /// `deadline-ms` (default [`DEFAULT_DEADLINE_MS`]).
+    pub deadline_ms: u32,
+    /// `disk-image`: file name of a blk device's RAM disk, packed for the backend.
+    pub disk_image: Option<String>,
 }

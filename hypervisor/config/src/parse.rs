@@ -11,7 +11,8 @@ use crate::COMPATIBLE;
 use crate::cells::Props;
 use crate::error::{ConfigError, Errors};
 use crate::model::{
-    Config, Console, Device, ExitPolicy, Hypervisor, Partition, Platform, StopCodes,
+    Config, Console, DEFAULT_DEADLINE_MS, Device, ExitPolicy, Hypervisor, IoreqPage, Partition,
+    Platform, Sharing, StopCodes, VirtioDevice, VirtioKind,
 };
 use crate::tree::Node;
 
@@ -112,7 +113,13 @@ fn parse_root(root: &Node<'_>, errs: &mut Errors) -> Option<Config> {
     let model = p.optional("model", Props::string);
     cells(&mut p, (2, 2), true);
     for c in &root.children {
-        let known = ["platform", "hypervisor", "partitions", "exit-policy"];
+        let known = [
+            "platform",
+            "hypervisor",
+            "partitions",
+            "exit-policy",
+            "virtio",
+        ];
         let ignored = c.name.starts_with("__") || c.name == "aliases" || c.name == "chosen";
         if !known.contains(&c.name) && !ignored {
             errs.node(&c.path, "unknown node");
@@ -125,12 +132,17 @@ fn parse_root(root: &Node<'_>, errs: &mut Errors) -> Option<Config> {
     let exit = root
         .child("exit-policy")
         .map(|n| parse_exit(n, errs, partitions_node));
+    let virtio = match root.child("virtio") {
+        Some(n) => parse_virtio(n, errs, partitions_node),
+        None => Some(Vec::new()),
+    };
     Some(Config {
         model: model?.unwrap_or_default(),
         platform: platform?,
         hypervisor: hypervisor?,
         partitions: partitions?,
         exit: exit.map_or(Some(None), |e| e.map(Some))?,
+        virtio: virtio?,
     })
 }
 
@@ -191,7 +203,7 @@ fn parse_partitions(n: &Node<'_>, errs: &mut Errors) -> Option<Vec<Partition>> {
 }
 
 /// Properties a partition node may have.
-const PARTITION_PROPS: [&str; 15] = [
+const PARTITION_PROPS: [&str; 17] = [
     "reg",
     "label",
     "cpus",
@@ -207,6 +219,8 @@ const PARTITION_PROPS: [&str; 15] = [
     "system-reset-code",
     "fault-code",
     "console",
+    "ioreq-page",
+    "ioreq-spi",
 ];
 
 fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
@@ -228,6 +242,22 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
     let system_reset = p.optional("system-reset-code", Props::u32);
     let fault = p.optional("fault-code", Props::u32);
     let console = p.optional("console", console_kind);
+    let ioreq_page = p.optional("ioreq-page", Props::address);
+    let ioreq_spi = p.optional("ioreq-spi", Props::u32);
+    let ioreq = match (ioreq_page?, ioreq_spi?) {
+        (Some(page), Some(spi)) => Some(IoreqPage { page, spi }),
+        (None, None) => None,
+        (Some(_), None) => {
+            let msg = "is missing (a backend's ioreq-page needs its ioreq-spi)";
+            p.errs.prop(&n.path, "ioreq-spi", msg);
+            return None;
+        }
+        (None, Some(_)) => {
+            let msg = "is missing (a backend's ioreq-spi needs its ioreq-page)";
+            p.errs.prop(&n.path, "ioreq-page", msg);
+            return None;
+        }
+    };
     if n.prop("initrd-address").is_some() && n.prop("initrd").is_none() {
         p.errs
             .prop(&n.path, "initrd-address", "is set but there is no initrd");
@@ -259,6 +289,7 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
             system_reset: system_reset?.unwrap_or(defaults.system_reset),
             fault: fault?.unwrap_or(defaults.fault),
         },
+        ioreq,
     })
 }
 
@@ -366,4 +397,115 @@ fn parse_exit(
         wait_for: wait_for?,
         watchdog_ms: watchdog_ms?,
     })
+}
+
+fn parse_virtio(
+    n: &Node<'_>,
+    errs: &mut Errors,
+    partitions: Option<&Node<'_>>,
+) -> Option<Vec<VirtioDevice>> {
+    let mut p = Props { node: n, errs };
+    p.only(&["#address-cells", "#size-cells"]);
+    cells(&mut p, (1, 0), true);
+    let mut out = Some(Vec::new());
+    for c in &n.children {
+        match parse_virtio_device(c, errs, partitions) {
+            Some(d) => {
+                if let Some(v) = out.as_mut() {
+                    v.push(d);
+                }
+            }
+            None => out = None,
+        }
+    }
+    out
+}
+
+/// Properties a virtio device node may have.
+const VIRTIO_PROPS: [&str; 10] = [
+    "reg",
+    "type",
+    "frontend",
+    "backend",
+    "window",
+    "spi",
+    "sharing",
+    "shared-memory",
+    "deadline-ms",
+    "disk-image",
+];
+
+fn parse_virtio_device(
+    n: &Node<'_>,
+    errs: &mut Errors,
+    partitions: Option<&Node<'_>>,
+) -> Option<VirtioDevice> {
+    only_children(n, errs, &[]);
+    let mut p = Props { node: n, errs };
+    p.only(&VIRTIO_PROPS);
+    let index = p.require("reg", Props::u32);
+    let kind = p.require("type", virtio_kind);
+    let end = |p: &mut Props<'_, '_, '_>, name: &str| {
+        let label = p.require(name, Props::string)?;
+        match resolve(partitions, &label) {
+            Ok(id) => id,
+            Err(()) => {
+                let msg = format!("\"{label}\" is not the label of any partition");
+                p.errs.prop(&n.path, name, msg);
+                None
+            }
+        }
+    };
+    let frontend = end(&mut p, "frontend");
+    let backend = end(&mut p, "backend");
+    let window = p.require("window", Props::region);
+    let spi = p.require("spi", Props::u32);
+    let sharing = p.optional("sharing", sharing);
+    let shared_memory = p.require("shared-memory", Props::address);
+    let deadline_ms = p.optional("deadline-ms", Props::u32);
+    let disk_image = p.optional("disk-image", Props::string);
+    Some(VirtioDevice {
+        index: index?,
+        path: n.path.clone(),
+        kind: kind?,
+        frontend: frontend?,
+        backend: backend?,
+        window: window?,
+        spi: spi?,
+        sharing: sharing?.unwrap_or_default(),
+        shared_memory: shared_memory?,
+        deadline_ms: deadline_ms?.unwrap_or(DEFAULT_DEADLINE_MS),
+        disk_image: disk_image?,
+    })
+}
+
+/// A virtio device's `type`: `"blk"`, `"console"` or `"rng"`.
+fn virtio_kind(p: &mut Props<'_, '_, '_>, name: &str, v: &[u8]) -> Option<VirtioKind> {
+    let s = p.string(name, v)?;
+    let kind = VirtioKind::from_name(&s);
+    if kind.is_none() {
+        let msg = format!(
+            "\"{s}\" is not a virtio device type (expected \"blk\", \"console\" or \"rng\")"
+        );
+        p.errs.prop(&p.node.path, name, msg);
+    }
+    kind
+}
+
+/// A virtio device's `sharing`: `"shared"` (`"copy"` is reserved).
+fn sharing(p: &mut Props<'_, '_, '_>, name: &str, v: &[u8]) -> Option<Sharing> {
+    let s = p.string(name, v)?;
+    match s.as_str() {
+        "shared" => Some(Sharing::Shared),
+        "copy" => {
+            let msg = "\"copy\" is not implemented yet (use \"shared\")";
+            p.errs.prop(&p.node.path, name, msg);
+            None
+        }
+        _ => {
+            let msg = format!("\"{s}\" is not a sharing mode (expected \"shared\")");
+            p.errs.prop(&p.node.path, name, msg);
+            None
+        }
+    }
 }

@@ -319,7 +319,7 @@ fn partitions_and_passthrough_cells() {
 fn unknown_nodes_and_properties() {
     let p = after(|t| {
         t.set("colour", s("blue"));
-        t.children.push(N::new("virtio"));
+        t.children.push(N::new("virtual"));
         t.children.push(N::new("aliases").p("x", s("/platform")));
         t.at("platform")
             .set("phandle", cells(&[1]))
@@ -335,7 +335,7 @@ fn unknown_nodes_and_properties() {
         p,
         [
             "/: colour: unknown property",
-            "/virtio: unknown node",
+            "/virtual: unknown node",
             "/platform/extra: unknown node",
             "/partitions/partition@0/devices: unknown node",
             "/partitions/partition@0: dtb-adress: unknown property",

@@ -1,5 +1,6 @@
 //! What goes into the pack for a config: the config DTB, then per partition (in
-//! id order) its image, generated guest DTB and initrd.
+//! id order) its image, generated guest DTB, initrd and the disk images of the
+//! virtio-blk devices it serves (in device index order).
 
 use std::path::Path;
 
@@ -117,6 +118,19 @@ fn partition(
     }
     if let Some((name, data)) = initrd {
         items.push(item(Kind::Initrd, base_name(name), data));
+    }
+    for d in cfg.backend_devices(p.id) {
+        let Some(name) = &d.disk_image else { continue };
+        let data = loaded.read(name)?;
+        let Some(data) = data else {
+            let msg = format!("{}: disk-image: \"{name}\" is missing", d.path);
+            if !lenient {
+                bail!(msg);
+            }
+            warnings.push(format!("{msg}: not packed"));
+            continue;
+        };
+        items.push(item(Kind::Disk, base_name(name), data));
     }
     Ok(())
 }

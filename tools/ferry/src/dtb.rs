@@ -18,6 +18,12 @@
 //!                       clock-names = "uartclk", "apb_pclk"; };
 //!     aliases { serial0 = "/pl011@<console>"; };                        console = "pl011" only
 //!     <passthrough devices, copied>
+//!     virtio_mmio@<window> { compatible = "virtio,mmio"; reg = <window>;  one per virtio device
+//!                    interrupts = <0 spi 1>; dma-coherent; interrupt-parent = <&gic>; };  it fronts
+//!     ferry-backend { compatible = "ferry,virtio-backend"; request-page = <ioreq-page>;  backend only
+//!                    interrupts = <0 ioreq-spi 1>; #address-cells = <1>; #size-cells = <0>;
+//!                    device@N { reg = <N>; type = "rng";                 one per device it serves
+//!                               frontend-memory = <FE ipa, size, BE ipa>; }; };
 //!     hypervisor { compatible = "ferry,hypervisor"; ferry,console-hypercall = <0x86000001>; };
 //! };
 //! ```
@@ -27,6 +33,18 @@ use ferry_abi::hypercall::CONSOLE_WRITE;
 use ferry_config::{
     Config, Console, Device, Node, PL011_CLOCK_NODE, Partition, Property, pl011_node_name,
 };
+
+/// GIC interrupt flags of virtio interrupts: edge rising.
+pub const VIRTIO_IRQ_FLAGS: u32 = 1;
+
+/// Name of the node of a virtio-mmio window at guest address `base`:
+/// `virtio_mmio@<base in hex>`.
+pub fn virtio_node_name(base: u64) -> String {
+    format!("virtio_mmio@{base:x}")
+}
+
+/// Name of the node a backend partition's guest DTB describes its devices in.
+pub const BACKEND_NODE: &str = "ferry-backend";
 use vm_fdt::FdtWriter;
 
 /// `interrupts` of the architected timer: secure, non-secure, virtual and
@@ -228,6 +246,8 @@ fn write(cfg: &Config, p: &Partition, initrd_size: Option<u64>) -> Result<Vec<u8
         device(&mut w, d, gic)?;
     }
 
+    virtio(&mut w, cfg, p, gic)?;
+
     let hyp = w.begin_node("hypervisor")?;
     w.property_string("compatible", "ferry,hypervisor")?;
     w.property_u32("ferry,console-hypercall", CONSOLE_WRITE)?;
@@ -235,4 +255,44 @@ fn write(cfg: &Config, p: &Partition, initrd_size: Option<u64>) -> Result<Vec<u8
 
     w.end_node(root)?;
     Ok(w.finish()?)
+}
+
+/// The virtio-mmio windows `p` fronts, and the backend node if it serves devices.
+fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()> {
+    for d in cfg.frontend_devices(p.id) {
+        let node = w.begin_node(&virtio_node_name(d.window.base))?;
+        w.property_string("compatible", "virtio,mmio")?;
+        w.property_array_u64("reg", &[d.window.base, d.window.size])?;
+        w.property_array_u32("interrupts", &[0, d.spi, VIRTIO_IRQ_FLAGS])?;
+        w.property_null("dma-coherent")?;
+        w.property_u32("interrupt-parent", gic)?;
+        w.end_node(node)?;
+    }
+    let served = cfg.backend_devices(p.id);
+    if served.is_empty() {
+        return Ok(());
+    }
+    // validate() refuses a backend without its page; --no-check packs what it can.
+    let q = p
+        .ioreq
+        .context("a virtio backend needs ioreq-page and ioreq-spi")?;
+    let node = w.begin_node(BACKEND_NODE)?;
+    w.property_string("compatible", "ferry,virtio-backend")?;
+    w.property_u64("request-page", q.page)?;
+    w.property_array_u32("interrupts", &[0, q.spi, VIRTIO_IRQ_FLAGS])?;
+    w.property_u32("#address-cells", 1)?;
+    w.property_u32("#size-cells", 0)?;
+    for d in served {
+        let fe = cfg
+            .partition(d.frontend)
+            .and_then(|fe| fe.memory.first())
+            .with_context(|| format!("{}: the frontend has no memory region", d.path))?;
+        let dev = w.begin_node(&format!("device@{:x}", d.index))?;
+        w.property_u32("reg", d.index)?;
+        w.property_string("type", d.kind.name())?;
+        w.property_array_u64("frontend-memory", &[fe.ipa, fe.size, d.shared_memory])?;
+        w.end_node(dev)?;
+    }
+    w.end_node(node)?;
+    Ok(())
 }

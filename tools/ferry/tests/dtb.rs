@@ -5,7 +5,9 @@ mod common;
 use common::*;
 use fdt::Fdt;
 use fdt::node::FdtNode;
-use ferry_tool::dtb::{gic_phandle, guest_dtb, pl011_path, stdout_path};
+use ferry_tool::dtb::{
+    BACKEND_NODE, gic_phandle, guest_dtb, pl011_path, stdout_path, virtio_node_name,
+};
 
 fn be32(v: &[u8]) -> Vec<u32> {
     v.chunks(4)
@@ -257,5 +259,82 @@ fn dtb_is_accepted_by_dtc_when_present() {
     dtc_accepts(
         "beta-pl011",
         &guest_dtb(&cfg, &cfg.partitions[1], Some(0x1000)).unwrap(),
+    );
+}
+
+fn virtio_config() -> ferry_config::Config {
+    let opts = Opts {
+        virtio: true,
+        ..Opts::default()
+    };
+    let cfg = ferry_config::parse(&config_dtb(&opts)).unwrap();
+    assert_eq!(cfg.virtio.len(), 2);
+    cfg
+}
+
+#[test]
+fn frontend_sees_its_virtio_mmio_windows() {
+    let cfg = virtio_config();
+    let p = &cfg.partitions[0];
+    let blob = guest_dtb(&cfg, p, None).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    let gic = gic_phandle(p);
+    let names: Vec<&str> = root.children().map(|c| c.name).collect();
+    assert_eq!(
+        &names[names.len() - 3..],
+        ["virtio_mmio@a003e00", "virtio_mmio@a003c00", "hypervisor"]
+    );
+    assert!(!names.contains(&"ferry-backend"));
+    for (name, base, spi) in [
+        ("virtio_mmio@a003e00", 0x0a00_3e00, 47),
+        ("virtio_mmio@a003c00", 0x0a00_3c00, 46),
+    ] {
+        let n = child(&root, name);
+        assert_eq!(prop(&n, "compatible"), b"virtio,mmio\0");
+        assert_eq!(be32(prop(&n, "reg")), [0, base, 0, 0x200]);
+        assert_eq!(be32(prop(&n, "interrupts")), [0, spi, 1]);
+        assert!(prop(&n, "dma-coherent").is_empty());
+        assert_eq!(be32(prop(&n, "interrupt-parent")), [gic]);
+    }
+    assert_eq!(virtio_node_name(0x0a00_3e00), "virtio_mmio@a003e00");
+}
+
+#[test]
+fn backend_sees_its_request_page_and_devices() {
+    let cfg = virtio_config();
+    let p = &cfg.partitions[1];
+    let blob = guest_dtb(&cfg, p, Some(9)).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    let names: Vec<&str> = root.children().map(|c| c.name).collect();
+    assert!(!names.iter().any(|n| n.starts_with("virtio_mmio")));
+    let be = child(&root, BACKEND_NODE);
+    assert_eq!(prop(&be, "compatible"), b"ferry,virtio-backend\0");
+    assert_eq!(be32(prop(&be, "request-page")), [0, 0x0b00_0000]);
+    assert_eq!(be32(prop(&be, "interrupts")), [0, 100, 1]);
+    assert_eq!(be32(prop(&be, "#address-cells")), [1]);
+    assert_eq!(be32(prop(&be, "#size-cells")), [0]);
+    let devs: Vec<FdtNode> = be.children().collect();
+    let names: Vec<&str> = devs.iter().map(|d| d.name).collect();
+    assert_eq!(names, ["device@0", "device@1"]);
+    for (d, (index, kind)) in devs.iter().zip([(0, "rng"), (1, "blk")]) {
+        assert_eq!(be32(prop(d, "reg")), [index]);
+        assert_eq!(prop(d, "type"), format!("{kind}\0").as_bytes());
+        assert_eq!(
+            be32(prop(d, "frontend-memory")),
+            [0, 0x4000_0000, 0, 0x80_0000, 0, 0x8000_0000]
+        );
+    }
+}
+
+#[test]
+fn backend_without_request_page_is_an_error() {
+    let mut cfg = virtio_config();
+    cfg.partitions[1].ioreq = None;
+    let err = guest_dtb(&cfg, &cfg.partitions[1], None).unwrap_err();
+    assert!(
+        format!("{err:#}").contains("a virtio backend needs ioreq-page and ioreq-spi"),
+        "{err:#}"
     );
 }

@@ -140,3 +140,54 @@ fn payloads_in_order_with_missing_files_only_when_lenient() {
     assert_eq!(got[0].data, loaded.dtb, "the config as compiled");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn blk_disk_images_are_packed_for_the_backend() {
+    let dir = scratch("assemble-disk");
+    let cfg_path = dir.join("sys.dtb");
+    let opts = Opts {
+        virtio: true,
+        ..Opts::default()
+    };
+    std::fs::write(&cfg_path, config_dtb(&opts)).unwrap();
+    for (name, len) in [("alpha.bin", 7), ("beta.bin", 8), ("beta.cpio", 9)] {
+        std::fs::write(dir.join(name), vec![1u8; len]).unwrap();
+    }
+    let loaded = ferry_tool::load::load(&cfg_path, &[]).unwrap();
+    let cfg = loaded.parse().unwrap();
+    let mut warnings = vec![];
+    let err = ferry_tool::assemble::items(&loaded, Some(&cfg), false, &mut warnings).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/virtio/device@1: disk-image: \"disk.img\" is missing"
+    );
+    let got = ferry_tool::assemble::items(&loaded, Some(&cfg), true, &mut warnings).unwrap();
+    assert_eq!(
+        warnings,
+        ["/virtio/device@1: disk-image: \"disk.img\" is missing: not packed"]
+    );
+    assert!(got.iter().all(|i| i.kind != Kind::Disk));
+
+    std::fs::write(dir.join("disk.img"), [7u8; 4096]).unwrap();
+    let got = ferry_tool::assemble::items(&loaded, Some(&cfg), false, &mut warnings).unwrap();
+    let kinds: Vec<(Kind, u32, &str)> = got
+        .iter()
+        .map(|i| (i.kind, i.partition, i.name.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (Kind::Config, SYSTEM, "sys.dtb"),
+            (Kind::Image, 0, "alpha.bin"),
+            (Kind::GuestDtb, 0, "alpha.dtb"),
+            (Kind::Image, 1, "beta.bin"),
+            (Kind::GuestDtb, 1, "beta.dtb"),
+            (Kind::Initrd, 1, "beta.cpio"),
+            (Kind::Disk, 1, "disk.img"),
+        ]
+    );
+    assert_eq!(got[6].data, [7u8; 4096]);
+    assert_eq!(Kind::from_u32(5), Some(Kind::Disk));
+    assert_eq!(Kind::Disk.name(), "disk image");
+    let _ = std::fs::remove_dir_all(dir);
+}

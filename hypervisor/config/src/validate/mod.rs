@@ -1,11 +1,13 @@
 //! [`validate`]: every check of docs/config.md "Checks" on a parsed [`Config`].
 //!
 //! Checks run in a fixed order: `/platform`, `/hypervisor`, then each partition
-//! in tree order (id, label, CPUs, memory, devices, image, DTB, initrd), then
+//! in tree order (id, label, CPUs, memory, devices, image, DTB, initrd), each
+//! partition's IOREQ page, each `/virtio` device in tree order, then
 //! `/exit-policy`. A problem between two nodes (an overlap, a CPU or SPI given
 //! twice) is reported once, on the later node, naming the earlier one.
 
 mod partition;
+mod virtio;
 
 use alloc::format;
 use alloc::vec::Vec;
@@ -36,6 +38,7 @@ pub fn validate(cfg: &Config, images: &dyn Images) -> Vec<ConfigError> {
     v.platform();
     v.hypervisor();
     v.partitions(images);
+    v.virtio();
     v.exit_policy();
     v.errs.0
 }

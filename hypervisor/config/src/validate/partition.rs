@@ -11,7 +11,7 @@ use crate::{MAX_GUEST_DTB, MAX_SPI, PL011_CLOCK_NODE, pl011_node_name};
 
 /// Base names (before `@`) of the nodes `ferry pack` generates at the root of a
 /// guest device tree; a passthrough device may not use them.
-const GENERATED_NODES: [&str; 8] = [
+const GENERATED_NODES: [&str; 10] = [
     "memory",
     "cpus",
     "psci",
@@ -20,6 +20,8 @@ const GENERATED_NODES: [&str; 8] = [
     "chosen",
     "hypervisor",
     "aliases",
+    "virtio_mmio",
+    "ferry-backend",
 ];
 
 impl Validator<'_> {

@@ -13,8 +13,9 @@
 //!    PSCI SYSTEM_RESET — except an IRQ from EL1h, which goes to the handler
 //!    registered with [`irq::set_handler`] (or [`gic::set_handler`]) and returns;
 //! 4. turns the stage-1 MMU and caches on with one static identity map ([`mmu`]):
-//!    the first 4 GiB in 1 GiB blocks, `[0x4000_0000, 0x8000_0000)` Normal
-//!    write-back, the rest Device-nGnRnE. With the MMU off every access is Device and
+//!    the first 4 GiB, `[0x4000_0000, 0xc000_0000)` Normal write-back (RAM, and a
+//!    virtio backend's view of its frontend's RAM), the 2 MiB at 0x0b00_0000 Normal
+//!    (a virtio backend's request page), the rest Device-nGnRnE. With the MMU off every access is Device and
 //!    load/store-exclusives are unreliable on hardware; with it on, the atomics of
 //!    the console lock and the guests' counters are sound;
 //! 5. vCPU 0 only: zeroes `.bss`, then copies the DTB without FDT_NOP tokens (fdt

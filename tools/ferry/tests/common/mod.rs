@@ -18,6 +18,11 @@ pub struct Opts {
     /// Give beta an emulated PL011 console (`console = "pl011"`, `/platform`
     /// `console-spi = <1>`).
     pub beta_pl011: bool,
+    /// Make beta a virtio backend (request page 0x0b000000, SPI 100) serving
+    /// alpha an rng (device 0, window 0x0a003e00, SPI 47) and a blk with
+    /// `disk-image = "disk.img"` (device 1, window 0x0a003c00, SPI 46), both
+    /// mapping alpha's memory at beta's 0x80000000.
+    pub virtio: bool,
 }
 
 impl Default for Opts {
@@ -27,6 +32,7 @@ impl Default for Opts {
             beta_pa: 0x4900_0000,
             no_platform: false,
             beta_pl011: false,
+            virtio: false,
         }
     }
 }
@@ -115,8 +121,34 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
     if o.beta_pl011 {
         w.property_string("console", "pl011").unwrap();
     }
+    if o.virtio {
+        w.property_u64("ioreq-page", 0x0b00_0000).unwrap();
+        w.property_u32("ioreq-spi", 100).unwrap();
+    }
     w.end_node(p).unwrap();
     w.end_node(parts).unwrap();
+
+    if o.virtio {
+        let v = w.begin_node("virtio").unwrap();
+        w.property_u32("#address-cells", 1).unwrap();
+        w.property_u32("#size-cells", 0).unwrap();
+        for (i, kind, window, spi) in [(0, "rng", 0x0a00_3e00, 47), (1, "blk", 0x0a00_3c00, 46)] {
+            let d = w.begin_node(&format!("device@{i}")).unwrap();
+            w.property_u32("reg", i).unwrap();
+            w.property_string("type", kind).unwrap();
+            w.property_string("frontend", "alpha").unwrap();
+            w.property_string("backend", "beta").unwrap();
+            w.property_array_u64("window", &[window, 0x200]).unwrap();
+            w.property_u32("spi", spi).unwrap();
+            w.property_string("sharing", "shared").unwrap();
+            w.property_u64("shared-memory", 0x8000_0000).unwrap();
+            if kind == "blk" {
+                w.property_string("disk-image", "disk.img").unwrap();
+            }
+            w.end_node(d).unwrap();
+        }
+        w.end_node(v).unwrap();
+    }
 
     let e = w.begin_node("exit-policy").unwrap();
     w.property_string_list("wait-for", strings(&["alpha", "beta"]))

@@ -1,0 +1,308 @@
+//! The checks of virtio devices (`/virtio`) and of backends' IOREQ pages
+//! (`ioreq-page`, `ioreq-spi` of a partition).
+
+use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use ferry_platform::Region;
+
+use super::{Validator, region_problem, sane};
+use crate::MAX_SPI;
+use crate::error::Range;
+use crate::model::{
+    MAX_FRONTEND_VCPUS, MAX_VIRTIO_PER_BACKEND, Partition, VIRTIO_WINDOW_SIZE, VirtioDevice,
+    VirtioKind,
+};
+
+/// A named guest-address range a new range must not overlap.
+struct Taken {
+    what: String,
+    range: Region,
+}
+
+impl Validator<'_> {
+    /// Every IOREQ page check, then every virtio device check.
+    pub(super) fn virtio(&mut self) {
+        let cfg = self.cfg;
+        for (i, p) in cfg.partitions.iter().enumerate() {
+            self.ioreq(p, &cfg.partitions[..i]);
+        }
+        for i in 0..cfg.virtio.len() {
+            self.virtio_device(i);
+        }
+    }
+
+    /// What a partition's guest address space already holds: guest memory,
+    /// passthrough MMIO, the GIC frames and the console.
+    fn guest_taken(&self, p: &Partition) -> Vec<Taken> {
+        let platform = &self.cfg.platform;
+        let mut v: Vec<Taken> = p
+            .memory
+            .iter()
+            .map(|m| Taken {
+                what: format!("{} guest memory", p.path),
+                range: m.guest(),
+            })
+            .collect();
+        for d in &p.devices {
+            for r in &d.reg {
+                v.push(Taken {
+                    what: format!("{} reg", d.path),
+                    range: *r,
+                });
+            }
+        }
+        for (what, r) in [
+            ("/platform gic-distributor", platform.gicd),
+            ("/platform gic-redistributors", platform.gicr),
+            ("/platform console", platform.console),
+        ] {
+            v.push(Taken {
+                what: what.into(),
+                range: r,
+            });
+        }
+        v.retain(|t| sane(&t.range));
+        v
+    }
+
+    /// Reports every range of `taken` that `r` overlaps.
+    fn clash(&mut self, path: &str, property: &str, r: &Region, what: &str, taken: &[Taken]) {
+        for t in taken.iter().filter(|t| t.range.overlaps(r)) {
+            let msg = format!(
+                "{what}{} overlaps {} {}",
+                Range::from(*r),
+                t.what,
+                Range::from(t.range)
+            );
+            self.errs.prop(path, property, msg);
+        }
+    }
+
+    /// Why `spi` cannot be a virtual interrupt of a virtio device or IOREQ page,
+    /// if it cannot: out of range, console-spi, a passthrough device's,
+    /// an IOREQ page's (partitions before `ioreq_before`, skipping none) or a
+    /// virtio device's (devices before `virtio_before`).
+    fn spi_problem(&self, spi: u32, ioreq_before: usize, virtio_before: usize) -> Option<String> {
+        let cfg = self.cfg;
+        if spi > MAX_SPI {
+            return Some(format!("SPI {spi} is out of range (0 to {MAX_SPI})"));
+        }
+        if cfg.platform.console_spi == Some(spi) {
+            return Some(format!(
+                "SPI {spi} is /platform console-spi (the emulated PL011 consoles' interrupt)"
+            ));
+        }
+        let devices = cfg.partitions.iter().flat_map(|p| p.devices.iter());
+        if let Some(d) = devices.clone().find(|d| d.spis.contains(&spi)) {
+            return Some(format!("SPI {spi} is also given to {}", d.path));
+        }
+        let ioreqs = cfg.partitions[..ioreq_before.min(cfg.partitions.len())].iter();
+        if let Some(p) = ioreqs
+            .clone()
+            .find(|p| p.ioreq.is_some_and(|q| q.spi == spi))
+        {
+            return Some(format!("SPI {spi} is also the ioreq-spi of {}", p.path));
+        }
+        let virtio = cfg.virtio[..virtio_before.min(cfg.virtio.len())].iter();
+        if let Some(d) = virtio.clone().find(|d| d.spi == spi) {
+            return Some(format!("SPI {spi} is also the spi of {}", d.path));
+        }
+        None
+    }
+
+    /// `ioreq-page` and `ioreq-spi` of `p`; `earlier` are the partitions before it.
+    fn ioreq(&mut self, p: &Partition, earlier: &[Partition]) {
+        let Some(q) = p.ioreq else { return };
+        let path = p.path.as_str();
+        let page = q.region();
+        if let Some(problem) = region_problem(page.base, page.size) {
+            let msg = format!("{:#x} {problem}", q.page);
+            self.errs.prop(path, "ioreq-page", msg);
+        } else {
+            let mut taken = self.guest_taken(p);
+            for d in self.cfg.virtio.iter().filter(|d| d.frontend == p.id) {
+                taken.push(Taken {
+                    what: format!("{} window", d.path),
+                    range: d.window,
+                });
+            }
+            taken.retain(|t| sane_small(&t.range));
+            self.clash(path, "ioreq-page", &page, "the request page ", &taken);
+        }
+        // Every virtio device's spi is checked against all ioreq-spis there.
+        if let Some(msg) = self.spi_problem(q.spi, earlier.len(), 0) {
+            self.errs.prop(path, "ioreq-spi", msg);
+        }
+    }
+
+    /// Checks virtio device `i` against everything before it.
+    fn virtio_device(&mut self, i: usize) {
+        let cfg = self.cfg;
+        let d = &cfg.virtio[i];
+        let before = &cfg.virtio[..i];
+        let path = d.path.as_str();
+
+        // Indices 0..n-1, no duplicates.
+        let n = cfg.virtio.len();
+        if let Some(o) = before.iter().find(|o| o.index == d.index) {
+            let msg = format!("index {} is also the index of {}", d.index, o.path);
+            self.errs.prop(path, "reg", msg);
+        } else if d.index as usize >= n {
+            let msg = format!(
+                "index {} leaves a gap: the {n} virtio devices must have indices 0 to {}",
+                d.index,
+                n - 1
+            );
+            self.errs.prop(path, "reg", msg);
+        }
+
+        let (Some(fe), Some(be)) = (cfg.partition(d.frontend), cfg.partition(d.backend)) else {
+            return; // parse resolved the labels; ids are checked on the partitions
+        };
+        if d.frontend == d.backend {
+            let msg = format!(
+                "\"{}\" is also the frontend: a partition cannot serve its own device",
+                be.label
+            );
+            self.errs.prop(path, "backend", msg);
+        }
+        if be.ioreq.is_none() {
+            let msg = format!(
+                "\"{}\" ({}) has no ioreq-page/ioreq-spi (a backend needs its request page)",
+                be.label, be.path
+            );
+            self.errs.prop(path, "backend", msg);
+        }
+        let served = before.iter().filter(|o| o.backend == d.backend).count();
+        if served == MAX_VIRTIO_PER_BACKEND {
+            let msg = format!(
+                "\"{}\" serves more than {MAX_VIRTIO_PER_BACKEND} virtio devices (IOREQ sync slots: device * 8 + vCPU)",
+                be.label
+            );
+            self.errs.prop(path, "backend", msg);
+        }
+        if fe.cpus.len() > MAX_FRONTEND_VCPUS {
+            let msg = format!(
+                "\"{}\" has {} vCPUs, more than the {MAX_FRONTEND_VCPUS} a virtio frontend may have (IOREQ sync slots: device * 8 + vCPU)",
+                fe.label,
+                fe.cpus.len()
+            );
+            self.errs.prop(path, "frontend", msg);
+        }
+
+        self.window(d, fe, before);
+
+        if let Some(msg) = self.spi_problem(d.spi, cfg.partitions.len(), i) {
+            self.errs.prop(path, "spi", msg);
+        }
+
+        self.shared_memory(d, fe, be, before);
+
+        if d.deadline_ms == 0 {
+            self.errs.prop(path, "deadline-ms", "must be at least 1");
+        }
+        if d.disk_image.is_some() && d.kind != VirtioKind::Blk {
+            let msg = format!(
+                "is only for type \"blk\" (this device is \"{}\")",
+                d.kind.name()
+            );
+            self.errs.prop(path, "disk-image", msg);
+        }
+    }
+
+    /// `window`: 0x200 bytes, 0x200-aligned, free in the frontend's address space.
+    fn window(&mut self, d: &VirtioDevice, fe: &Partition, before: &[VirtioDevice]) {
+        let path = d.path.as_str();
+        let w = d.window;
+        if w.size != VIRTIO_WINDOW_SIZE {
+            let msg = format!(
+                "{} has size {:#x} (a virtio-mmio window is {VIRTIO_WINDOW_SIZE:#x} bytes)",
+                Range::from(w),
+                w.size
+            );
+            self.errs.prop(path, "window", msg);
+            return;
+        }
+        if !w.base.is_multiple_of(VIRTIO_WINDOW_SIZE) || w.base.checked_add(w.size).is_none() {
+            let msg = format!("{} is not {VIRTIO_WINDOW_SIZE:#x}-aligned", Range::from(w));
+            self.errs.prop(path, "window", msg);
+            return;
+        }
+        // An overlap with the frontend's own request page (when it is a backend
+        // too) was reported on its ioreq-page.
+        let mut taken = self.guest_taken(fe);
+        for o in before.iter().filter(|o| o.frontend == d.frontend) {
+            taken.push(Taken {
+                what: format!("{} window", o.path),
+                range: o.window,
+            });
+        }
+        taken.retain(|t| sane_small(&t.range));
+        self.clash(path, "window", &w, "", &taken);
+    }
+
+    /// `shared-memory`: the frontend's first region mapped into the backend, free
+    /// in the backend's address space.
+    fn shared_memory(
+        &mut self,
+        d: &VirtioDevice,
+        fe: &Partition,
+        be: &Partition,
+        before: &[VirtioDevice],
+    ) {
+        let path = d.path.as_str();
+        let Some(first) = fe.memory.first() else {
+            return; // reported on the frontend
+        };
+        let r = Region::new(d.shared_memory, first.size);
+        if let Some(problem) = region_problem(r.base, r.size) {
+            let msg = format!(
+                "{} ({} guest memory {}) {problem}",
+                Range::from(r),
+                fe.path,
+                Range::from(first.guest())
+            );
+            self.errs.prop(path, "shared-memory", msg);
+            return;
+        }
+        let mut taken = self.guest_taken(be);
+        if let Some(q) = be.ioreq {
+            taken.push(Taken {
+                what: format!("{} ioreq-page", be.path),
+                range: q.region(),
+            });
+        }
+        for o in self.cfg.virtio.iter().filter(|o| o.frontend == be.id) {
+            taken.push(Taken {
+                what: format!("{} window", o.path),
+                range: o.window,
+            });
+        }
+        // Devices of one frontend on one backend share the mapping when they
+        // name the same address; any other overlap is a clash.
+        for o in before.iter().filter(|o| o.backend == d.backend) {
+            let same = o.frontend == d.frontend && o.shared_memory == d.shared_memory;
+            if same {
+                continue;
+            }
+            if let Some(ofe) = self.cfg.partition(o.frontend)
+                && let Some(ofirst) = ofe.memory.first()
+            {
+                taken.push(Taken {
+                    what: format!("{} shared-memory", o.path),
+                    range: Region::new(o.shared_memory, ofirst.size),
+                });
+            }
+        }
+        taken.retain(|t| sane_small(&t.range));
+        self.clash(path, "shared-memory", &r, "", &taken);
+    }
+}
+
+/// A range that can be compared: non-empty and not wrapping (windows are
+/// smaller than a page, so [`sane`] is too strict for them).
+fn sane_small(r: &Region) -> bool {
+    r.size != 0 && r.base.checked_add(r.size).is_some()
+}

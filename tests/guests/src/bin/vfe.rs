@@ -1,0 +1,470 @@
+//! `vfe`: a bare-metal virtio frontend test guest, driving the virtio-mmio device
+//! Ferry forwards to a backend partition (docs/ioreq.md) with an independent driver,
+//! the `virtio-drivers` crate (its Hal: DMA pages from a static page-aligned pool
+//! in this guest's RAM, physical = virtual since the guest runs identity-mapped).
+//!
+//! The device is the DTB's first `compatible = "virtio,mmio"` node (`reg`, and
+//! `interrupts = <0 SPI flags>`: the SPI is enabled and its deliveries counted).
+//! A watchdog on the EL1 virtual timer (`timeout_ms`, default 5000) ends the run with
+//! `FAIL: vfe: timed out ...` and SYSTEM_RESET: the guest never hangs (each trapped
+//! access is itself bounded by Ferry's deadline).
+//!
+//! Default (`expect=ok`): checks MagicValue ("virt"), Version 2 and a non-zero
+//! DeviceID by hand, then
+//! - rng (4): reads `bytes` (default 4096) random bytes through `VirtIORng`, checks
+//!   they are not all zero and equal the backend's deterministic xorshift64 stream
+//!   (vbe: seed 0x0123456789abcdef ^ device index; `seed=<hex>` overrides,
+//!   `check_stream=0` skips);
+//! - blk (2): writes a pattern to sectors 0..4 and to the last sector through
+//!   `VirtIOBlk`, reads them back and compares;
+//!
+//! Then it checks Status has DRIVER_OK and not DEVICE_NEEDS_RESET, and SYSTEM_OFF.
+//!
+//! `expect=fail` (the backend hangs, crashes or answers garbage): drives the
+//! registers by hand (reset, ACKNOWLEDGE, DRIVER, feature reads, queue 0 selection)
+//! and requires one access to read all-ones or Status to show DEVICE_NEEDS_RESET
+//! (0x40), then polls Status up to 2 s for it; the device staying healthy is a FAIL.
+//!
+//! Other bootargs: `timeout_ms=` (watchdog, 5000), `delay_ms=` (wait before the
+//! first access, 0).
+//!
+//! Log: `vfe: virtio-mmio at <addr> (SPI <n>): magic ok, version 2, device id <id>, vendor <v>`,
+//! `vfe: rng <n> bytes ok`, `vfe: rng bytes match the backend's xorshift stream`,
+//! `vfe: blk <n> sectors, wrote and read back 5 sectors ok`,
+//! `vfe: status <s>: DRIVER_OK, no DEVICE_NEEDS_RESET`,
+//! `vfe: device failed as expected: <what> (after <k> accesses, <t> ms)`,
+//! `vfe: <n> device interrupts`, `vfe: SYSTEM_OFF`; failures `FAIL: vfe: ...`.
+#![no_std]
+#![no_main]
+
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+
+use ferry_guest_rt::gic::{self, VTIMER_INTID};
+use ferry_guest_rt::{self as rt, Boot, fail, irq, println, psci, time, vtimer};
+use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
+use virtio_drivers::device::rng::VirtIORng;
+use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
+use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
+
+rt::entry!(main);
+
+const RNG_SEED: u64 = 0x0123_4567_89ab_cdef;
+const MAGIC: u32 = 0x7472_6976;
+
+// virtio-mmio registers.
+const R_MAGIC: usize = 0x000;
+const R_VERSION: usize = 0x004;
+const R_DEVICE_ID: usize = 0x008;
+const R_VENDOR_ID: usize = 0x00c;
+const R_DEVICE_FEATURES: usize = 0x010;
+const R_DEVICE_FEATURES_SEL: usize = 0x014;
+const R_QUEUE_SEL: usize = 0x030;
+const R_QUEUE_NUM_MAX: usize = 0x034;
+const R_STATUS: usize = 0x070;
+const STATUS_ACK: u32 = 1;
+const STATUS_DRIVER: u32 = 2;
+const STATUS_DRIVER_OK: u32 = 4;
+const STATUS_NEEDS_RESET: u32 = 0x40;
+
+// ---------------------------------------------------------------------------------
+// The Hal: a bump allocator over a static pool (never freed: a test run is short).
+
+const POOL_PAGES: usize = 32;
+
+#[repr(C, align(4096))]
+struct Pool([u8; POOL_PAGES * PAGE_SIZE]);
+
+static mut POOL: Pool = Pool([0; POOL_PAGES * PAGE_SIZE]);
+static NEXT_PAGE: AtomicUsize = AtomicUsize::new(0);
+
+struct FeHal;
+
+// SAFETY: pages come zeroed (.bss) from a static pool and are handed out once;
+// physical == virtual (identity map at IPA).
+unsafe impl Hal for FeHal {
+    fn dma_alloc(pages: usize, _dir: BufferDirection) -> (PhysAddr, NonNull<u8>) {
+        let first = NEXT_PAGE.fetch_add(pages, Ordering::Relaxed);
+        if first + pages > POOL_PAGES {
+            fail!("vfe: DMA pool exhausted ({pages} more pages, {first} used of {POOL_PAGES})");
+        }
+        let p = (&raw mut POOL).cast::<u8>().wrapping_add(first * PAGE_SIZE);
+        (p as u64, NonNull::new(p).expect("pool pointer"))
+    }
+
+    unsafe fn dma_dealloc(_paddr: PhysAddr, _vaddr: NonNull<u8>, _pages: usize) -> i32 {
+        0
+    }
+
+    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, _size: usize) -> NonNull<u8> {
+        NonNull::new(paddr as *mut u8).expect("MMIO address 0")
+    }
+
+    unsafe fn share(buffer: NonNull<[u8]>, _dir: BufferDirection) -> PhysAddr {
+        buffer.as_ptr().cast::<u8>() as u64
+    }
+
+    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _dir: BufferDirection) {}
+}
+
+// ---------------------------------------------------------------------------------
+// Watchdog and device interrupts.
+
+static PHASE: AtomicUsize = AtomicUsize::new(0);
+const PHASES: [&str; 5] = [
+    "probe",
+    "rng",
+    "blk",
+    "expect=fail register sequence",
+    "status poll",
+];
+static TIMEOUT_MS: AtomicU32 = AtomicU32::new(5000);
+static DEVICE_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
+static DEVICE_IRQS: AtomicU32 = AtomicU32::new(0);
+
+fn handler(intid: u32) {
+    if intid == VTIMER_INTID {
+        vtimer::stop();
+        fail!(
+            "vfe: timed out after {} ms ({})",
+            TIMEOUT_MS.load(Ordering::Relaxed),
+            PHASES[PHASE.load(Ordering::Relaxed)]
+        );
+    }
+    if intid == DEVICE_INTID.load(Ordering::Relaxed) {
+        DEVICE_IRQS.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn phase(p: usize) {
+    PHASE.store(p, Ordering::Relaxed);
+}
+
+// ---------------------------------------------------------------------------------
+
+fn rd(base: usize, off: usize) -> u32 {
+    // SAFETY: a 4-byte register of the device's virtio-mmio window (one LDR: Ferry
+    // decodes it from the syndrome).
+    unsafe { ptr::read_volatile((base + off) as *const u32) }
+}
+
+fn wr(base: usize, off: usize, v: u32) {
+    // SAFETY: as in `rd`.
+    unsafe { ptr::write_volatile((base + off) as *mut u32, v) }
+}
+
+fn be_cells(v: &[u8]) -> impl Iterator<Item = u32> + '_ {
+    v.chunks_exact(4)
+        .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
+}
+
+fn main(boot: &'static Boot) -> ! {
+    let expect_fail = match boot.arg("expect").unwrap_or("ok") {
+        "ok" => false,
+        "fail" => true,
+        e => fail!("vfe: expect={e}: expected ok or fail"),
+    };
+    let timeout_ms = boot.arg_u64("timeout_ms").unwrap_or(5000);
+    TIMEOUT_MS.store(timeout_ms as u32, Ordering::Relaxed);
+
+    let fdt = boot.fdt();
+    let Some(node) = fdt.find_compatible(&["virtio,mmio"]) else {
+        fail!("vfe: no virtio,mmio node in the DTB");
+    };
+    let Some(reg) = node.reg().and_then(|mut r| r.next()) else {
+        fail!("vfe: {}: no reg", node.name);
+    };
+    let base = reg.starting_address as usize;
+    let size = reg.size.unwrap_or(0x200);
+    let spi = node
+        .property("interrupts")
+        .and_then(|p| be_cells(p.value).nth(1));
+
+    // GIC: the watchdog timer, and the device's SPI (counted).
+    if let Err(e) = gic::init(boot)
+        .and_then(|_| gic::dist_init())
+        .and_then(|_| gic::cpu_init().map(|_| ()))
+    {
+        fail!("vfe: GIC set-up: {e:?}");
+    }
+    gic::set_handler(handler);
+    gic::set_private_priority(VTIMER_INTID, 0x80);
+    gic::enable_private(1 << VTIMER_INTID);
+    if let Some(spi) = spi {
+        let intid = spi + 32;
+        DEVICE_INTID.store(intid, Ordering::Relaxed);
+        gic::set_dist_config(intid, true);
+        gic::set_dist_priority(intid, 0xa0);
+        gic::set_dist_router(intid, gic::router_for(ferry_guest_rt::arch::mpidr()));
+        gic::dist_write_bit(gic::gicd::ISENABLER, intid);
+    }
+    vtimer::arm_in(time::ms_to_ticks(timeout_ms));
+    irq::enable();
+
+    // Optional head start for the backend: an access before it serves fails the
+    // device for good (Ferry's deadline runs from the access).
+    let delay_ms = boot.arg_u64("delay_ms").unwrap_or(0);
+    if delay_ms > 0 {
+        time::delay_ms(delay_ms);
+    }
+    let start = time::ticks();
+    phase(0);
+    if expect_fail {
+        expect_failure(base, start);
+    }
+
+    let magic = rd(base, R_MAGIC);
+    let version = rd(base, R_VERSION);
+    let id = rd(base, R_DEVICE_ID);
+    let vendor = rd(base, R_VENDOR_ID);
+    if magic != MAGIC || version != 2 || id == 0 {
+        fail!(
+            "vfe: virtio-mmio at {base:#x}: MagicValue {magic:#x} (expected {MAGIC:#x}), Version {version} (expected 2), DeviceID {id}"
+        );
+    }
+    println!(
+        "vfe: virtio-mmio at {base:#x} (SPI {}): magic ok, version 2, device id {id}, vendor {vendor:#x}",
+        spi.map_or(-1, |s| s as i64)
+    );
+
+    // SAFETY: the window is this device's virtio-mmio registers, used by nothing else.
+    let transport = match unsafe {
+        MmioTransport::new(NonNull::new(base as *mut VirtIOHeader).expect("base"), size)
+    } {
+        Ok(t) => t,
+        Err(e) => fail!("vfe: MmioTransport: {e}"),
+    };
+    match id {
+        4 => rng(boot, transport),
+        2 => blk(transport),
+        _ => fail!("vfe: device id {id}: only rng (4) and blk (2) are driven"),
+    }
+
+    let status = rd(base, R_STATUS);
+    if status & STATUS_DRIVER_OK == 0 || status & STATUS_NEEDS_RESET != 0 {
+        fail!("vfe: status {status:#x} after the test (expected DRIVER_OK, no DEVICE_NEEDS_RESET)");
+    }
+    println!("vfe: status {status:#x}: DRIVER_OK, no DEVICE_NEEDS_RESET");
+    finish()
+}
+
+fn finish() -> ! {
+    vtimer::stop();
+    println!(
+        "vfe: {} device interrupts",
+        DEVICE_IRQS.load(Ordering::Relaxed)
+    );
+    println!("vfe: SYSTEM_OFF");
+    psci::system_off()
+}
+
+fn rng(boot: &Boot, transport: MmioTransport<'static>) {
+    phase(1);
+    let want = boot.arg_u64("bytes").unwrap_or(4096) as usize;
+    if want == 0 || want > 4096 {
+        fail!("vfe: bytes={want}: 1..=4096");
+    }
+    let mut dev = match VirtIORng::<FeHal, _>::new(transport) {
+        Ok(d) => d,
+        Err(e) => fail!("vfe: VirtIORng::new: {e}"),
+    };
+    let mut buf = [0u8; 4096];
+    let mut got = 0;
+    let mut calls = 0;
+    while got < want {
+        match dev.request_entropy(&mut buf[got..want]) {
+            Ok(0) => fail!("vfe: rng: request returned 0 bytes after {got}"),
+            Ok(n) => got += n.min(want - got),
+            Err(e) => fail!("vfe: rng: request_entropy after {got} bytes: {e}"),
+        }
+        calls += 1;
+    }
+    if buf[..got].iter().all(|&b| b == 0) {
+        fail!("vfe: rng: {got} bytes, all zero");
+    }
+    println!(
+        "vfe: rng {got} bytes ok ({calls} requests, first 8: {:02x?})",
+        &buf[..8]
+    );
+    if boot.arg_u64("check_stream") != Some(0) {
+        let mut x = boot.arg_hex("seed").unwrap_or(RNG_SEED);
+        for (i, chunk) in buf[..got].chunks(8).enumerate() {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let exp = x.to_le_bytes();
+            if chunk != &exp[..chunk.len()] {
+                fail!(
+                    "vfe: rng: bytes {}..{} are {chunk:02x?}, the backend's xorshift stream has {:02x?}",
+                    i * 8,
+                    i * 8 + chunk.len(),
+                    &exp[..chunk.len()]
+                );
+            }
+        }
+        println!("vfe: rng bytes match the backend's xorshift stream");
+    }
+    // Keep the device (and its transport) alive: dropping it resets the device.
+    core::mem::forget(dev);
+}
+
+fn blk(transport: MmioTransport<'static>) {
+    phase(2);
+    let mut dev = match VirtIOBlk::<FeHal, _>::new(transport) {
+        Ok(d) => d,
+        Err(e) => fail!("vfe: VirtIOBlk::new: {e}"),
+    };
+    let cap = dev.capacity();
+    if cap < 16 {
+        fail!("vfe: blk: capacity {cap} sectors, want at least 16");
+    }
+    let pattern = |sector: u64, i: usize| (sector as u8).wrapping_mul(31) ^ (i as u8) ^ 0xa5;
+    let mut buf = [0u8; 4 * SECTOR_SIZE];
+    for (i, b) in buf.iter_mut().enumerate() {
+        *b = pattern((i / SECTOR_SIZE) as u64, i % SECTOR_SIZE);
+    }
+    let last = cap - 1;
+    let mut one = [0u8; SECTOR_SIZE];
+    for (i, b) in one.iter_mut().enumerate() {
+        *b = pattern(last, i);
+    }
+    if let Err(e) = dev.write_blocks(0, &buf) {
+        fail!("vfe: blk: write sectors 0..4: {e}");
+    }
+    if let Err(e) = dev.write_blocks(last as usize, &one) {
+        fail!("vfe: blk: write sector {last}: {e}");
+    }
+    let mut back = [0u8; 4 * SECTOR_SIZE];
+    if let Err(e) = dev.read_blocks(0, &mut back) {
+        fail!("vfe: blk: read sectors 0..4: {e}");
+    }
+    if let Some(i) = (0..back.len()).find(|&i| back[i] != buf[i]) {
+        fail!(
+            "vfe: blk: byte {i} read back {:#x}, wrote {:#x}",
+            back[i],
+            buf[i]
+        );
+    }
+    let mut one_back = [0u8; SECTOR_SIZE];
+    if let Err(e) = dev.read_blocks(last as usize, &mut one_back) {
+        fail!("vfe: blk: read sector {last}: {e}");
+    }
+    if one_back != one {
+        fail!("vfe: blk: sector {last} read back differs");
+    }
+    println!("vfe: blk {cap} sectors, wrote and read back 5 sectors ok");
+    core::mem::forget(dev);
+}
+
+/// `expect=fail`: the backend is broken; some access must come back failed.
+fn expect_failure(base: usize, start: u64) -> ! {
+    phase(3);
+    let mut accesses = 0u32;
+    let ms = || time::ticks_to_ms(time::ticks() - start);
+    let done = |what: &str, accesses: u32| -> ! {
+        println!(
+            "vfe: device failed as expected: {what} (after {accesses} accesses, {} ms)",
+            ms()
+        );
+        finish()
+    };
+    // (register, write value or None for a read)
+    let seq: [(usize, Option<u32>); 14] = [
+        (R_MAGIC, None),
+        (R_VERSION, None),
+        (R_DEVICE_ID, None),
+        (R_VENDOR_ID, None),
+        (R_STATUS, Some(0)),
+        (R_STATUS, None),
+        (R_STATUS, Some(STATUS_ACK)),
+        (R_STATUS, Some(STATUS_ACK | STATUS_DRIVER)),
+        (R_DEVICE_FEATURES_SEL, Some(0)),
+        (R_DEVICE_FEATURES, None),
+        (R_DEVICE_FEATURES_SEL, Some(1)),
+        (R_DEVICE_FEATURES, None),
+        (R_QUEUE_SEL, Some(0)),
+        (R_QUEUE_NUM_MAX, None),
+    ];
+    let names = |off: usize| match off {
+        R_MAGIC => "MagicValue",
+        R_VERSION => "Version",
+        R_DEVICE_ID => "DeviceID",
+        R_VENDOR_ID => "VendorID",
+        R_STATUS => "Status",
+        R_DEVICE_FEATURES => "DeviceFeatures",
+        R_QUEUE_NUM_MAX => "QueueNumMax",
+        _ => "register",
+    };
+    for (off, w) in seq {
+        accesses += 1;
+        let t0 = time::ticks();
+        match w {
+            Some(v) => wr(base, off, v),
+            None => {
+                let v = rd(base, off);
+                if v == u32::MAX {
+                    let t = time::ticks_to_ms(time::ticks() - t0);
+                    let mut what = Msg::new();
+                    let _ = core::fmt::write(
+                        &mut what,
+                        format_args!("{} read {v:#x} ({t} ms)", names(off)),
+                    );
+                    done(what.as_str(), accesses);
+                }
+                if off == R_STATUS && v & STATUS_NEEDS_RESET != 0 {
+                    let mut what = Msg::new();
+                    let _ = core::fmt::write(
+                        &mut what,
+                        format_args!("Status {v:#x} (DEVICE_NEEDS_RESET)"),
+                    );
+                    done(what.as_str(), accesses);
+                }
+            }
+        }
+    }
+    // Every access looked healthy so far: the failure may still come (e.g. a
+    // backend that dies later). Poll Status for up to 2 s.
+    phase(4);
+    let deadline = time::Deadline::after_ms(2000);
+    while !deadline.passed() {
+        accesses += 1;
+        let v = rd(base, R_STATUS);
+        if v == u32::MAX || v & STATUS_NEEDS_RESET != 0 {
+            let mut what = Msg::new();
+            let _ = core::fmt::write(&mut what, format_args!("Status read {v:#x}"));
+            done(what.as_str(), accesses);
+        }
+        time::delay_ms(10);
+    }
+    fail!(
+        "vfe: expect=fail, but the device stayed healthy ({accesses} accesses, {} ms)",
+        ms()
+    )
+}
+
+/// A small formatted message on the stack.
+struct Msg {
+    buf: [u8; 96],
+    len: usize,
+}
+
+impl Msg {
+    fn new() -> Self {
+        Msg {
+            buf: [0; 96],
+            len: 0,
+        }
+    }
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.buf[..self.len]).unwrap_or("?")
+    }
+}
+
+impl core::fmt::Write for Msg {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
