@@ -176,6 +176,18 @@ fn main(boot: &'static Boot) -> ! {
     };
     let base = reg.starting_address as usize;
     let size = reg.size.unwrap_or(0x200);
+    if boot.arg("ldp").is_some() {
+        // A load pair: its syndrome does not describe it (ISV = 0), so Ferry cannot
+        // forward it and injects a synchronous external abort instead, which the
+        // runtime reports (`guest exception ... EC 0x25`) before resetting.
+        println!("vfe: load pair from the virtio window at {base:#x}");
+        let (a, b): (u64, u64);
+        // SAFETY: a read of the device window; the abort it causes is the test.
+        unsafe {
+            core::arch::asm!("ldp {}, {}, [{}]", out(reg) a, out(reg) b, in(reg) base, options(nostack))
+        };
+        fail!("vfe: the load pair returned {a:#x} {b:#x} instead of aborting");
+    }
     let spi = node
         .property("interrupts")
         .and_then(|p| be_cells(p.value).nth(1));
