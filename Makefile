@@ -12,7 +12,7 @@
 #                          tests + QEMU scenarios
 #   make run               boot $(RUN_SCENARIO) on QEMU interactively (Ctrl-A X quits)
 #   make run-linux         Debian Linux in a partition, with a shell (docs/linux.md)
-#   make bench             benchmarks (not yet)
+#   make bench             benchmarks under QEMU -icount, run twice (docs/bench.md)
 #   make clippy | fmt | clean
 #
 # Variables: PLATFORM=qemu-virt|imx8mp-evk, RUN_SCENARIO=<name from tests/scenarios.toml>,
@@ -48,7 +48,7 @@ TEST_ARGS ?=
 FERRY_TEST := $(CARGO) run --release -q -p ferry-test --
 
 # The bare-metal EL1 test guests: a cargo workspace of their own (tests/guests/README.md).
-GUESTS := hello smp cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe
+GUESTS := hello smp cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe vbench
 GUEST_TARGET := aarch64-unknown-none
 GUEST_MANIFEST := tests/guests/Cargo.toml
 GUEST_ELF_DIR := $(or $(CARGO_TARGET_DIR),tests/guests/target)/$(GUEST_TARGET)/release
@@ -61,6 +61,10 @@ GUEST_SMOKE_BIN := build/guests-smoke
 GUEST_CACHE := build/guests
 BUSYBOX := $(GUEST_CACHE)/busybox-arm64
 INITRAMFS := $(GUEST_CACHE)/initramfs.cpio.gz
+# The same /init plus the cloud kernel's virtio modules (tools/fetch-guest
+# modules-cloud-arm64; `order` is their load order), for tests/linux/linux-virtio.dts.
+MODULES := $(GUEST_CACHE)/modules-cloud-arm64
+INITRAMFS_VIRTIO := $(GUEST_CACHE)/initramfs-virtio.cpio.gz
 
 .DEFAULT_GOAL := image
 # Steps of one target (deps, then images, ...) must run in order even under `make -j`.
@@ -96,10 +100,17 @@ guests:
 	@tools/fetch-guest
 	@$(MAKE) --no-print-directory -s initramfs
 
-initramfs: $(INITRAMFS)
+initramfs: $(INITRAMFS) $(INITRAMFS_VIRTIO)
 
 $(INITRAMFS): tests/linux/init tools/mkinitramfs $(BUSYBOX)
 	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init
+
+$(INITRAMFS_VIRTIO): tests/linux/init tools/mkinitramfs $(BUSYBOX) $(MODULES)/order
+	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init \
+		$$(sed 's|^|--module $(MODULES)/|' $(MODULES)/order)
+
+$(MODULES)/order:
+	@tools/fetch-guest modules-cloud-arm64
 
 $(BUSYBOX):
 	@tools/fetch-guest busybox-arm64
@@ -135,7 +146,7 @@ run: deps image test-guests \
 run-linux:
 	@$(MAKE) --no-print-directory run RUN_SCENARIO=linux-interactive
 
-bench: deps
+bench: deps images test-guests ferry-tool
 	$(FERRY_TEST) bench
 
 clippy:

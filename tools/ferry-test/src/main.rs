@@ -3,13 +3,15 @@
 //! `test` runs the host unit tests (`cargo test --workspace`, plus the test guests'
 //! runtime) and the QEMU scenarios of `tests/scenarios.toml`, and closes with
 //! `total: N passed, M failed`; `run NAME` boots one scenario interactively; `list` shows
-//! the scenarios; `bench` is a placeholder.
+//! the scenarios; `bench` boots tests/partitions/bench.dts twice under `-icount` and
+//! prints the benchmark table (docs/bench.md).
 //! Scenarios with a `config` are packed with the `ferry` CLI first (built here with
 //! `cargo build --release -p ferry-tool` unless `FERRY` names a binary); those with
 //! `expect_check` also run `ferry check` on it.
 //! Paths are relative to the repository root; build the images and guests first
 //! (`make images guests test-guests`, or just `make test`).
 
+mod bench;
 mod ferry;
 mod host;
 mod qemu;
@@ -73,7 +75,8 @@ enum Cmd {
     },
     /// List the scenarios.
     List,
-    /// Benchmarks (not there yet).
+    /// Benchmarks: boot tests/partitions/bench.dts twice under `-icount shift=0,sleep=off`,
+    /// print the table and whether both runs gave the same numbers (docs/bench.md).
     Bench,
 }
 
@@ -88,10 +91,7 @@ fn main() -> ExitCode {
         } => cmd_test(&root, filter.as_deref(), skip_host, jobs.max(1)),
         Cmd::Run { name } => cmd_run(&root, &name),
         Cmd::List => cmd_list(&root),
-        Cmd::Bench => {
-            println!("no benchmarks yet: make bench arrives with the virtio path (issue 5)");
-            Ok(ExitCode::from(2))
-        }
+        Cmd::Bench => bench::run(&root),
     };
     result.unwrap_or_else(|e| {
         eprintln!("ferry-test: error: {e:#}");
