@@ -7,25 +7,8 @@ use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::{MAX_VCPUS, arch};
 
-/// PSCI function identifiers (SMC64 where the call takes an address or MPIDR).
-pub mod func {
-    /// PSCI_VERSION.
-    pub const VERSION: u32 = 0x8400_0000;
-    /// CPU_OFF.
-    pub const CPU_OFF: u32 = 0x8400_0002;
-    /// CPU_ON (SMC64).
-    pub const CPU_ON: u32 = 0xC400_0003;
-    /// AFFINITY_INFO (SMC64).
-    pub const AFFINITY_INFO: u32 = 0xC400_0004;
-    /// MIGRATE_INFO_TYPE.
-    pub const MIGRATE_INFO_TYPE: u32 = 0x8400_0006;
-    /// SYSTEM_OFF.
-    pub const SYSTEM_OFF: u32 = 0x8400_0008;
-    /// SYSTEM_RESET.
-    pub const SYSTEM_RESET: u32 = 0x8400_0009;
-    /// PSCI_FEATURES.
-    pub const FEATURES: u32 = 0x8400_000A;
-}
+/// PSCI function identifiers, as Ferry's platform crate defines them.
+pub use ferry_platform::psci::function as func;
 
 /// PSCI return codes.
 pub mod ret {

@@ -22,13 +22,12 @@
 #![no_main]
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use ferry_guest_rt::gic::{self, VTIMER_INTID};
 use ferry_guest_rt::{self as rt, Boot, arch, fail, irq, println, psci, time, vtimer};
 use virtio_drivers::device::rng::VirtIORng;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
-use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 rt::entry!(main);
 
@@ -40,45 +39,9 @@ const VERSION_HVC: u64 = 0x8600_0000;
 /// Most samples any benchmark keeps.
 const MAX_SAMPLES: usize = 1000;
 
-// ---------------------------------------------------------------------------------
-// The Hal (as in vfe): a bump allocator over a static pool.
-
-const POOL_PAGES: usize = 16;
-
-#[repr(C, align(4096))]
-struct Pool([u8; POOL_PAGES * PAGE_SIZE]);
-
-static mut POOL: Pool = Pool([0; POOL_PAGES * PAGE_SIZE]);
-static NEXT_PAGE: AtomicUsize = AtomicUsize::new(0);
-
-struct BenchHal;
-
-// SAFETY: pages come zeroed (.bss) from a static pool and are handed out once;
-// physical == virtual (identity map at IPA).
-unsafe impl Hal for BenchHal {
-    fn dma_alloc(pages: usize, _dir: BufferDirection) -> (PhysAddr, NonNull<u8>) {
-        let first = NEXT_PAGE.fetch_add(pages, Ordering::Relaxed);
-        if first + pages > POOL_PAGES {
-            fail!("vbench: DMA pool exhausted");
-        }
-        let p = (&raw mut POOL).cast::<u8>().wrapping_add(first * PAGE_SIZE);
-        (p as u64, NonNull::new(p).expect("pool pointer"))
-    }
-
-    unsafe fn dma_dealloc(_paddr: PhysAddr, _vaddr: NonNull<u8>, _pages: usize) -> i32 {
-        0
-    }
-
-    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, _size: usize) -> NonNull<u8> {
-        NonNull::new(paddr as *mut u8).expect("MMIO address 0")
-    }
-
-    unsafe fn share(buffer: NonNull<[u8]>, _dir: BufferDirection) -> PhysAddr {
-        buffer.as_ptr().cast::<u8>() as u64
-    }
-
-    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _dir: BufferDirection) {}
-}
+#[path = "../dma_hal.rs"]
+mod dma_hal;
+use dma_hal::PoolHal;
 
 // ---------------------------------------------------------------------------------
 // Interrupts: the watchdog, and the device's SPI (its entry time recorded).
@@ -283,7 +246,7 @@ fn main(boot: &'static Boot) -> ! {
         Ok(t) => t,
         Err(e) => fail!("vbench: MmioTransport: {e}"),
     };
-    let mut dev = match VirtIORng::<BenchHal, _>::new(transport) {
+    let mut dev = match VirtIORng::<PoolHal, _>::new(transport) {
         Ok(d) => d,
         Err(e) => fail!("vbench: VirtIORng::new: {e}"),
     };

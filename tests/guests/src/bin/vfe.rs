@@ -45,7 +45,6 @@ use ferry_guest_rt::{self as rt, Boot, fail, irq, println, psci, time, vtimer};
 use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::device::rng::VirtIORng;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
-use virtio_drivers::{BufferDirection, Hal, PAGE_SIZE, PhysAddr};
 
 rt::entry!(main);
 
@@ -67,45 +66,9 @@ const STATUS_DRIVER: u32 = 2;
 const STATUS_DRIVER_OK: u32 = 4;
 const STATUS_NEEDS_RESET: u32 = 0x40;
 
-// ---------------------------------------------------------------------------------
-// The Hal: a bump allocator over a static pool (never freed: a test run is short).
-
-const POOL_PAGES: usize = 32;
-
-#[repr(C, align(4096))]
-struct Pool([u8; POOL_PAGES * PAGE_SIZE]);
-
-static mut POOL: Pool = Pool([0; POOL_PAGES * PAGE_SIZE]);
-static NEXT_PAGE: AtomicUsize = AtomicUsize::new(0);
-
-struct FeHal;
-
-// SAFETY: pages come zeroed (.bss) from a static pool and are handed out once;
-// physical == virtual (identity map at IPA).
-unsafe impl Hal for FeHal {
-    fn dma_alloc(pages: usize, _dir: BufferDirection) -> (PhysAddr, NonNull<u8>) {
-        let first = NEXT_PAGE.fetch_add(pages, Ordering::Relaxed);
-        if first + pages > POOL_PAGES {
-            fail!("vfe: DMA pool exhausted ({pages} more pages, {first} used of {POOL_PAGES})");
-        }
-        let p = (&raw mut POOL).cast::<u8>().wrapping_add(first * PAGE_SIZE);
-        (p as u64, NonNull::new(p).expect("pool pointer"))
-    }
-
-    unsafe fn dma_dealloc(_paddr: PhysAddr, _vaddr: NonNull<u8>, _pages: usize) -> i32 {
-        0
-    }
-
-    unsafe fn mmio_phys_to_virt(paddr: PhysAddr, _size: usize) -> NonNull<u8> {
-        NonNull::new(paddr as *mut u8).expect("MMIO address 0")
-    }
-
-    unsafe fn share(buffer: NonNull<[u8]>, _dir: BufferDirection) -> PhysAddr {
-        buffer.as_ptr().cast::<u8>() as u64
-    }
-
-    unsafe fn unshare(_paddr: PhysAddr, _buffer: NonNull<[u8]>, _dir: BufferDirection) {}
-}
+#[path = "../dma_hal.rs"]
+mod dma_hal;
+use dma_hal::PoolHal;
 
 // ---------------------------------------------------------------------------------
 // Watchdog and device interrupts.
@@ -276,7 +239,7 @@ fn rng(boot: &Boot, transport: MmioTransport<'static>) {
     if want == 0 || want > 4096 {
         fail!("vfe: bytes={want}: 1..=4096");
     }
-    let mut dev = match VirtIORng::<FeHal, _>::new(transport) {
+    let mut dev = match VirtIORng::<PoolHal, _>::new(transport) {
         Ok(d) => d,
         Err(e) => fail!("vfe: VirtIORng::new: {e}"),
     };
@@ -322,7 +285,7 @@ fn rng(boot: &Boot, transport: MmioTransport<'static>) {
 
 fn blk(transport: MmioTransport<'static>) {
     phase(2);
-    let mut dev = match VirtIOBlk::<FeHal, _>::new(transport) {
+    let mut dev = match VirtIOBlk::<PoolHal, _>::new(transport) {
         Ok(d) => d,
         Err(e) => fail!("vfe: VirtIOBlk::new: {e}"),
     };
