@@ -6,8 +6,9 @@
 //! per device — rng from a deterministic xorshift64 stream (seed
 //! [`RNG_SEED`] ^ index, output = successive states little-endian, so a frontend can
 //! check the bytes), blk over a 1 MiB RAM disk right after the image (one blk device at most),
-//! console printing what the driver transmits — over a shared-memory transport that
-//! maps frontend addresses through `frontend-memory` (bounds-checked).
+//! console as a loopback (every byte the driver transmits goes back into its receive
+//! queue: `Device::receive`) — over a shared-memory transport that maps frontend
+//! addresses through `frontend-memory` (bounds-checked).
 //!
 //! Enables the doorbell SPI (edge, Group 1, routed to vCPU 0) in its vGIC, and loops
 //! with IRQs masked: WFI; ack + EOI everything pending; serve every READY sync slot
@@ -28,6 +29,7 @@
 //! Log: `vbe: request page <addr>, doorbell SPI <n> (INTID <m>), <k> device(s), mode <mode>`,
 //! `vbe: device <i>: <type>, frontend memory [<a>, <b>) at <be>`,
 //! `vbe: first doorbell`, `vbe: device <i>: <error>` (a device error),
+//! `vbe: console got <n> bytes` (a console's transmit batch; the first 8, then every 256th),
 //! `vbe: hang: leaving slot <s> seq <q> (offset <o>) unanswered`,
 //! `vbe: crash: touching <addr> after 3 requests`,
 //! `vbe: garbage: completing slot <s> with seq <q'> instead of <q>: <ret>`;
@@ -158,21 +160,81 @@ impl Transport for Shared {
     }
 }
 
-/// What a console device's driver transmits: printed as lines.
-fn console_sink(bytes: &[u8]) {
-    match core::str::from_utf8(bytes) {
-        Ok(s) => println!("vbe: console: {}", s.trim_end()),
-        Err(_) => println!("vbe: console: {} bytes", bytes.len()),
+/// Bytes a console's sink holds for loopback at most (more in one serve are dropped
+/// and counted).
+const ECHO_BUF: usize = 512;
+
+/// A console device's sink: a loopback. Every byte the driver transmits is kept here
+/// and, after the transmit queue is served, pushed back into the receive queue
+/// ([`Device::receive`]); what the receive FIFO cannot take yet waits for the next
+/// round. Logs `vbe: console got <n> bytes` for the first few transmit batches, then
+/// every 256th.
+struct Echo {
+    buf: [u8; ECHO_BUF],
+    len: usize,
+    /// Bytes received since the last log line.
+    got: usize,
+    /// Transmit batches seen.
+    batches: u32,
+    dropped: usize,
+}
+
+impl Echo {
+    const fn new() -> Self {
+        Echo {
+            buf: [0; ECHO_BUF],
+            len: 0,
+            got: 0,
+            batches: 0,
+            dropped: 0,
+        }
     }
 }
 
-type ConsoleSinkFn = fn(&[u8]);
+impl ferry_virtio_backend::console::ConsoleSink for Echo {
+    fn transmit(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(ECHO_BUF - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        self.got += bytes.len();
+        self.dropped += bytes.len() - n;
+    }
+}
+
+/// Loops what console `d` transmitted back into its receive queue; logs now and then.
+fn echo_back(index: usize, d: &mut Device<Console<Echo>, Shared>) {
+    let sink = d.model_mut().sink_mut();
+    if sink.got > 0 {
+        sink.batches += 1;
+        if sink.batches <= 8 || sink.batches.is_multiple_of(256) {
+            println!("vbe: console got {} bytes", sink.got);
+        }
+        sink.got = 0;
+    }
+    if sink.dropped > 0 {
+        println!(
+            "vbe: device {index}: console dropped {} bytes",
+            sink.dropped
+        );
+        sink.dropped = 0;
+    }
+    if sink.len == 0 {
+        return;
+    }
+    let mut pending = [0u8; ECHO_BUF];
+    let len = sink.len;
+    pending[..len].copy_from_slice(&sink.buf[..len]);
+    let n = d.receive(&pending[..len]);
+    let sink = d.model_mut().sink_mut();
+    sink.buf.copy_within(n..len, 0);
+    sink.len = len - n;
+}
 
 #[allow(clippy::large_enum_variant)] // one of each, built once, never moved
 enum Dev {
     Rng(Device<Rng<XorShift>, Shared>),
     Blk(Device<Blk<'static>, Shared>),
-    Console(Device<Console<ConsoleSinkFn>, Shared>),
+    Console(Device<Console<Echo>, Shared>),
 }
 
 macro_rules! each {
@@ -210,7 +272,14 @@ impl Dev {
                 }
                 rounds += 1;
             }
-        })
+        });
+        self.echo(index);
+    }
+    /// A console: loops transmitted bytes back (no-op for other devices).
+    fn echo(&mut self, index: usize) {
+        if let Dev::Console(d) = self {
+            echo_back(index, d);
+        }
     }
     fn take_causes(&mut self) -> u64 {
         each!(self, d => core::mem::take(&mut d.transport_mut().causes))
@@ -400,11 +469,7 @@ fn main(boot: &'static Boot) -> ! {
                     Options::new(),
                 ))
             }
-            "console" => Dev::Console(Device::new(
-                Console::new(console_sink as ConsoleSinkFn),
-                t,
-                Options::new(),
-            )),
+            "console" => Dev::Console(Device::new(Console::new(Echo::new()), t, Options::new())),
             k => fail!("vbe: {}: type \"{k}\" is not rng, blk or console", c.name),
         };
         println!(
@@ -582,9 +647,11 @@ fn main(boot: &'static Boot) -> ! {
             }
         }
 
-        // Interrupts for the frontend.
+        // Interrupts for the frontend (first, console input left over from an
+        // earlier round, now that the driver may have given receive buffers).
         for (i, d) in devs.iter_mut().enumerate() {
             if let Some(d) = d.as_mut() {
+                d.echo(i);
                 let causes = d.take_causes();
                 if causes != 0 {
                     let ret =
