@@ -38,7 +38,7 @@ OUT := build/$(PLATFORM)
 HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
 OBJCOPY = $(shell rustc --print sysroot)/lib/rustlib/$(HOST_TRIPLE)/bin/llvm-objcopy
 
-RUN_SCENARIO_qemu-virt := linux-interactive
+RUN_SCENARIO_qemu-virt := linux-virtio-interactive
 RUN_SCENARIO_imx8mp-evk := imx8mp-evk
 RUN_SCENARIO ?= $(RUN_SCENARIO_$(PLATFORM))
 RUN_TIMEOUT ?= 600
