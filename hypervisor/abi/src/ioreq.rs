@@ -106,6 +106,15 @@ const _: () = assert!(core::mem::size_of::<PageHeader>() == 64);
 const _: () = assert!(POSTED_OFFSET + POSTED_SLOTS * 32 <= PAGE_SIZE);
 const _: () = assert!(SYNC_OFFSET == core::mem::size_of::<PageHeader>());
 
+/// Byte offset of `PageHeader::posted_head` (written by Ferry).
+pub const POSTED_HEAD_OFFSET: usize = core::mem::offset_of!(PageHeader, posted_head);
+/// Byte offset of `PageHeader::posted_tail` (written by the backend).
+pub const POSTED_TAIL_OFFSET: usize = core::mem::offset_of!(PageHeader, posted_tail);
+/// Byte offset of `PageHeader::overflow_queues`.
+pub const OVERFLOW_OFFSET: usize = core::mem::offset_of!(PageHeader, overflow_queues);
+/// Byte offset of `Ioreq::state` within a record.
+pub const STATE_OFFSET: usize = core::mem::offset_of!(Ioreq, state);
+
 /// `Ioreq::flags`: posted, no completion.
 pub const FLAG_POSTED: u16 = 1;
 
@@ -154,6 +163,27 @@ impl Ioreq {
                 .offset
                 .checked_add(u64::from(self.size))
                 .is_some_and(|end| end <= window)
+    }
+}
+
+impl PageHeader {
+    /// The 64 bytes of this header, little-endian.
+    pub fn encode(&self) -> [u8; 64] {
+        let mut b = [0u8; 64];
+        b[0..8].copy_from_slice(&self.magic.to_le_bytes());
+        b[8..12].copy_from_slice(&self.version.to_le_bytes());
+        b[12..16].copy_from_slice(&self.sync_slots.to_le_bytes());
+        b[16..20].copy_from_slice(&self.posted_slots.to_le_bytes());
+        b[POSTED_HEAD_OFFSET..POSTED_HEAD_OFFSET + 4]
+            .copy_from_slice(&self.posted_head.to_le_bytes());
+        b[POSTED_TAIL_OFFSET..POSTED_TAIL_OFFSET + 4]
+            .copy_from_slice(&self.posted_tail.to_le_bytes());
+        b[OVERFLOW_OFFSET..OVERFLOW_OFFSET + 4]
+            .copy_from_slice(&self.overflow_queues.to_le_bytes());
+        for (i, w) in self.reserved.iter().enumerate() {
+            b[32 + 4 * i..36 + 4 * i].copy_from_slice(&w.to_le_bytes());
+        }
+        b
     }
 }
 
@@ -214,6 +244,39 @@ mod tests {
                 ..ok
             }
             .is_valid(0x200)
+        );
+    }
+
+    #[test]
+    fn header_encoding_matches_the_offsets() {
+        let h = PageHeader {
+            magic: PAGE_MAGIC,
+            posted_head: 5,
+            posted_tail: 3,
+            overflow_queues: 0x81,
+            ..Default::default()
+        };
+        let b = h.encode();
+        assert_eq!(&b[0..8], b"FERRYIOQ");
+        assert_eq!(b[POSTED_HEAD_OFFSET], 5);
+        assert_eq!(b[POSTED_TAIL_OFFSET], 3);
+        assert_eq!(b[OVERFLOW_OFFSET], 0x81);
+        assert_eq!(
+            (
+                POSTED_HEAD_OFFSET,
+                POSTED_TAIL_OFFSET,
+                OVERFLOW_OFFSET,
+                STATE_OFFSET
+            ),
+            (20, 24, 28, 22)
+        );
+        assert_eq!(
+            Ioreq {
+                state: 7,
+                ..Ioreq::default()
+            }
+            .encode()[STATE_OFFSET],
+            7
         );
     }
 

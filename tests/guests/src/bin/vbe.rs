@@ -62,10 +62,9 @@ const DISK_SIZE: usize = 1 << 20;
 /// Offset of QueueNotify in the virtio-mmio window.
 const QUEUE_NOTIFY: u64 = 0x50;
 
-// PageHeader field offsets (hypervisor/abi/src/ioreq.rs).
-const H_POSTED_HEAD: usize = 20;
-const H_POSTED_TAIL: usize = 24;
-const H_OVERFLOW: usize = 28;
+// PageHeader field offsets, as the ABI defines them.
+use ioreq::{OVERFLOW_OFFSET as H_OVERFLOW, POSTED_HEAD_OFFSET as H_POSTED_HEAD};
+use ioreq::{POSTED_TAIL_OFFSET as H_POSTED_TAIL, STATE_OFFSET};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -340,8 +339,8 @@ impl Page {
         unsafe { ptr::write_volatile((self.0 + off) as *mut u32, v) }
     }
     fn state(&self, rec: usize) -> u8 {
-        // SAFETY: byte 22 of a record inside the page.
-        unsafe { ptr::read_volatile((self.0 + rec + 22) as *const u8) }
+        // SAFETY: the state byte of a record inside the page.
+        unsafe { ptr::read_volatile((self.0 + rec + STATE_OFFSET) as *const u8) }
     }
     fn record(&self, rec: usize) -> Ioreq {
         let mut b = [0u8; 32];
