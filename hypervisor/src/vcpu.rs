@@ -156,6 +156,12 @@ static START_FRAMES: [StartFrame; MAX_CPUS] = [const {
     }))
 }; MAX_CPUS];
 
+/// How long a reader of interrupt state waits for other cores to report their list
+/// registers. Real cores answer in microseconds; under emulation on a loaded host a
+/// core may not run for several milliseconds (2 ms proved too short). Bounded, so a
+/// core stuck with interrupts masked cannot hang the reader.
+const SYNC_WAIT_MS: u64 = 50;
+
 /// How many times each core has synchronised its list registers with the model.
 static SYNCS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 
@@ -172,7 +178,7 @@ pub fn sync_vgic() {
 }
 
 /// Makes the cores running the other vCPUs of `partition` (all but `me`) report
-/// their list registers to the model, and waits for them, at most 2 ms: an emulated
+/// their list registers to the model, and waits for them, at most [`SYNC_WAIT_MS`]: an emulated
 /// read of pending or active state then shows interrupts held on other cores as
 /// they are (Linux's `synchronize_irq` polls the active state).
 pub fn sync_other_vcpus(partition: &crate::partition::Partition, me: usize) {
@@ -183,7 +189,7 @@ pub fn sync_other_vcpus(partition: &crate::partition::Partition, me: usize) {
             crate::irq::kick_vgic(v.core_mpidr);
         }
     }
-    let deadline = cpu::counter() + 2 * cpu::counter_frequency() / 1000;
+    let deadline = cpu::counter() + SYNC_WAIT_MS * cpu::counter_frequency() / 1000;
     for (i, seen) in waiting.iter().enumerate() {
         let Some(seen) = seen else { continue };
         let core = partition.vcpus[i].core;

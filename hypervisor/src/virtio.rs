@@ -114,7 +114,7 @@ impl RequestPage {
             posted_seq: AtomicU32::new(1),
             ring: spin::Mutex::new(()),
         };
-        page.write_bytes(0, &header_bytes(&header));
+        page.write_bytes(0, &header.encode());
         page
     }
 
@@ -147,25 +147,11 @@ impl RequestPage {
         self.write_bytes(offset, &bytes);
         // SAFETY: a barrier; no memory effects of its own.
         unsafe { core::arch::asm!("dmb ish", options(nostack)) };
-        self.write_bytes(offset + 22, &[record.state]);
+        self.write_bytes(offset + ioreq::STATE_OFFSET, &[record.state]);
         // SAFETY: as above.
         unsafe { core::arch::asm!("dmb ish", options(nostack)) };
     }
 }
-
-fn header_bytes(h: &ioreq::PageHeader) -> [u8; 64] {
-    let mut b = [0u8; 64];
-    b[0..8].copy_from_slice(&h.magic.to_le_bytes());
-    b[8..12].copy_from_slice(&h.version.to_le_bytes());
-    b[12..16].copy_from_slice(&h.sync_slots.to_le_bytes());
-    b[16..20].copy_from_slice(&h.posted_slots.to_le_bytes());
-    b
-}
-
-/// Header field offsets (see `ioreq::PageHeader`).
-const POSTED_HEAD: usize = 20;
-const POSTED_TAIL: usize = 24;
-const OVERFLOW: usize = 28;
 
 /// The route whose window holds `ipa` in frontend `partition`, if any.
 pub fn route_at(system: &System, partition: usize, ipa: u64) -> Option<&Route> {
@@ -221,8 +207,8 @@ fn post(system: &'static System, route: &Route, vcpu: usize, queue: u64) {
     };
     {
         let _ring = page.ring.lock();
-        let head = page.read_u32(POSTED_HEAD);
-        let tail = page.read_u32(POSTED_TAIL);
+        let head = page.read_u32(ioreq::POSTED_HEAD_OFFSET);
+        let tail = page.read_u32(ioreq::POSTED_TAIL_OFFSET);
         if head.wrapping_sub(tail) < ioreq::POSTED_SLOTS as u32 {
             let record = Ioreq {
                 offset: QUEUE_NOTIFY,
@@ -240,10 +226,10 @@ fn post(system: &'static System, route: &Route, vcpu: usize, queue: u64) {
                 ioreq::posted_offset(head as usize % ioreq::POSTED_SLOTS),
                 &record,
             );
-            page.write_u32(POSTED_HEAD, head.wrapping_add(1));
+            page.write_u32(ioreq::POSTED_HEAD_OFFSET, head.wrapping_add(1));
         } else {
-            let bits = page.read_u32(OVERFLOW) | 1 << (queue & 31);
-            page.write_u32(OVERFLOW, bits);
+            let bits = page.read_u32(ioreq::OVERFLOW_OFFSET) | 1 << (queue & 31);
+            page.write_u32(ioreq::OVERFLOW_OFFSET, bits);
         }
     }
     ring_doorbell(system, route.backend, page);
@@ -305,7 +291,10 @@ fn forward(
     let deadline = cpu::counter() + route.deadline_ticks;
     loop {
         if page.done_seq[slot].load(Ordering::Acquire) == seq {
-            page.write_bytes(ioreq::sync_slot_offset(slot) + 22, &[ioreq::state::DONE]);
+            page.write_bytes(
+                ioreq::sync_slot_offset(slot) + ioreq::STATE_OFFSET,
+                &[ioreq::state::DONE],
+            );
             return page.done_value[slot].load(Ordering::Relaxed);
         }
         if route.failed.load(Ordering::Acquire) {

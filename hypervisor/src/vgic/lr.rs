@@ -125,32 +125,37 @@ pub fn read_states(core: usize, vgic: &mut Vgic, vcpu: usize) {
 /// interrupts to the model, fills free LRs with the most urgent deliverable ones,
 /// and asks for an underflow interrupt if some still wait.
 pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
-    read_states(core, vgic, vcpu);
     let n = count();
     let owners = &OWNERS[core][..n];
-    for (lr, slot) in owners.iter().enumerate() {
-        let owner = slot.load(Ordering::Relaxed);
-        if owner != NONE && read(lr) & LR_STATE_MASK == 0 {
-            vgic.from_lr(vcpu, owner);
-            slot.store(NONE, Ordering::Relaxed);
-            write(lr, 0);
-        }
-    }
-    // An edge raised again while its LR is active (the guest still handles the
-    // previous one) becomes pending+active in the LR: the CPU interface delivers it
-    // after the EOI without another exit. (Hardware-linked LRs cannot be both.)
+    // One read of each held LR: a finished one (state invalid) goes back to the
+    // model; a live one reports its state to the model, and an edge raised again
+    // while the guest still handles the previous one (active) becomes
+    // pending+active in the LR, delivered after the EOI without another exit.
+    // (Hardware-linked LRs cannot be both.)
     for (lr, slot) in owners.iter().enumerate() {
         let owner = slot.load(Ordering::Relaxed);
         if owner == NONE {
             continue;
         }
         let value = read(lr);
-        let again = vgic
-            .irq(vcpu, owner)
-            .is_some_and(|irq| irq.pending && irq.edge && !irq.hw);
-        if again && value & LR_HW == 0 && value & LR_STATE_MASK == LR_STATE_ACTIVE {
+        let state = value & LR_STATE_MASK;
+        if state == 0 {
+            vgic.from_lr(vcpu, owner);
+            slot.store(NONE, Ordering::Relaxed);
+            write(lr, 0);
+            continue;
+        }
+        let Some(irq) = vgic.irq_mut(vcpu, owner) else {
+            continue;
+        };
+        irq.lr_pending = state & LR_STATE_PENDING != 0;
+        irq.lr_active = state & LR_STATE_ACTIVE != 0;
+        if irq.pending && irq.edge && !irq.hw && value & LR_HW == 0 && state == LR_STATE_ACTIVE {
             write(lr, value | LR_STATE_PENDING);
             vgic.to_lr(vcpu, owner);
+            if let Some(irq) = vgic.irq_mut(vcpu, owner) {
+                irq.lr_active = true;
+            }
         }
     }
     // Fill free LRs with the most urgent waiting interrupts; when none is free, a
