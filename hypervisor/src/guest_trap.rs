@@ -31,7 +31,7 @@ pub fn handle(frame: &mut TrapFrame) {
             sysreg(system, partition, vcpu, frame, esr);
             frame.elr += 4;
         }
-        0x24 if let Some(next) = emulate(partition, vcpu, frame, esr) => {
+        0x24 if let Some(next) = emulate(system, partition, vcpu, frame, esr) => {
             if next == Resume::After {
                 frame.elr += 4;
             }
@@ -175,15 +175,13 @@ fn psci(system: &'static System, partition: &'static Partition, vcpu: usize, cal
 /// the address is in none, so the caller treats it as a fault. An access the syndrome does not describe stops
 /// the partition.
 fn emulate(
+    system: &'static System,
     partition: &'static Partition,
     vcpu: usize,
     frame: &mut TrapFrame,
     esr: u64,
 ) -> Option<Resume> {
     let ipa = stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
-    let system = partition::SYSTEM
-        .get()
-        .expect("a partition runs, so the system exists");
     if let Some(route) = virtio::route_at(system, partition.id, ipa) {
         match mmio::decode(esr, ipa) {
             Some(access) => virtio::frontend_access(system, route, vcpu, &access, &mut frame.x),
@@ -208,9 +206,6 @@ fn emulate(
         return None;
     }
     let Some(access) = mmio::decode(esr, ipa) else {
-        let system = partition::SYSTEM
-            .get()
-            .expect("a partition runs, so the system exists");
         partition::stop(
             system,
             partition,
