@@ -5,6 +5,7 @@
 #   make images            both platforms
 #   make guests            guest artifacts into build/guests/ — tools/fetch-guest — and
 #                          the Linux test initramfs (tools/mkinitramfs, tests/linux/init)
+#   make partitions        the reference backend partition: build/partitions/ferry-backend.bin
 #   make test-guests       the bare-metal test guests into build/guests-bin/<name>.bin
 #   make guest-smoke       boot each test guest on plain QEMU (no Ferry; PL011 console)
 #   make ferry-tool        the `ferry` CLI (check, pack): target/release/ferry
@@ -47,6 +48,13 @@ TEST_ARGS ?=
 
 FERRY_TEST := $(CARGO) run --release -q -p ferry-test --
 
+# Ferry's bare-metal partitions (devices/partition/README.md): the partition runtime and
+# the reference virtio backend, a cargo workspace of their own.
+PARTITIONS := ferry-backend
+PARTITION_MANIFEST := devices/partition/Cargo.toml
+PARTITION_ELF_DIR := $(or $(CARGO_TARGET_DIR),devices/partition/target)/aarch64-unknown-none/release
+PARTITION_BIN := build/partitions
+
 # The bare-metal EL1 test guests: a cargo workspace of their own (tests/guests/README.md).
 GUESTS := hello smp cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe vbench
 GUEST_TARGET := aarch64-unknown-none
@@ -69,7 +77,7 @@ INITRAMFS_VIRTIO := $(GUEST_CACHE)/initramfs-virtio.cpio.gz
 .DEFAULT_GOAL := image
 # Steps of one target (deps, then images, ...) must run in order even under `make -j`.
 .NOTPARALLEL:
-.PHONY: all image images deps guests initramfs test-guests guest-smoke ferry-tool test run \
+.PHONY: all image images deps guests initramfs partitions test-guests guest-smoke ferry-tool test run \
 	run-linux bench clippy fmt clean help
 
 all: image
@@ -115,6 +123,14 @@ $(MODULES)/order:
 $(BUSYBOX):
 	@tools/fetch-guest busybox-arm64
 
+partitions:
+	$(CARGO) build --release --manifest-path $(PARTITION_MANIFEST) --target $(GUEST_TARGET)
+	@mkdir -p $(PARTITION_BIN)
+	@for p in $(PARTITIONS); do \
+		$(OBJCOPY) -O binary $(PARTITION_ELF_DIR)/$$p $(PARTITION_BIN)/$$p.bin || exit 1; \
+		echo "partition: $(PARTITION_BIN)/$$p.bin ($$(stat -c %s $(PARTITION_BIN)/$$p.bin) bytes)"; \
+	done
+
 test-guests:
 	$(CARGO) build --release --manifest-path $(GUEST_MANIFEST) --target $(GUEST_TARGET)
 	@mkdir -p $(GUEST_BIN)
@@ -136,17 +152,17 @@ guest-smoke:
 ferry-tool:
 	$(CARGO) build --release -p ferry-tool
 
-test: deps images guests test-guests ferry-tool
+test: deps images guests partitions test-guests ferry-tool
 	$(FERRY_TEST) test $(TEST_ARGS)
 
-run: deps image test-guests \
+run: deps image partitions test-guests \
 	$(if $(filter imx8mp-evk,$(PLATFORM))$(findstring linux,$(RUN_SCENARIO)),guests)
 	$(FERRY_TEST) run $(RUN_SCENARIO)
 
 run-linux:
 	@$(MAKE) --no-print-directory run RUN_SCENARIO=linux-interactive
 
-bench: deps images test-guests ferry-tool
+bench: deps images partitions test-guests ferry-tool
 	$(FERRY_TEST) bench
 
 clippy:
@@ -154,17 +170,21 @@ clippy:
 	$(CARGO) clippy -p ferry-hypervisor --target $(TARGET) \
 		--no-default-features --features $(PLATFORM) -- -D warnings
 	$(CARGO) clippy --manifest-path $(GUEST_MANIFEST) --target $(GUEST_TARGET) -- -D warnings
+	$(CARGO) clippy --manifest-path $(PARTITION_MANIFEST) --target $(GUEST_TARGET) -- -D warnings
+	$(CARGO) clippy --manifest-path $(PARTITION_MANIFEST) --all-targets -- -D warnings
 
 fmt:
 	$(CARGO) fmt --all
 	$(CARGO) fmt --all --manifest-path $(GUEST_MANIFEST)
+	$(CARGO) fmt --all --manifest-path $(PARTITION_MANIFEST)
 
 clean:
 	$(CARGO) clean
 	$(CARGO) clean --manifest-path $(GUEST_MANIFEST)
+	$(CARGO) clean --manifest-path $(PARTITION_MANIFEST)
 	@if [ -d build ]; then \
 		find build -mindepth 1 -maxdepth 1 ! -name guests -exec rm -rf {} +; \
 	fi
 
 help:
-	@sed -n '3,21p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,22p' Makefile | sed 's/^# \{0,1\}//'

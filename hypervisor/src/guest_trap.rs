@@ -90,6 +90,7 @@ fn call(
         v if v == u64::from(hypercall::NOTIFY_FRONTEND) => {
             virtio::notify_frontend(system, partition, x[1]) as u64
         }
+        v if v == u64::from(hypercall::BACKEND_READY) => virtio::backend_ready(partition) as u64,
         v if v == u64::from(hypercall::CONSOLE_WRITE) => {
             let mut buf = [0; hypercall::CONSOLE_WRITE_MAX];
             match hypercall::console_bytes(x[1], [x[2], x[3], x[4]], &mut buf) {

@@ -78,6 +78,22 @@ impl Images for PackImages<'_> {
     fn initrd_size(&self, p: &PartitionConfig) -> Option<u64> {
         self.0.find(Kind::Initrd, p.id).map(|i| i.data.len() as u64)
     }
+
+    fn disk_image_size(&self, d: &ferry_config::VirtioDevice) -> Option<u64> {
+        disk_item(&self.0, d).map(|i| i.data.len() as u64)
+    }
+}
+
+/// The packed `disk-image` of device `d` (packed for its backend under the file's
+/// base name), if it has one and the pack holds it.
+fn disk_item<'a>(
+    pack: &Pack<'a>,
+    d: &ferry_config::VirtioDevice,
+) -> Option<ferry_abi::pack::Item<'a>> {
+    let name = d.disk_image.as_deref()?;
+    let base = name.rsplit('/').next().unwrap_or(name);
+    pack.items()
+        .find(|i| i.kind == Kind::Disk && i.partition == d.backend && i.name == base)
 }
 
 /// Checks only the running machine can answer: the config is for this board, its
@@ -183,7 +199,8 @@ pub fn build(
         let page = p.ioreq.map(|io| {
             let frame = vec![Table::EMPTY; 1].leak();
             let base = frame.as_ptr() as u64;
-            (io, crate::virtio::RequestPage::new(base, io.spi + 32))
+            let doorbell = io.spi().map(|spi| spi + 32);
+            (io, crate::virtio::RequestPage::new(base, doorbell))
         });
         let mut extra: Vec<GuestRegion> = page
             .iter()
@@ -204,6 +221,7 @@ pub fn build(
         }
         let vttbr = build_stage2(p, &extra);
         load(p, &pack);
+        load_disks(p, &cfg, &pack);
         let vcpus: Vec<Vcpu> = p
             .cpus
             .iter()
@@ -233,7 +251,10 @@ pub fn build(
         }
         let mut spis = spis;
         // Emulated edges: a backend's doorbell, a frontend's device interrupts.
-        spis.extend(page.iter().map(|(io, _)| (io.spi + 32, false)));
+        spis.extend(
+            page.iter()
+                .filter_map(|(io, _)| Some((io.spi()? + 32, false))),
+        );
         spis.extend(
             cfg.virtio
                 .iter()
@@ -297,6 +318,7 @@ pub fn build(
             );
             crate::virtio::Route::new(
                 d.index as usize,
+                d.backend_index as usize,
                 d.window,
                 d.frontend as usize,
                 d.backend as usize,
@@ -344,6 +366,55 @@ fn build_stage2(p: &PartitionConfig, extra: &[GuestRegion]) -> u64 {
     }
     // VMID 0 is left unused: partition n gets VMID n + 1.
     stage2::vttbr((p.id + 1) as u8, tables.root_pa())
+}
+
+/// Zeroes the RAM disk of every blk device backend `p` serves and copies its
+/// `disk-image` (packed under the file's base name) to the disk's start.
+fn load_disks(p: &PartitionConfig, cfg: &ferry_config::Config, pack: &Pack<'static>) {
+    for d in cfg.virtio.iter().filter(|d| d.backend == p.id) {
+        let Some(disk) = d.disk else { continue };
+        // Validation guarantees the disk lies in one of the backend's regions.
+        let Some(pa) = p.ipa_to_pa(disk.base) else {
+            refuse_lines(&[alloc::format!(
+                "{}: disk [{:#x}, +{:#x}) is not in the backend's memory",
+                d.path,
+                disk.base,
+                disk.size
+            )]);
+        };
+        let image = d.disk_image.as_deref().map(|name| {
+            disk_item(pack, d).unwrap_or_else(|| {
+                refuse_lines(&[alloc::format!(
+                    "{}: disk-image \"{name}\" is not in the pack",
+                    d.path
+                )])
+            })
+        });
+        let len = image.map_or(0, |i| i.data.len() as u64);
+        if len > disk.size {
+            refuse_lines(&[alloc::format!(
+                "{}: disk-image is {len} bytes, the disk only {} bytes",
+                d.path,
+                disk.size
+            )]);
+        }
+        // SAFETY: `pa` is host RAM of the backend partition (validated: inside one of
+        // its regions, clear of its image, DTB and initrd), mapped read/write at EL2.
+        let dst = unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, disk.size as usize) };
+        let (head, tail) = dst.split_at_mut(len as usize);
+        if let Some(i) = image {
+            head.copy_from_slice(i.data);
+        }
+        tail.fill(0);
+        ferry_boot::cache::clean_range(pa, disk.size);
+        log::info!(
+            "{}: RAM disk of {} KiB at {:#x} in '{}' ({len} bytes of disk image)",
+            d.path,
+            disk.size >> 10,
+            disk.base,
+            p.label
+        );
+    }
 }
 
 /// Copies `p`'s image, guest DTB and initrd from the pack into its memory and

@@ -4,9 +4,13 @@
 //! - A QueueNotify write is posted: appended to the backend's posted ring (or, with
 //!   the ring full, coalesced into `overflow_queues`), the doorbell raised, and the
 //!   frontend continues.
-//! - Any other access fills the frontend vCPU's sync slot (`device * 8 + vCPU`),
-//!   rings the doorbell and waits in EL2 (WFE; the backend's completion sends an
-//!   event) until the completion or the device's deadline.
+//! - Any other access fills the frontend vCPU's sync slot (`device * 8 + vCPU`,
+//!   `device` numbered per backend), rings the doorbell (a polled backend has none)
+//!   and waits in EL2 (WFE; the backend's completion sends an event) until the
+//!   completion or the device's deadline. Until the backend has started serving
+//!   (BACKEND_READY or its first completion), the wait may last up to
+//!   `BACKEND_START_MS` after the backend was started, so a frontend that probes
+//!   early does not fail a device whose backend is still booting.
 //! - Faults never hang the frontend: a missed deadline, a completion naming nothing
 //!   pending, or a stopped backend fails the device: the access completes (reads
 //!   all-ones), the device's Status reads DEVICE_NEEDS_RESET, its InterruptStatus a
@@ -16,6 +20,7 @@
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
+use ferry_abi::hypercall::BACKEND_START_MS;
 use ferry_abi::ioreq::{self, Ioreq};
 use ferry_platform::Region;
 
@@ -35,8 +40,11 @@ pub const SLOTS_PER_DEVICE: usize = 8;
 
 /// One routed virtio device.
 pub struct Route {
-    /// Its index (IOREQ `device`).
+    /// Its index in the config (for messages).
     pub index: usize,
+    /// Its number among its backend's devices: the IOREQ `device` field, the
+    /// NOTIFY_FRONTEND argument; sync slots `backend_index * 8 ..`.
+    pub backend_index: usize,
     /// Where the frontend sees its virtio-mmio window.
     pub window: Region,
     /// Frontend and backend partition ids.
@@ -56,8 +64,10 @@ pub struct Route {
 
 impl Route {
     /// A working route.
+    #[allow(clippy::too_many_arguments)] // one call site, each argument named there
     pub fn new(
         index: usize,
+        backend_index: usize,
         window: Region,
         frontend: usize,
         backend: usize,
@@ -66,6 +76,7 @@ impl Route {
     ) -> Route {
         Route {
             index,
+            backend_index,
             window,
             frontend,
             backend,
@@ -82,8 +93,13 @@ impl Route {
 pub struct RequestPage {
     /// The page (Ferry's address = its physical address).
     pub base: u64,
-    /// The backend's doorbell interrupt (INTID in its vGIC).
-    pub doorbell: u32,
+    /// The backend's doorbell interrupt (INTID in its vGIC); `None`: it polls.
+    pub doorbell: Option<u32>,
+    /// Counter value when the page was set up (the backend's start, near enough).
+    created_at: u64,
+    /// Counter value when the backend started serving (BACKEND_READY or its first
+    /// completion); 0 until then.
+    ready_at: AtomicU64,
     next_seq: [AtomicU32; ioreq::SYNC_SLOTS],
     /// Sequence number the slot waits for (0: nothing).
     waiting: [AtomicU32; ioreq::SYNC_SLOTS],
@@ -95,8 +111,8 @@ pub struct RequestPage {
 
 impl RequestPage {
     /// Initialises the page at `base` (zeroed, 4 KiB) for a backend with doorbell
-    /// interrupt `doorbell`.
-    pub fn new(base: u64, doorbell: u32) -> RequestPage {
+    /// interrupt `doorbell` (`None`: a backend that polls).
+    pub fn new(base: u64, doorbell: Option<u32>) -> RequestPage {
         let header = ioreq::PageHeader {
             magic: ioreq::PAGE_MAGIC,
             version: ioreq::PAGE_VERSION,
@@ -107,6 +123,8 @@ impl RequestPage {
         let page = RequestPage {
             base,
             doorbell,
+            created_at: cpu::counter(),
+            ready_at: AtomicU64::new(0),
             next_seq: [const { AtomicU32::new(1) }; ioreq::SYNC_SLOTS],
             waiting: [const { AtomicU32::new(0) }; ioreq::SYNC_SLOTS],
             done_seq: [const { AtomicU32::new(0) }; ioreq::SYNC_SLOTS],
@@ -217,7 +235,7 @@ fn post(system: &'static System, route: &Route, vcpu: usize, queue: u64) {
                 size: 4,
                 dir: ioreq::dir::WRITE,
                 state: ioreq::state::READY,
-                device: route.index as u8,
+                device: route.backend_index as u8,
                 vcpu: vcpu as u16,
                 flags: ioreq::FLAG_POSTED,
                 reserved: 0,
@@ -236,8 +254,11 @@ fn post(system: &'static System, route: &Route, vcpu: usize, queue: u64) {
 }
 
 fn ring_doorbell(system: &'static System, backend: usize, page: &RequestPage) {
+    let Some(doorbell) = page.doorbell else {
+        return;
+    };
     let be = &system.partitions[backend];
-    let target = be.vgic.lock().raise(0, page.doorbell);
+    let target = be.vgic.lock().raise(0, doorbell);
     if let Some(target) = target {
         be.update_vcpus(1 << target, usize::MAX);
     }
@@ -260,12 +281,12 @@ fn forward(
     if backend.is_stopped() {
         return fail(system, route, "the backend partition has stopped");
     }
-    let slot = route.index * SLOTS_PER_DEVICE + vcpu;
+    let slot = route.backend_index * SLOTS_PER_DEVICE + vcpu;
     if vcpu >= SLOTS_PER_DEVICE || slot >= ioreq::SYNC_SLOTS {
         return fail(
             system,
             route,
-            "no IOREQ slot: at most 8 devices and 8 frontend vCPUs are routed",
+            "no IOREQ slot: at most 8 devices per backend and 8 frontend vCPUs are routed",
         );
     }
     let seq = page.next_seq[slot].fetch_add(1, Ordering::Relaxed).max(1);
@@ -281,14 +302,15 @@ fn forward(
             ioreq::dir::READ
         },
         state: ioreq::state::READY,
-        device: route.index as u8,
+        device: route.backend_index as u8,
         vcpu: vcpu as u16,
         flags: 0,
         reserved: 0,
     };
     page.publish(ioreq::sync_slot_offset(slot), &record);
     ring_doorbell(system, route.backend, page);
-    let deadline = cpu::counter() + route.deadline_ticks;
+    let asked_at = cpu::counter();
+    let start_ticks = BACKEND_START_MS * cpu::counter_frequency() / 1000;
     loop {
         if page.done_seq[slot].load(Ordering::Acquire) == seq {
             page.write_bytes(
@@ -309,13 +331,26 @@ fn forward(
                 "the backend partition stopped while an access waited",
             );
         }
-        if cpu::counter() > deadline {
+        let now = cpu::counter();
+        let ready_at = page.ready_at.load(Ordering::Acquire);
+        let late = if ready_at == 0 {
+            // Not serving yet: wait for it to start, within its start-up allowance.
+            (now > page.created_at + start_ticks).then(|| {
+                alloc::format!(
+                    "the backend did not start serving (BACKEND_READY) within {BACKEND_START_MS} ms of its start"
+                )
+            })
+        } else {
+            (now > asked_at.max(ready_at) + route.deadline_ticks).then(|| {
+                alloc::format!(
+                    "the backend did not complete a {} of offset {offset:#x} within {} ms",
+                    if access.write { "write" } else { "read" },
+                    route.deadline_ms
+                )
+            })
+        };
+        if let Some(why) = late {
             page.waiting[slot].store(0, Ordering::Release);
-            let why = alloc::format!(
-                "the backend did not complete a {} of offset {offset:#x} within {} ms",
-                if access.write { "write" } else { "read" },
-                route.deadline_ms
-            );
             return fail(system, route, &why);
         }
         // The completion (or the timer's event stream) sends an event.
@@ -366,13 +401,7 @@ pub fn complete(
     let route = usize::try_from(slot)
         .ok()
         .filter(|&s| s < ioreq::SYNC_SLOTS)
-        .and_then(|s| {
-            system
-                .virtio
-                .get(s / SLOTS_PER_DEVICE)
-                .filter(|r| r.backend == partition.id)
-                .map(|r| (s, r))
-        });
+        .and_then(|s| served_device(system, partition, s / SLOTS_PER_DEVICE).map(|r| (s, r)));
     let Some((slot, route)) = route else {
         log::warn!(
             "backend '{}': IOREQ_COMPLETE for slot {slot}, which is not one of its devices'",
@@ -388,6 +417,7 @@ pub fn complete(
         fail(system, route, &why);
         return ferry_abi::hypercall::INVALID_PARAMETERS;
     }
+    mark_ready(page);
     page.done_value[slot].store(value, Ordering::Relaxed);
     page.waiting[slot].store(0, Ordering::Relaxed);
     page.done_seq[slot].store(waiting, Ordering::Release);
@@ -402,14 +432,53 @@ pub fn complete(
 pub fn notify_frontend(system: &'static System, partition: &Partition, device: u64) -> i64 {
     match usize::try_from(device)
         .ok()
-        .and_then(|d| system.virtio.get(d))
+        .and_then(|d| served_device(system, partition, d))
     {
-        Some(route) if route.backend == partition.id && !route.failed.load(Ordering::Acquire) => {
+        Some(route) if !route.failed.load(Ordering::Acquire) => {
             raise_frontend(system, route);
             0
         }
         _ => ferry_abi::hypercall::INVALID_PARAMETERS,
     }
+}
+
+/// Device `backend_index` of backend `partition`, if it serves one by that number.
+fn served_device<'s>(
+    system: &'s System,
+    partition: &Partition,
+    backend_index: usize,
+) -> Option<&'s Route> {
+    system
+        .virtio
+        .iter()
+        .find(|r| r.backend == partition.id && r.backend_index == backend_index)
+}
+
+/// Records that the backend serves (first time only) and logs it.
+fn mark_ready(page: &RequestPage) -> bool {
+    let now = cpu::counter().max(1);
+    page.ready_at
+        .compare_exchange(0, now, Ordering::AcqRel, Ordering::Acquire)
+        .is_ok()
+}
+
+/// BACKEND_READY from `partition`: frontend accesses get their normal deadline
+/// from now on. Returns 0, or NOT_SUPPORTED for a partition without a request page.
+pub fn backend_ready(partition: &Partition) -> i64 {
+    let Some(page) = partition.ioreq.as_ref() else {
+        return ferry_abi::hypercall::NOT_SUPPORTED;
+    };
+    if mark_ready(page) {
+        let ms = (cpu::counter() - page.created_at) * 1000 / cpu::counter_frequency();
+        log::info!(
+            "backend '{}' serves ({ms} ms after its start)",
+            partition.label
+        );
+    }
+    // Wake frontend cores waiting for it (their deadline changed).
+    // SAFETY: barrier and event; no memory effects of their own.
+    unsafe { core::arch::asm!("dsb ish", "sev", options(nostack)) };
+    0
 }
 
 /// A backend stopped: every device it serves fails, and frontend cores waiting on

@@ -23,6 +23,17 @@ pub const IOREQ_COMPLETE: u32 = 0x8600_0010;
 /// change) of its device x1 in the frontend.
 pub const NOTIFY_FRONTEND: u32 = 0x8600_0011;
 
+/// Backend: announces that it serves its request page from now on. Until then (or
+/// until its first [`IOREQ_COMPLETE`]), a frontend access waits for the backend to
+/// start, for up to [`BACKEND_START_MS`] after Ferry started the backend, instead
+/// of only the device's deadline. Returns 0, or NOT_SUPPORTED for a partition
+/// without a request page.
+pub const BACKEND_READY: u32 = 0x8600_0012;
+
+/// How long after its start a backend may take to announce [`BACKEND_READY`] before
+/// frontend accesses that wait for it fail the device.
+pub const BACKEND_START_MS: u64 = 10_000;
+
 /// Most bytes one [`CONSOLE_WRITE`] carries.
 pub const CONSOLE_WRITE_MAX: usize = 24;
 
@@ -82,7 +93,13 @@ mod tests {
 
     #[test]
     fn ids_are_in_the_vendor_hypervisor_range() {
-        for id in [VERSION, CONSOLE_WRITE, IOREQ_COMPLETE, NOTIFY_FRONTEND] {
+        for id in [
+            VERSION,
+            CONSOLE_WRITE,
+            IOREQ_COMPLETE,
+            NOTIFY_FRONTEND,
+            BACKEND_READY,
+        ] {
             assert_eq!(
                 (id >> 24) & 0x3f,
                 6,

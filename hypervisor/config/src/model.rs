@@ -31,15 +31,24 @@ impl Config {
         self.partitions.iter().find(|p| p.id == id)
     }
 
-    /// The virtio devices partition `backend` serves, in index order.
+    /// The virtio devices partition `backend` serves, in index order (which is
+    /// [`VirtioDevice::backend_index`] order: 0, 1, ...).
     pub fn backend_devices(&self, backend: u32) -> Vec<&VirtioDevice> {
         let mut v: Vec<&VirtioDevice> = self
             .virtio
             .iter()
             .filter(|d| d.backend == backend)
             .collect();
-        v.sort_by_key(|d| d.index);
+        v.sort_by_key(|d| (d.backend_index, d.index));
         v
+    }
+
+    /// The virtio device partition `backend` serves as its device number
+    /// `backend_index` (the IOREQ `device` field), if any.
+    pub fn backend_device(&self, backend: u32, backend_index: u32) -> Option<&VirtioDevice> {
+        self.virtio
+            .iter()
+            .find(|d| d.backend == backend && d.backend_index == backend_index)
     }
 
     /// The virtio devices partition `frontend` uses, in index order.
@@ -246,7 +255,8 @@ pub struct Partition {
     pub console: Console,
     /// Exit codes of its stops.
     pub codes: StopCodes,
-    /// `ioreq-page` and `ioreq-spi`: set on a virtio backend partition.
+    /// `ioreq-page` with `ioreq-spi` or `ioreq-poll-ms`: set on a virtio backend
+    /// partition.
     pub ioreq: Option<IoreqPage>,
 }
 
@@ -277,6 +287,12 @@ impl Partition {
             .unwrap_or_else(|| self.dtb_address.saturating_sub(initrd_size) & !0xfff)
     }
 
+    /// The guest range reserved for its guest DTB: [`MAX_GUEST_DTB`] bytes at
+    /// `dtb-address`.
+    pub const fn dtb_region(&self) -> Region {
+        Region::new(self.dtb_address, MAX_GUEST_DTB)
+    }
+
     /// The default `dtb-address` for guest regions `memory`: the last
     /// [`MAX_GUEST_DTB`] bytes of the first region (0 without regions).
     pub fn default_dtb_address(memory: &[GuestRegion]) -> u64 {
@@ -295,20 +311,59 @@ pub struct ExitPolicy {
     pub watchdog_ms: Option<u32>,
 }
 
+/// How a backend learns of a new request on its IOREQ page: exactly one of
+/// `ioreq-spi` and `ioreq-poll-ms` of its partition node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IoreqSignal {
+    /// `ioreq-spi = <spi>`: Ferry raises this virtual SPI (the doorbell, edge)
+    /// in the backend for each new request.
+    Spi(u32),
+    /// `ioreq-poll-ms = <interval_ms>`: Ferry raises no doorbell; the backend
+    /// polls its request page every `interval_ms` milliseconds
+    /// ([`MIN_IOREQ_POLL_MS`]..=[`MAX_IOREQ_POLL_MS`]).
+    Poll {
+        /// The polling interval in milliseconds.
+        interval_ms: u32,
+    },
+}
+
+/// Smallest `ioreq-poll-ms`.
+pub const MIN_IOREQ_POLL_MS: u32 = 1;
+
+/// Largest `ioreq-poll-ms`.
+pub const MAX_IOREQ_POLL_MS: u32 = 1000;
+
 /// A backend partition's IOREQ request page (docs/ioreq.md): `ioreq-page` and
-/// `ioreq-spi` of its partition node.
+/// `ioreq-spi` or `ioreq-poll-ms` of its partition node.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IoreqPage {
     /// `ioreq-page`: guest address (in the backend) of the 4 KiB request page.
     pub page: u64,
-    /// `ioreq-spi`: the SPI that signals a new request to the backend.
-    pub spi: u32,
+    /// `ioreq-spi` or `ioreq-poll-ms`: how the backend learns of a new request.
+    pub signal: IoreqSignal,
 }
 
 impl IoreqPage {
     /// The guest range of the request page.
     pub const fn region(&self) -> Region {
         Region::new(self.page, crate::PAGE_SIZE)
+    }
+
+    /// The doorbell SPI (`ioreq-spi`), or `None` for a polling backend.
+    pub const fn spi(&self) -> Option<u32> {
+        match self.signal {
+            IoreqSignal::Spi(spi) => Some(spi),
+            IoreqSignal::Poll { .. } => None,
+        }
+    }
+
+    /// The polling interval in ms (`ioreq-poll-ms`), or `None` for a backend
+    /// signalled by its doorbell SPI.
+    pub const fn poll_ms(&self) -> Option<u32> {
+        match self.signal {
+            IoreqSignal::Spi(_) => None,
+            IoreqSignal::Poll { interval_ms } => Some(interval_ms),
+        }
     }
 }
 
@@ -375,7 +430,8 @@ pub const DEFAULT_DEADLINE_MS: u32 = 100;
 pub const VIRTIO_WINDOW_SIZE: u64 = 0x200;
 
 /// Most virtio devices one backend serves, and most vCPUs of a frontend: IOREQ
-/// sync slot = device index * 8 + vCPU, and a request page has 64.
+/// sync slot = the device's number on its backend
+/// ([`VirtioDevice::backend_index`]) * 8 + vCPU, and a request page has 64.
 pub const MAX_VIRTIO_PER_BACKEND: usize = 8;
 
 /// Most vCPUs of a virtio frontend (see [`MAX_VIRTIO_PER_BACKEND`]).
@@ -385,9 +441,13 @@ pub const MAX_FRONTEND_VCPUS: usize = 8;
 /// frontend whose accesses Ferry forwards to the backend (docs/ioreq.md).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct VirtioDevice {
-    /// `reg`: the index, 0..n-1 over all devices without gaps; the IOREQ
-    /// `device` field; a backend's device list is in index order.
+    /// `reg`: the index, 0..n-1 over all devices without gaps; orders a
+    /// backend's devices.
     pub index: u32,
+    /// Computed by [`parse`](crate::parse): the device's position among the
+    /// devices of the same backend in `reg` order (0, 1, ...): the IOREQ
+    /// `device` field, and `N` of `device@N` in the backend's guest DTB.
+    pub backend_index: u32,
     /// Node path, e.g. `/virtio/device@0`.
     pub path: String,
     /// `type`.
@@ -407,6 +467,11 @@ pub struct VirtioDevice {
     pub shared_memory: u64,
     /// `deadline-ms` (default [`DEFAULT_DEADLINE_MS`]).
     pub deadline_ms: u32,
-    /// `disk-image`: file name of a blk device's RAM disk, packed for the backend.
+    /// `disk`: where a blk device's RAM disk lives in the **backend**'s guest
+    /// memory (required for `"blk"`, refused on other types). Ferry zeroes it
+    /// and copies `disk-image` (if any) to its start at boot.
+    pub disk: Option<Region>,
+    /// `disk-image`: file name of a blk device's RAM disk image, packed for the
+    /// backend and loaded at the start of `disk`.
     pub disk_image: Option<String>,
 }

@@ -11,8 +11,8 @@ use crate::COMPATIBLE;
 use crate::cells::Props;
 use crate::error::{ConfigError, Errors};
 use crate::model::{
-    Config, Console, DEFAULT_DEADLINE_MS, Device, ExitPolicy, Hypervisor, IoreqPage, Partition,
-    Platform, Sharing, StopCodes, VirtioDevice, VirtioKind,
+    Config, Console, DEFAULT_DEADLINE_MS, Device, ExitPolicy, Hypervisor, IoreqPage, IoreqSignal,
+    Partition, Platform, Sharing, StopCodes, VirtioDevice, VirtioKind,
 };
 use crate::tree::Node;
 
@@ -203,7 +203,7 @@ fn parse_partitions(n: &Node<'_>, errs: &mut Errors) -> Option<Vec<Partition>> {
 }
 
 /// Properties a partition node may have.
-const PARTITION_PROPS: [&str; 17] = [
+const PARTITION_PROPS: [&str; 18] = [
     "reg",
     "label",
     "cpus",
@@ -221,6 +221,7 @@ const PARTITION_PROPS: [&str; 17] = [
     "console",
     "ioreq-page",
     "ioreq-spi",
+    "ioreq-poll-ms",
 ];
 
 fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
@@ -244,20 +245,8 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
     let console = p.optional("console", console_kind);
     let ioreq_page = p.optional("ioreq-page", Props::address);
     let ioreq_spi = p.optional("ioreq-spi", Props::u32);
-    let ioreq = match (ioreq_page?, ioreq_spi?) {
-        (Some(page), Some(spi)) => Some(IoreqPage { page, spi }),
-        (None, None) => None,
-        (Some(_), None) => {
-            let msg = "is missing (a backend's ioreq-page needs its ioreq-spi)";
-            p.errs.prop(&n.path, "ioreq-spi", msg);
-            return None;
-        }
-        (None, Some(_)) => {
-            let msg = "is missing (a backend's ioreq-spi needs its ioreq-page)";
-            p.errs.prop(&n.path, "ioreq-page", msg);
-            return None;
-        }
-    };
+    let ioreq_poll = p.optional("ioreq-poll-ms", Props::u32);
+    let ioreq = ioreq(&mut p, ioreq_page?, ioreq_spi?, ioreq_poll?)?;
     if n.prop("initrd-address").is_some() && n.prop("initrd").is_none() {
         p.errs
             .prop(&n.path, "initrd-address", "is set but there is no initrd");
@@ -291,6 +280,46 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
         },
         ioreq,
     })
+}
+
+/// A backend's request page from `ioreq-page`, `ioreq-spi` and `ioreq-poll-ms`
+/// (each as read: `None` when absent): the page with exactly one of the other
+/// two, or none of the three. `None` (recorded) for any other combination.
+fn ioreq(
+    p: &mut Props<'_, '_, '_>,
+    page: Option<u64>,
+    spi: Option<u32>,
+    poll: Option<u32>,
+) -> Option<Option<IoreqPage>> {
+    let path = p.node.path.clone();
+    let signal = match (spi, poll) {
+        (Some(spi), None) => Some(IoreqSignal::Spi(spi)),
+        (None, Some(interval_ms)) => Some(IoreqSignal::Poll { interval_ms }),
+        (None, None) => None,
+        (Some(_), Some(_)) => {
+            let msg = "cannot be given with ioreq-spi (a backend is signalled by its doorbell SPI or polls its request page, not both)";
+            p.errs.prop(&path, "ioreq-poll-ms", msg);
+            return None;
+        }
+    };
+    match (page, signal) {
+        (Some(page), Some(signal)) => Some(Some(IoreqPage { page, signal })),
+        (None, None) => Some(None),
+        (Some(_), None) => {
+            let msg = "is missing (a backend's ioreq-page needs its ioreq-spi, the doorbell, or ioreq-poll-ms)";
+            p.errs.prop(&path, "ioreq-spi", msg);
+            None
+        }
+        (None, Some(signal)) => {
+            let given = match signal {
+                IoreqSignal::Spi(_) => "ioreq-spi",
+                IoreqSignal::Poll { .. } => "ioreq-poll-ms",
+            };
+            let msg = format!("is missing (a backend's {given} needs its ioreq-page)");
+            p.errs.prop(&path, "ioreq-page", msg);
+            None
+        }
+    }
 }
 
 /// A partition's `console`: `"hypercall"` or `"pl011"`.
@@ -418,11 +447,31 @@ fn parse_virtio(
             None => out = None,
         }
     }
+    if let Some(v) = out.as_mut() {
+        number_per_backend(v);
+    }
     out
 }
 
+/// Sets each device's [`VirtioDevice::backend_index`]: its position among the
+/// devices of its backend in `reg` order (ties, refused by `validate`, in tree
+/// order).
+fn number_per_backend(devices: &mut [VirtioDevice]) {
+    for i in 0..devices.len() {
+        let d = &devices[i];
+        let before = devices
+            .iter()
+            .enumerate()
+            .filter(|(k, o)| {
+                o.backend == d.backend && (o.index < d.index || (o.index == d.index && *k < i))
+            })
+            .count();
+        devices[i].backend_index = u32::try_from(before).unwrap_or(u32::MAX);
+    }
+}
+
 /// Properties a virtio device node may have.
-const VIRTIO_PROPS: [&str; 10] = [
+const VIRTIO_PROPS: [&str; 11] = [
     "reg",
     "type",
     "frontend",
@@ -432,6 +481,7 @@ const VIRTIO_PROPS: [&str; 10] = [
     "sharing",
     "shared-memory",
     "deadline-ms",
+    "disk",
     "disk-image",
 ];
 
@@ -463,9 +513,16 @@ fn parse_virtio_device(
     let sharing = p.optional("sharing", sharing);
     let shared_memory = p.require("shared-memory", Props::address);
     let deadline_ms = p.optional("deadline-ms", Props::u32);
+    let disk = p.optional("disk", Props::region);
     let disk_image = p.optional("disk-image", Props::string);
+    if kind == Some(VirtioKind::Blk) && n.prop("disk").is_none() {
+        let msg = "is missing (a \"blk\" device needs the region of the backend's memory its RAM disk lives in)";
+        p.errs.prop(&n.path, "disk", msg);
+        return None;
+    }
     Some(VirtioDevice {
         index: index?,
+        backend_index: 0, // set by number_per_backend
         path: n.path.clone(),
         kind: kind?,
         frontend: frontend?,
@@ -475,6 +532,7 @@ fn parse_virtio_device(
         sharing: sharing?.unwrap_or_default(),
         shared_memory: shared_memory?,
         deadline_ms: deadline_ms?.unwrap_or(DEFAULT_DEADLINE_MS),
+        disk: disk?,
         disk_image: disk_image?,
     })
 }

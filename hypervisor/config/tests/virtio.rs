@@ -5,15 +5,21 @@ mod common;
 
 use common::*;
 use ferry_config::{
-    DEFAULT_DEADLINE_MS, IoreqPage, Region, Sharing, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
+    DEFAULT_DEADLINE_MS, IoreqPage, IoreqSignal, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND,
+    MIN_IOREQ_POLL_MS, Region, Sharing, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
 };
 
 const NONE: [&str; 0] = [];
 const D0: &str = "virtio/device@0";
 const D1: &str = "virtio/device@1";
 
+/// Where `two()`'s blk device keeps its RAM disk in beta: 1 MiB at 0x40400000,
+/// between beta.bin (0x1000 at 0x40000000) and beta.cpio (0x10000 below the DTB
+/// at 0x407f0000).
+const DISK: [u64; 2] = [0x4040_0000, 0x10_0000];
+
 fn device(index: u32, kind: &str, window: u64, spi: u32) -> N {
-    N::new(&format!("device@{index}"))
+    let d = N::new(&format!("device@{index}"))
         .p("reg", cells(&[index]))
         .p("type", s(kind))
         .p("frontend", s("alpha"))
@@ -21,7 +27,12 @@ fn device(index: u32, kind: &str, window: u64, spi: u32) -> N {
         .p("window", u64s(&[window, 0x200]))
         .p("spi", cells(&[spi]))
         .p("sharing", s("shared"))
-        .p("shared-memory", u64s(&[0x8000_0000]))
+        .p("shared-memory", u64s(&[0x8000_0000]));
+    if kind == "blk" {
+        d.p("disk", u64s(&DISK))
+    } else {
+        d
+    }
 }
 
 /// `good()` with beta a backend (request page at 0x0b000000, SPI 100) serving
@@ -65,13 +76,17 @@ fn parses_with_defaults() {
         c.partitions[1].ioreq,
         Some(IoreqPage {
             page: 0x0b00_0000,
-            spi: 100
+            signal: IoreqSignal::Spi(100),
         })
     );
+    let q = c.partitions[1].ioreq.unwrap();
+    assert_eq!((q.spi(), q.poll_ms()), (Some(100), None));
+    assert_eq!(q.region(), Region::new(0x0b00_0000, 0x1000));
     assert_eq!(
         c.virtio,
         [VirtioDevice {
             index: 0,
+            backend_index: 0,
             path: "/virtio/device@0".into(),
             kind: VirtioKind::Rng,
             frontend: 0,
@@ -81,6 +96,7 @@ fn parses_with_defaults() {
             sharing: Sharing::Shared,
             shared_memory: 0x8000_0000,
             deadline_ms: DEFAULT_DEADLINE_MS,
+            disk: None,
             disk_image: None,
         }]
     );
@@ -101,6 +117,8 @@ fn optional_properties_and_helpers() {
     assert_eq!(c.virtio[1].kind, VirtioKind::Blk);
     assert_eq!(c.virtio[1].deadline_ms, 250);
     assert_eq!(c.virtio[1].disk_image.as_deref(), Some("disk.img"));
+    assert_eq!(c.virtio[1].disk, Some(Region::new(DISK[0], DISK[1])));
+    assert_eq!(c.virtio[0].disk, None);
     assert_eq!(c.virtio[1].sharing, Sharing::Shared);
     let by_be: Vec<u32> = c.backend_devices(1).iter().map(|d| d.index).collect();
     assert_eq!(by_be, [0, 1]);
@@ -149,7 +167,7 @@ fn structure_problems() {
     assert_eq!(
         p,
         [
-            "/partitions/partition@1: ioreq-spi: is missing (a backend's ioreq-page needs its ioreq-spi)"
+            "/partitions/partition@1: ioreq-spi: is missing (a backend's ioreq-page needs its ioreq-spi, the doorbell, or ioreq-poll-ms)"
         ]
     );
     let p = edit(virtio, |t| {
@@ -203,7 +221,7 @@ fn frontend_and_backend() {
     assert_eq!(
         p,
         [
-            "/virtio/device@0: backend: \"beta\" (/partitions/partition@1) has no ioreq-page/ioreq-spi (a backend needs its request page)"
+            "/virtio/device@0: backend: \"beta\" (/partitions/partition@1) has no ioreq-page (a backend needs its request page)"
         ]
     );
 }
@@ -521,7 +539,7 @@ fn limits_and_misc() {
     assert_eq!(
         problems(&t),
         [
-            "/virtio/device@8: backend: \"beta\" serves more than 8 virtio devices (IOREQ sync slots: device * 8 + vCPU)"
+            "/virtio/device@8: backend: \"beta\" serves 9 virtio devices, more than 8 (IOREQ sync slots: the device's number on its backend * 8 + vCPU)"
         ]
     );
     // A frontend with 9 vCPUs (a 16-CPU machine).
@@ -557,6 +575,438 @@ fn limits_and_misc() {
         p,
         [
             "/partitions/partition@0/passthrough/virtio_mmio@a000000: node name \"virtio_mmio@a000000\" clashes with a node Ferry generates in the guest device tree"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Poll-only backends: `ioreq-poll-ms` instead of `ioreq-spi`.
+
+/// `virtio()` with beta polling its request page every `ms` ms instead of
+/// being signalled by SPI 100.
+fn polling(ms: u32) -> N {
+    let mut t = virtio();
+    t.at(P1)
+        .remove("ioreq-spi")
+        .set("ioreq-poll-ms", cells(&[ms]));
+    t
+}
+
+#[test]
+fn poll_only_backend_parses() {
+    let t = polling(5);
+    assert_eq!(problems(&t), NONE);
+    let c = parsed(&t);
+    let q = c.partitions[1].ioreq.unwrap();
+    assert_eq!(
+        q,
+        IoreqPage {
+            page: 0x0b00_0000,
+            signal: IoreqSignal::Poll { interval_ms: 5 },
+        }
+    );
+    assert_eq!((q.spi(), q.poll_ms()), (None, Some(5)));
+    assert_eq!((MIN_IOREQ_POLL_MS, MAX_IOREQ_POLL_MS), (1, 1000));
+    // Both ends of the range (the default deadline, 100 ms, covers 1 ms; 1000 ms
+    // needs 2000).
+    assert_eq!(problems(&polling(1)), NONE);
+    let p = edit(
+        || polling(1000),
+        |t| {
+            t.at(D0).set("deadline-ms", cells(&[2000]));
+        },
+    );
+    assert_eq!(p, NONE);
+}
+
+#[test]
+fn poll_structure_problems() {
+    // Both ways of signalling.
+    let p = edit(virtio, |t| {
+        t.at(P1).set("ioreq-poll-ms", cells(&[5]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/partitions/partition@1: ioreq-poll-ms: cannot be given with ioreq-spi (a backend is signalled by its doorbell SPI or polls its request page, not both)"
+        ]
+    );
+    // Neither (the page alone).
+    let p = edit(
+        || polling(5),
+        |t| {
+            t.at(P1).remove("ioreq-poll-ms");
+        },
+    );
+    assert_eq!(
+        p,
+        [
+            "/partitions/partition@1: ioreq-spi: is missing (a backend's ioreq-page needs its ioreq-spi, the doorbell, or ioreq-poll-ms)"
+        ]
+    );
+    // The interval without a page.
+    let p = edit(
+        || polling(5),
+        |t| {
+            t.at(P1).remove("ioreq-page");
+        },
+    );
+    assert_eq!(
+        p,
+        [
+            "/partitions/partition@1: ioreq-page: is missing (a backend's ioreq-poll-ms needs its ioreq-page)"
+        ]
+    );
+    // Malformed.
+    let p = edit(
+        || polling(5),
+        |t| {
+            t.at(P1).set("ioreq-poll-ms", u64s(&[5]));
+        },
+    );
+    assert_eq!(
+        p,
+        ["/partitions/partition@1: ioreq-poll-ms: must be one 32-bit cell (found 8 bytes)"]
+    );
+}
+
+#[test]
+fn poll_interval_out_of_range() {
+    for ms in [0, 1001, u32::MAX] {
+        let p = problems(&polling(ms));
+        assert_eq!(
+            p,
+            [format!(
+                "/partitions/partition@1: ioreq-poll-ms: <{ms}> is out of range (1 to 1000 ms)"
+            )],
+            "{ms}"
+        );
+    }
+}
+
+#[test]
+fn deadline_must_cover_two_poll_intervals() {
+    let p = edit(
+        || polling(50),
+        |t| {
+            t.at(D0).set("deadline-ms", cells(&[99]));
+        },
+    );
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@0: deadline-ms: <99> is less than twice ioreq-poll-ms <50> of \"beta\" (/partitions/partition@1): every access may time out before the backend looks at its request page (give at least <100>)"
+        ]
+    );
+    let p = edit(
+        || polling(50),
+        |t| {
+            t.at(D0).set("deadline-ms", cells(&[100]));
+        },
+    );
+    assert_eq!(p, NONE);
+    // The default deadline (100 ms) against 51 ms.
+    assert_eq!(
+        problems(&polling(51)),
+        [
+            "/virtio/device@0: deadline-ms: <100> is less than twice ioreq-poll-ms <51> of \"beta\" (/partitions/partition@1): every access may time out before the backend looks at its request page (give at least <102>)"
+        ]
+    );
+    // A doorbell backend has no such bound.
+    let p = edit(virtio, |t| {
+        t.at(D0).set("deadline-ms", cells(&[1]));
+    });
+    assert_eq!(p, NONE);
+    // A zero deadline is reported once.
+    let p = edit(
+        || polling(5),
+        |t| {
+            t.at(D0).set("deadline-ms", cells(&[0]));
+        },
+    );
+    assert_eq!(p, ["/virtio/device@0: deadline-ms: must be at least 1"]);
+}
+
+#[test]
+fn a_polling_backend_takes_no_spi() {
+    // SPI 100, beta's doorbell in virtio(), is free once beta polls ...
+    let p = edit(
+        || polling(5),
+        |t| {
+            t.at(D0).set("spi", cells(&[100]));
+        },
+    );
+    assert_eq!(p, NONE);
+    // ... but not while it rings it.
+    let p = edit(virtio, |t| {
+        t.at(D0).set("spi", cells(&[100]));
+    });
+    assert_eq!(
+        p,
+        ["/virtio/device@0: spi: SPI 100 is also the ioreq-spi of /partitions/partition@1"]
+    );
+    // A polling backend's page is still checked.
+    let p = edit(
+        || polling(5),
+        |t| {
+            t.at(P1).set("ioreq-page", u64s(&[0x4000_1000]));
+        },
+    );
+    assert_eq!(
+        p,
+        [
+            "/partitions/partition@1: ioreq-page: the request page [0x40001000, 0x40002000) overlaps /partitions/partition@1 guest memory [0x40000000, 0x40800000)"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// Per-backend device numbering.
+
+/// `good()` plus "gamma" (id 2, CPU 0, 8 MiB at host 0x4a000000, gamma.bin), a
+/// backend (page 0x0c000000, SPI 101), and alpha fronting `n_beta` rng devices
+/// served by beta and `n_gamma` by gamma, interleaved: indices 0, 1, 2, ... go
+/// to beta, gamma, beta, gamma, ... while both have some left.
+fn two_backends(n_beta: u32, n_gamma: u32) -> N {
+    let mut t = good();
+    t.at(P1)
+        .set("ioreq-page", u64s(&[0x0b00_0000]))
+        .set("ioreq-spi", cells(&[100]));
+    t.at("partitions").children.push(
+        N::new("partition@2")
+            .p("reg", cells(&[2]))
+            .p("label", s("gamma"))
+            .p("cpus", cells(&[0]))
+            .p("memory", u64s(&[0x4000_0000, 0x4a00_0000, 0x80_0000]))
+            .p("image", s("gamma.bin"))
+            .p("load-address", u64s(&[0x4000_0000]))
+            .p("ioreq-page", u64s(&[0x0c00_0000]))
+            .p("ioreq-spi", cells(&[101])),
+    );
+    let mut v = N::new("virtio")
+        .p("#address-cells", cells(&[1]))
+        .p("#size-cells", cells(&[0]));
+    let (mut b, mut g) = (n_beta, n_gamma);
+    for i in 0..n_beta + n_gamma {
+        let to_beta = b > 0 && (g == 0 || i % 2 == 0);
+        let backend = if to_beta { "beta" } else { "gamma" };
+        if to_beta {
+            b -= 1;
+        } else {
+            g -= 1;
+        }
+        let mut d = device(i, "rng", 0x0a00_0000 + u64::from(i) * 0x200, 40 + i);
+        d.set("backend", s(backend));
+        v.children.push(d);
+    }
+    t.children.push(v);
+    t
+}
+
+fn gamma_files() -> Files {
+    Files::good().with("gamma.bin", 0x1000)
+}
+
+#[test]
+fn devices_are_numbered_per_backend() {
+    let mut t = two_backends(2, 2);
+    // Tree order is not index order: the numbering follows `reg`.
+    t.at("virtio").children.reverse();
+    assert_eq!(problems_with(&t, &gamma_files()), NONE);
+    let c = parsed(&t);
+    let got: Vec<(u32, u32, u32)> = c
+        .virtio
+        .iter()
+        .map(|d| (d.index, d.backend, d.backend_index))
+        .collect();
+    assert_eq!(got, [(3, 2, 1), (2, 1, 1), (1, 2, 0), (0, 1, 0)]);
+    let beta: Vec<(u32, u32)> = c
+        .backend_devices(1)
+        .iter()
+        .map(|d| (d.index, d.backend_index))
+        .collect();
+    assert_eq!(beta, [(0, 0), (2, 1)]);
+    let gamma: Vec<(u32, u32)> = c
+        .backend_devices(2)
+        .iter()
+        .map(|d| (d.index, d.backend_index))
+        .collect();
+    assert_eq!(gamma, [(1, 0), (3, 1)]);
+    assert_eq!(c.backend_device(2, 1).map(|d| d.index), Some(3));
+    assert_eq!(c.backend_device(1, 0).map(|d| d.index), Some(0));
+    assert!(c.backend_device(1, 2).is_none());
+    assert!(c.backend_device(0, 0).is_none());
+}
+
+#[test]
+fn eight_per_backend_not_per_system() {
+    // 8 + 8 = 16 devices in the system: fine.
+    let t = two_backends(8, 8);
+    assert_eq!(problems_with(&t, &gamma_files()), NONE);
+    let c = parsed(&t);
+    assert_eq!(c.virtio.len(), 16);
+    assert!(c.virtio.iter().all(|d| d.backend_index < 8));
+    assert_eq!(MAX_VIRTIO_PER_BACKEND, 8);
+    // 10 on beta: reported once, on its 9th device, with the count.
+    let t = two_backends(10, 1);
+    assert_eq!(
+        problems_with(&t, &gamma_files()),
+        [
+            "/virtio/device@9: backend: \"beta\" serves 10 virtio devices, more than 8 (IOREQ sync slots: the device's number on its backend * 8 + vCPU)"
+        ]
+    );
+    // The global index stays 0..n-1 without gaps.
+    let mut t = two_backends(2, 2);
+    t.at("virtio/device@3").set("reg", cells(&[7]));
+    assert_eq!(
+        problems_with(&t, &gamma_files()),
+        [
+            "/virtio/device@3: reg: index 7 leaves a gap: the 4 virtio devices must have indices 0 to 3"
+        ]
+    );
+}
+
+// ---------------------------------------------------------------------------
+// A blk device's `disk`.
+
+#[test]
+fn blk_needs_a_disk_and_only_blk_has_one() {
+    let p = edit(two, |t| {
+        t.at(D1).remove("disk");
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@1: disk: is missing (a \"blk\" device needs the region of the backend's memory its RAM disk lives in)"
+        ]
+    );
+    let p = edit(two, |t| {
+        t.at(D0).set("disk", u64s(&[0x4060_0000, 0x1000]));
+    });
+    assert_eq!(
+        p,
+        ["/virtio/device@0: disk: is only for type \"blk\" (this device is \"rng\")"]
+    );
+    let p = edit(two, |t| {
+        t.at(D1).set("disk", u64s(&[0x4040_0000, 0x1000, 0]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@1: disk: must be one (address, size) pair of 2 + 2 cells (found 24 bytes)"
+        ]
+    );
+}
+
+#[test]
+fn disk_alignment_and_placement() {
+    let cases: [([u64; 2], &str); 5] = [
+        (
+            [0x4040_0800, 0x10_0000],
+            "[0x40400800, 0x40500800) is not 4 KiB-aligned (base and size must be multiples of 0x1000)",
+        ),
+        (
+            [0x4040_0000, 0x1800],
+            "[0x40400000, 0x40401800) is not 4 KiB-aligned (base and size must be multiples of 0x1000)",
+        ),
+        ([0x4040_0000, 0], "[0x40400000, 0x40400000) has size 0"),
+        (
+            [0x4078_0000, 0x10_0000],
+            "[0x40780000, 0x40880000) is not inside one guest memory region of the backend \"beta\" (/partitions/partition@1)",
+        ),
+        (
+            [0x8000_0000, 0x10_0000],
+            "[0x80000000, 0x80100000) is not inside one guest memory region of the backend \"beta\" (/partitions/partition@1)",
+        ),
+    ];
+    for (disk, msg) in cases {
+        let p = edit(two, |t| {
+            t.at(D1).set("disk", u64s(&disk));
+        });
+        assert_eq!(p, [format!("/virtio/device@1: disk: {msg}")], "{disk:x?}");
+    }
+}
+
+#[test]
+fn disk_overlaps() {
+    let cases: [([u64; 2], &str); 3] = [
+        (
+            [0x4000_0000, 0x10_0000],
+            "[0x40000000, 0x40100000) overlaps /partitions/partition@1 image \"beta.bin\" [0x40000000, 0x40001000)",
+        ),
+        (
+            [0x407f_0000, 0x1_0000],
+            "[0x407f0000, 0x40800000) overlaps /partitions/partition@1 guest DTB [0x407f0000, 0x40800000)",
+        ),
+        (
+            [0x407e_f000, 0x1000],
+            "[0x407ef000, 0x407f0000) overlaps /partitions/partition@1 initrd \"beta.cpio\" [0x407e0000, 0x407f0000)",
+        ),
+    ];
+    for (disk, msg) in cases {
+        let p = edit(two, |t| {
+            t.at(D1).set("disk", u64s(&disk));
+        });
+        assert_eq!(p, [format!("/virtio/device@1: disk: {msg}")], "{disk:x?}");
+    }
+    // All three at once.
+    let p = edit(two, |t| {
+        t.at(D1).set("disk", u64s(&[0x4000_0000, 0x80_0000]));
+    });
+    assert_eq!(p.len(), 3, "{p:?}");
+    // An image of unknown size is only reported missing.
+    let mut t = two();
+    t.at(D1).set("disk", u64s(&[0x4000_0000, 0x10_0000]));
+    assert_eq!(
+        problems_with(&t, &Files::good().without("beta.bin")),
+        ["/partitions/partition@1: image: \"beta.bin\" is missing"]
+    );
+    // Another device's disk on the same backend.
+    let p = edit(two, |t| {
+        let mut d = device(2, "blk", 0x0a00_3a00, 45);
+        d.set("disk", u64s(&[0x404f_f000, 0x2000]));
+        t.at("virtio").children.push(d);
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@2: disk: [0x404ff000, 0x40501000) overlaps /virtio/device@1 disk [0x40400000, 0x40500000)"
+        ]
+    );
+    // Adjacent disks are fine.
+    let p = edit(two, |t| {
+        let mut d = device(2, "blk", 0x0a00_3a00, 45);
+        d.set("disk", u64s(&[0x4050_0000, 0x10_0000]));
+        t.at("virtio").children.push(d);
+    });
+    assert_eq!(p, NONE);
+    // The request page (itself refused inside guest memory).
+    let p = edit(two, |t| {
+        t.at(P1).set("ioreq-page", u64s(&[0x4040_0000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/partitions/partition@1: ioreq-page: the request page [0x40400000, 0x40401000) overlaps /partitions/partition@1 guest memory [0x40000000, 0x40800000)",
+            "/virtio/device@1: disk: [0x40400000, 0x40500000) overlaps /partitions/partition@1 ioreq-page [0x40400000, 0x40401000)",
+        ]
+    );
+}
+
+#[test]
+fn disk_image_must_fit_in_the_disk() {
+    let mut t = two();
+    t.at(D1).set("disk-image", s("disk.img"));
+    // Of unknown size (e.g. Ferry at boot, or a missing file): not checked here.
+    assert_eq!(problems(&t), NONE);
+    assert_eq!(
+        problems_with(&t, &Files::good().with("disk.img", 0x10_0000)),
+        NONE
+    );
+    assert_eq!(
+        problems_with(&t, &Files::good().with("disk.img", 0x10_0001)),
+        [
+            "/virtio/device@1: disk-image: \"disk.img\" (0x100001 bytes) is larger than disk [0x40400000, 0x40500000) (0x100000 bytes)"
         ]
     );
 }

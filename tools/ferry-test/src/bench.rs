@@ -30,6 +30,7 @@ fn describe(name: &str) -> &'static str {
         "posted-notify" => "QueueNotify store, posted",
         "forwarded-read" => "MagicValue read via the backend",
         "request-notify" => "rng request to FE handler entry",
+        "notify-irq" => "BE NOTIFY_FRONTEND to FE handler entry",
         _ => "",
     }
 }

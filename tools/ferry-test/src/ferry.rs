@@ -14,6 +14,9 @@ use crate::qemu::{self, Ended};
 /// Where the test guests' images are (`make test-guests`), passed to `ferry` as `-I`.
 pub const GUEST_BIN_DIR: &str = "build/guests-bin";
 
+/// Where `make partitions` puts the product partitions' images (ferry-backend.bin).
+pub const PARTITION_BIN_DIR: &str = "build/partitions";
+
 /// Where packed scenario images go.
 pub const PACKED_DIR: &str = "build/scenarios";
 
@@ -46,9 +49,10 @@ pub struct ToolRun {
     pub output: String,
 }
 
-/// `-I build/guests-bin`, then `-I DIR` for each of `include`.
+/// `-I build/guests-bin -I build/partitions`, then `-I DIR` for each of `include`.
 fn include_args(include: &[String]) -> Vec<String> {
-    std::iter::once(GUEST_BIN_DIR)
+    [GUEST_BIN_DIR, PARTITION_BIN_DIR]
+        .into_iter()
         .chain(include.iter().map(String::as_str))
         .flat_map(|d| ["-I".to_string(), d.to_string()])
         .collect()
@@ -224,7 +228,7 @@ mod tests {
     fn command_lines() {
         assert_eq!(
             check_args("tests/partitions/bad/x.dts", &[]).join(" "),
-            "check tests/partitions/bad/x.dts -I build/guests-bin"
+            "check tests/partitions/bad/x.dts -I build/guests-bin -I build/partitions"
         );
         let a = pack_args(
             "tests/partitions/x.dts",
@@ -236,18 +240,18 @@ mod tests {
         assert_eq!(
             a.join(" "),
             "pack tests/partitions/x.dts --hypervisor build/qemu-virt/ferry.img \
-             -o build/scenarios/x.img -I build/guests-bin"
+             -o build/scenarios/x.img -I build/guests-bin -I build/partitions"
         );
         let a = pack_args("c", Path::new("h"), Path::new("o"), &[], true);
         assert_eq!(a.last().map(String::as_str), Some("--no-check"));
         let more = ["build/guests".to_string()];
         assert_eq!(
             check_args("c", &more).join(" "),
-            "check c -I build/guests-bin -I build/guests"
+            "check c -I build/guests-bin -I build/partitions -I build/guests"
         );
         assert_eq!(
             pack_args("c", Path::new("h"), Path::new("o"), &more, true).join(" "),
-            "pack c --hypervisor h -o o -I build/guests-bin -I build/guests --no-check"
+            "pack c --hypervisor h -o o -I build/guests-bin -I build/partitions -I build/guests --no-check"
         );
     }
 

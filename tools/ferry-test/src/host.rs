@@ -1,5 +1,5 @@
-//! Host unit tests: `cargo test --workspace`, then the test guests' runtime
-//! (`cargo test --manifest-path tests/guests/Cargo.toml -p ferry-guest-rt`), logged to one
+//! Host unit tests: `cargo test --workspace`, then the bare-metal partitions' workspace
+//! (`cargo test --manifest-path devices/partition/Cargo.toml --workspace`), logged to one
 //! file and counted from its `test result:` lines.
 
 use std::fs::File;
@@ -82,12 +82,13 @@ pub fn failure_excerpts(log: &str, max: usize) -> Vec<String> {
     out
 }
 
-/// The test guests' workspace: its runtime's pure parts (bootargs, DTB copy, page
-/// table) are unit-tested on the host too.
-pub const GUEST_MANIFEST: &str = "tests/guests/Cargo.toml";
+/// The bare-metal partitions' workspace (the partition runtime and the reference
+/// backend): their pure parts (bootargs, DTB copy, page table, the backend's DT and
+/// request-page logic) are unit-tested on the host too.
+pub const PARTITION_MANIFEST: &str = "devices/partition/Cargo.toml";
 
-/// The `cargo test` runs of the host step: the main workspace, then the test guests'
-/// runtime (`ferry-guest-rt`) on the host.
+/// The `cargo test` runs of the host step: the main workspace, then the partitions'
+/// workspace (`ferry-partition-rt`, `ferry-backend`) on the host.
 pub fn cargo_test_args() -> Vec<Vec<String>> {
     let v = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
     vec![
@@ -95,9 +96,8 @@ pub fn cargo_test_args() -> Vec<Vec<String>> {
         v(&[
             "test",
             "--manifest-path",
-            GUEST_MANIFEST,
-            "-p",
-            "ferry-guest-rt",
+            PARTITION_MANIFEST,
+            "--workspace",
             "--no-fail-fast",
         ]),
     ]
@@ -256,9 +256,9 @@ test result: ok. 1 passed; 0 failed; 0 ignored; 0 measured; 0 filtered out; fini
         assert!(
             runs[1]
                 .join(" ")
-                .contains("--manifest-path tests/guests/Cargo.toml")
+                .contains("--manifest-path devices/partition/Cargo.toml")
         );
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        assert!(root.join(GUEST_MANIFEST).is_file());
+        assert!(root.join(PARTITION_MANIFEST).is_file());
     }
 }

@@ -309,7 +309,10 @@ fn run_scenario(root: &Path, s: &Scenario, ferry_bin: Option<&FerryBin>) -> Repo
     let text = std::fs::read(root.join(&log))
         .map(|b| String::from_utf8_lossy(&b).into_owned())
         .unwrap_or_default();
-    let verdict = verdict::judge(s.expect_exit, &s.expected_log(), &text, &outcome);
+    let mut verdict = verdict::judge(s.expect_exit, &s.expected_log(), &text, &outcome);
+    verdict
+        .reasons
+        .extend(verdict::forbidden(&s.forbid_log, &text));
     report(verdict, log, command)
 }
 

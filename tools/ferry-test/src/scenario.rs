@@ -64,6 +64,9 @@ pub struct Scenario {
     /// Substrings that must all appear in the console log.
     #[serde(default)]
     pub expect_log: Vec<String>,
+    /// Substrings that must not appear in the console log.
+    #[serde(default)]
+    pub forbid_log: Vec<String>,
     /// A system config (`.dts`, relative to the repository root) to pack with
     /// `ferry pack` behind `build/<image>/ferry.img`; the packed image boots instead.
     #[serde(default)]

@@ -121,6 +121,15 @@ fn quote(output: &str, n: usize) -> String {
 }
 
 /// Judges `ferry check` on a config that must be refused: it must exit non-zero
+/// One reason per `forbid_log` substring the log contains.
+pub fn forbidden(forbid_log: &[String], log: &str) -> Vec<String> {
+    forbid_log
+        .iter()
+        .filter(|f| log.contains(f.as_str()))
+        .map(|f| format!("in the log, but forbidden: {f:?}"))
+        .collect()
+}
+
 /// (having run) and print `fragment`. Returns the reasons it failed (none: passed).
 pub fn judge_check(fragment: &str, end: &ToolEnd, output: &str) -> Vec<String> {
     let mut reasons = Vec::new();
@@ -167,6 +176,11 @@ mod tests {
 
     #[test]
     fn pass() {
+        assert!(forbidden(&v(&["first doorbell"]), GOOD).is_empty());
+        assert_eq!(
+            forbidden(&v(&["4 of 4 CPUs online", "nope"]), GOOD),
+            ["in the log, but forbidden: \"4 of 4 CPUs online\""]
+        );
         let r = judge(0, &v(&["4 of 4 CPUs online"]), GOOD, &Outcome::Exited(0));
         assert!(r.passed(), "{r:?}");
     }

@@ -1,6 +1,7 @@
 //! What goes into the pack for a config: the config DTB, then per partition (in
 //! id order) its image, generated guest DTB, initrd and the disk images of the
-//! virtio-blk devices it serves (in device index order).
+//! virtio-blk devices it serves (in device index order). A disk image must fit
+//! in its device's `disk`.
 
 use std::path::Path;
 
@@ -130,6 +131,22 @@ fn partition(
             warnings.push(format!("{msg}: not packed"));
             continue;
         };
+        if let Some(disk) = d.disk
+            && data.len() as u64 > disk.size
+        {
+            let msg = format!(
+                "{}: disk-image: \"{name}\" ({:#x} bytes) is larger than disk [{:#x}, {:#x}) ({:#x} bytes)",
+                d.path,
+                data.len(),
+                disk.base,
+                u128::from(disk.base) + u128::from(disk.size),
+                disk.size
+            );
+            if !lenient {
+                bail!(msg);
+            }
+            warnings.push(msg);
+        }
         items.push(item(Kind::Disk, base_name(name), data));
     }
     Ok(())

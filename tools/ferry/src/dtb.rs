@@ -21,9 +21,12 @@
 //!     virtio_mmio@<window> { compatible = "virtio,mmio"; reg = <window>;  one per virtio device
 //!                    interrupts = <0 spi 1>; dma-coherent; interrupt-parent = <&gic>; };  it fronts
 //!     ferry-backend { compatible = "ferry,virtio-backend"; request-page = <ioreq-page>;  backend only
-//!                    interrupts = <0 ioreq-spi 1>; #address-cells = <1>; #size-cells = <0>;
-//!                    device@N { reg = <N>; type = "rng";                 one per device it serves
-//!                               frontend-memory = <FE ipa, size, BE ipa>; }; };
+//!                    interrupts = <0 ioreq-spi 1>;            with ioreq-spi, or
+//!                    poll-interval-ms = <ioreq-poll-ms>;      with ioreq-poll-ms
+//!                    #address-cells = <1>; #size-cells = <0>;
+//!                    device@N { reg = <N>; type = "blk";      one per device it serves; N = its
+//!                               frontend-memory = <FE ipa, size, BE ipa>;   number on this backend
+//!                               disk = <BE ipa size>; }; };   blk only
 //!     hypervisor { compatible = "ferry,hypervisor"; ferry,console-hypercall = <0x86000001>; };
 //! };
 //! ```
@@ -31,7 +34,8 @@
 use anyhow::{Context, Result};
 use ferry_abi::hypercall::CONSOLE_WRITE;
 use ferry_config::{
-    Config, Console, Device, Node, PL011_CLOCK_NODE, Partition, Property, pl011_node_name,
+    Config, Console, Device, IoreqSignal, Node, PL011_CLOCK_NODE, Partition, Property, VirtioKind,
+    pl011_node_name,
 };
 
 /// GIC interrupt flags of virtio interrupts: edge rising.
@@ -275,22 +279,33 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
     // validate() refuses a backend without its page; --no-check packs what it can.
     let q = p
         .ioreq
-        .context("a virtio backend needs ioreq-page and ioreq-spi")?;
+        .context("a virtio backend needs ioreq-page and ioreq-spi or ioreq-poll-ms")?;
     let node = w.begin_node(BACKEND_NODE)?;
     w.property_string("compatible", "ferry,virtio-backend")?;
     w.property_u64("request-page", q.page)?;
-    w.property_array_u32("interrupts", &[0, q.spi, VIRTIO_IRQ_FLAGS])?;
+    match q.signal {
+        IoreqSignal::Spi(spi) => {
+            w.property_array_u32("interrupts", &[0, spi, VIRTIO_IRQ_FLAGS])?;
+        }
+        IoreqSignal::Poll { interval_ms } => {
+            w.property_u32("poll-interval-ms", interval_ms)?;
+        }
+    }
     w.property_u32("#address-cells", 1)?;
     w.property_u32("#size-cells", 0)?;
+    // In backend_index order: device@0, device@1, ... (the IOREQ `device` field).
     for d in served {
         let fe = cfg
             .partition(d.frontend)
             .and_then(|fe| fe.memory.first())
             .with_context(|| format!("{}: the frontend has no memory region", d.path))?;
-        let dev = w.begin_node(&format!("device@{:x}", d.index))?;
-        w.property_u32("reg", d.index)?;
+        let dev = w.begin_node(&format!("device@{:x}", d.backend_index))?;
+        w.property_u32("reg", d.backend_index)?;
         w.property_string("type", d.kind.name())?;
         w.property_array_u64("frontend-memory", &[fe.ipa, fe.size, d.shared_memory])?;
+        if let (VirtioKind::Blk, Some(disk)) = (d.kind, d.disk) {
+            w.property_array_u64("disk", &[disk.base, disk.size])?;
+        }
         w.end_node(dev)?;
     }
     w.end_node(node)?;

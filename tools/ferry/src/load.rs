@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use ferry_config::{Config, ConfigError, Images, Partition};
+use ferry_config::{Config, ConfigError, Images, Partition, VirtioDevice};
 
 /// A config, compiled, with the directories its files are looked up in.
 #[derive(Clone, Debug)]
@@ -141,6 +141,10 @@ impl Images for Loaded {
 
     fn initrd_size(&self, p: &Partition) -> Option<u64> {
         self.size(p.initrd.as_deref()?)
+    }
+
+    fn disk_image_size(&self, d: &VirtioDevice) -> Option<u64> {
+        self.size(d.disk_image.as_deref()?)
     }
 }
 

@@ -291,3 +291,130 @@ fn dtb_of_an_unknown_partition() {
     );
     let _ = fs::remove_dir_all(dir);
 }
+
+#[test]
+fn check_and_pack_refuse_a_disk_image_larger_than_its_disk() {
+    let opts = Opts {
+        virtio: true,
+        ..Opts::default()
+    };
+    let dir = setup("check-disk-size", &opts);
+    fs::write(
+        dir.join("disk.img"),
+        vec![0x44u8; DISK[1] as usize + 0x1000],
+    )
+    .unwrap();
+    let msg = "error: /virtio/device@1: disk-image: \"disk.img\" (0x101000 bytes) is larger than disk [0x40400000, 0x40500000) (0x100000 bytes)\n1 problem(s) in sys.dtb\n";
+    let o = ferry(&["check", "sys.dtb", "-I", "extra"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), msg);
+    let args = [
+        "pack",
+        "sys.dtb",
+        "-I",
+        "extra",
+        "--hypervisor",
+        "ferry.img",
+        "-o",
+        "out.img",
+    ];
+    let o = ferry(&args, &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(stdout(&o), msg);
+    assert!(!dir.join("out.img").exists());
+    // A disk image that fits is packed for the backend.
+    fs::write(dir.join("disk.img"), vec![0x44u8; DISK[1] as usize]).unwrap();
+    let o = ferry(&["check", "sys.dtb", "-I", "extra"], &dir);
+    assert_eq!(stdout(&o), "sys.dtb: ok (2 partitions)\n");
+    let o = ferry(&args, &dir);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = fs::read(dir.join("out.img")).unwrap();
+    let pack = Pack::parse(&out[0x8000..]).unwrap();
+    assert_eq!(pack.find(Kind::Disk, 1).unwrap().data.len() as u64, DISK[1]);
+    let _ = fs::remove_dir_all(dir);
+}
+
+/// The repository's `tests/` directory.
+fn repo_tests() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests")
+}
+
+/// The `.dts` files of `dir`, sorted.
+fn dts_files(dir: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "dts"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `ferry check` problems of config `path`, with a 64 KiB stand-in in `images`
+/// for every file it names (image, initrd, disk-image).
+fn check_with_stand_ins(path: &Path, images: &Path) -> Result<(), Vec<String>> {
+    let loaded = ferry_tool::load::load(path, &[images.to_path_buf()])
+        .unwrap_or_else(|e| panic!("{}: {e:#}", path.display()));
+    let cfg = loaded
+        .parse()
+        .map_err(|e| e.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let names = cfg
+        .partitions
+        .iter()
+        .flat_map(|p| [Some(&p.image), p.initrd.as_ref()])
+        .chain(cfg.virtio.iter().map(|d| d.disk_image.as_ref()))
+        .flatten();
+    for name in names {
+        let f = images.join(name);
+        if !f.exists() {
+            fs::write(f, vec![0u8; 0x1_0000]).unwrap();
+        }
+    }
+    ferry_tool::load::check(&loaded)
+        .map(|_| ())
+        .map_err(|e| e.iter().map(ToString::to_string).collect())
+}
+
+#[test]
+fn the_repositorys_test_configs_check() {
+    let images = scratch("repo-configs");
+    let tests = repo_tests();
+    let good: Vec<PathBuf> = [tests.join("partitions"), tests.join("linux")]
+        .iter()
+        .flat_map(|d| dts_files(d))
+        .collect();
+    assert!(good.len() > 20, "{good:?}");
+    for path in &good {
+        assert_eq!(
+            check_with_stand_ins(path, &images),
+            Ok(()),
+            "{}",
+            path.display()
+        );
+    }
+    // The bad configs about backends and blk disks (the others are judged by
+    // tests/scenarios.toml with the real images).
+    let bad = [
+        (
+            "ioreq-spi-and-poll.dts",
+            "/partitions/partition@1: ioreq-poll-ms: cannot be given with ioreq-spi (a backend is signalled by its doorbell SPI or polls its request page, not both)",
+        ),
+        (
+            "deadline-below-poll.dts",
+            "/virtio/device@0: deadline-ms: <60> is less than twice ioreq-poll-ms <50> of \"be\" (/partitions/partition@1): every access may time out before the backend looks at its request page (give at least <100>)",
+        ),
+        (
+            "disk-overlaps-dtb.dts",
+            "/virtio/device@0: disk: [0x40780000, 0x40800000) overlaps /partitions/partition@1 guest DTB [0x407f0000, 0x40800000)",
+        ),
+    ];
+    for (name, msg) in bad {
+        let path = tests.join("partitions/bad").join(name);
+        assert_eq!(
+            check_with_stand_ins(&path, &images),
+            Err(vec![msg.to_string()]),
+            "{name}"
+        );
+    }
+    let _ = fs::remove_dir_all(images);
+}

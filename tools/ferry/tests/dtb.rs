@@ -263,8 +263,14 @@ fn dtb_is_accepted_by_dtc_when_present() {
 }
 
 fn virtio_config() -> ferry_config::Config {
+    virtio_config_with(None)
+}
+
+/// The virtio config, beta polling every `poll_ms` ms if set.
+fn virtio_config_with(poll_ms: Option<u32>) -> ferry_config::Config {
     let opts = Opts {
         virtio: true,
+        poll_ms,
         ..Opts::default()
     };
     let cfg = ferry_config::parse(&config_dtb(&opts)).unwrap();
@@ -326,6 +332,74 @@ fn backend_sees_its_request_page_and_devices() {
             [0, 0x4000_0000, 0, 0x80_0000, 0, 0x8000_0000]
         );
     }
+    // The blk device's RAM disk, 2 + 2 cells; the rng has none.
+    assert!(devs[0].property("disk").is_none());
+    assert_eq!(
+        be32(prop(&devs[1], "disk")),
+        [0, DISK[0] as u32, 0, DISK[1] as u32]
+    );
+    assert!(be.property("poll-interval-ms").is_none());
+    dtc_accepts("beta-backend", &blob);
+}
+
+#[test]
+fn polling_backend_gets_its_interval_and_no_interrupt() {
+    let cfg = virtio_config_with(Some(5));
+    let q = cfg.partitions[1].ioreq.unwrap();
+    assert_eq!(q.signal, ferry_config::IoreqSignal::Poll { interval_ms: 5 });
+    let blob = guest_dtb(&cfg, &cfg.partitions[1], Some(9)).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    let be = child(&root, BACKEND_NODE);
+    assert_eq!(be32(prop(&be, "request-page")), [0, 0x0b00_0000]);
+    assert_eq!(be32(prop(&be, "poll-interval-ms")), [5]);
+    assert!(be.property("interrupts").is_none());
+    let names: Vec<&str> = be.children().map(|d| d.name).collect();
+    assert_eq!(names, ["device@0", "device@1"]);
+    // The frontend's view does not change.
+    let fe = guest_dtb(&cfg, &cfg.partitions[0], None).unwrap();
+    assert_eq!(
+        fe,
+        guest_dtb(&virtio_config(), &cfg.partitions[0], None).unwrap()
+    );
+    dtc_accepts("beta-polling", &blob);
+}
+
+#[test]
+fn backend_devices_are_numbered_on_their_backend() {
+    // Device 0 (rng) moves to alpha as its backend (beta fronts it): beta then
+    // serves only device 1 (blk), its device 0.
+    let mut cfg = virtio_config();
+    cfg.partitions[0].ioreq = Some(ferry_config::IoreqPage {
+        page: 0x0c00_0000,
+        signal: ferry_config::IoreqSignal::Spi(101),
+    });
+    cfg.virtio[0].frontend = 1;
+    cfg.virtio[0].backend = 0;
+    cfg.virtio[1].backend_index = 0;
+    let blob = guest_dtb(&cfg, &cfg.partitions[1], Some(9)).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    let be = child(&root, BACKEND_NODE);
+    let devs: Vec<FdtNode> = be.children().collect();
+    let names: Vec<&str> = devs.iter().map(|d| d.name).collect();
+    assert_eq!(names, ["device@0"]);
+    assert_eq!(be32(prop(&devs[0], "reg")), [0]);
+    assert_eq!(prop(&devs[0], "type"), b"blk\0");
+    // Parsed from a config, the numbering is the same.
+    let dtb = config_dtb(&Opts {
+        virtio: true,
+        ..Opts::default()
+    });
+    let parsed = ferry_config::parse(&dtb).unwrap();
+    assert_eq!(
+        parsed
+            .virtio
+            .iter()
+            .map(|d| d.backend_index)
+            .collect::<Vec<_>>(),
+        [0, 1]
+    );
 }
 
 #[test]
@@ -334,7 +408,8 @@ fn backend_without_request_page_is_an_error() {
     cfg.partitions[1].ioreq = None;
     let err = guest_dtb(&cfg, &cfg.partitions[1], None).unwrap_err();
     assert!(
-        format!("{err:#}").contains("a virtio backend needs ioreq-page and ioreq-spi"),
+        format!("{err:#}")
+            .contains("a virtio backend needs ioreq-page and ioreq-spi or ioreq-poll-ms"),
         "{err:#}"
     );
 }

@@ -191,3 +191,40 @@ fn blk_disk_images_are_packed_for_the_backend() {
     assert_eq!(Kind::Disk.name(), "disk image");
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_disk_image_larger_than_its_disk_is_refused() {
+    let dir = scratch("assemble-disk-size");
+    let cfg_path = dir.join("sys.dtb");
+    let opts = Opts {
+        virtio: true,
+        ..Opts::default()
+    };
+    std::fs::write(&cfg_path, config_dtb(&opts)).unwrap();
+    for (name, len) in [("alpha.bin", 7), ("beta.bin", 8), ("beta.cpio", 9)] {
+        std::fs::write(dir.join(name), vec![1u8; len]).unwrap();
+    }
+    let loaded = ferry_tool::load::load(&cfg_path, &[]).unwrap();
+    let cfg = loaded.parse().unwrap();
+    let mut warnings = vec![];
+    // Exactly the disk's size fits.
+    std::fs::write(dir.join("disk.img"), vec![7u8; DISK[1] as usize]).unwrap();
+    let got = ferry_tool::assemble::items(&loaded, Some(&cfg), false, &mut warnings).unwrap();
+    assert_eq!(got.last().unwrap().data.len() as u64, DISK[1]);
+    assert!(warnings.is_empty());
+    // One byte more does not, unless lenient (then it is packed anyway).
+    std::fs::write(dir.join("disk.img"), vec![7u8; DISK[1] as usize + 1]).unwrap();
+    let msg = "/virtio/device@1: disk-image: \"disk.img\" (0x100001 bytes) is larger than disk [0x40400000, 0x40500000) (0x100000 bytes)";
+    let err = ferry_tool::assemble::items(&loaded, Some(&cfg), false, &mut warnings).unwrap_err();
+    assert_eq!(err.to_string(), msg);
+    let got = ferry_tool::assemble::items(&loaded, Some(&cfg), true, &mut warnings).unwrap();
+    assert_eq!(warnings, [msg]);
+    assert_eq!(got.last().unwrap().kind, Kind::Disk);
+    // validate() says the same, knowing the file's size (`ferry check`).
+    let problems: Vec<String> = ferry_config::validate(&cfg, &loaded)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    assert_eq!(problems, [msg]);
+    let _ = std::fs::remove_dir_all(dir);
+}

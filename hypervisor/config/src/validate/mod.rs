@@ -15,7 +15,7 @@ use alloc::vec::Vec;
 use ferry_platform::{MAX_CPUS, Region};
 
 use crate::error::{ConfigError, Errors, Range};
-use crate::model::{Config, Partition};
+use crate::model::{Config, Partition, VirtioDevice};
 use crate::{MAX_SPI, PAGE_SIZE};
 
 /// What the validator needs to know about images: their sizes, or `None` if
@@ -26,6 +26,14 @@ pub trait Images {
     /// Size of `p`'s initrd, or `None` if there is none (only asked when
     /// `p.initrd` is set).
     fn initrd_size(&self, p: &Partition) -> Option<u64>;
+    /// Size of virtio device `d`'s `disk-image`, or `None` if it is missing or
+    /// not known (only asked when `d.disk_image` is set). The default knows
+    /// none: then only `ferry pack`, which reads the file, checks that it fits
+    /// in `disk`.
+    fn disk_image_size(&self, d: &VirtioDevice) -> Option<u64> {
+        let _ = d;
+        None
+    }
 }
 
 /// Checks `cfg` against every rule of docs/config.md "Checks" and returns every
@@ -38,7 +46,7 @@ pub fn validate(cfg: &Config, images: &dyn Images) -> Vec<ConfigError> {
     v.platform();
     v.hypervisor();
     v.partitions(images);
-    v.virtio();
+    v.virtio(images);
     v.exit_policy();
     v.errs.0
 }

@@ -1,13 +1,15 @@
 //! The checks of one partition: id, label, CPUs, memory, devices, image, DTB, initrd.
 
 use alloc::format;
+use alloc::string::String;
+use alloc::vec::Vec;
 
 use ferry_platform::Region;
 
 use super::{Images, Validator, covered, region_problem, sane};
 use crate::error::{Bytes, Range};
 use crate::model::{Console, Device, Partition};
-use crate::{MAX_GUEST_DTB, MAX_SPI, PL011_CLOCK_NODE, pl011_node_name};
+use crate::{MAX_SPI, PL011_CLOCK_NODE, pl011_node_name};
 
 /// Base names (before `@`) of the nodes `ferry pack` generates at the root of a
 /// guest device tree; a passthrough device may not use them.
@@ -241,8 +243,8 @@ impl Validator<'_> {
 
     fn images(&mut self, p: &Partition, images: &dyn Images) {
         let path = p.path.as_str();
-        let dtb = Region::new(p.dtb_address, MAX_GUEST_DTB);
-        let dtb_ok = p.contains_ipa(dtb.base, dtb.size);
+        let dtb = p.dtb_region();
+        let dtb_ok = dtb_region(p).is_some();
         if !dtb_ok {
             let msg = format!(
                 "{} (room for the guest DTB) is outside guest memory",
@@ -266,7 +268,7 @@ impl Validator<'_> {
                 let msg = format!("\"{}\" is missing", p.image);
                 self.errs.prop(path, "image", msg);
             }
-            Some(size) if load_ok && !p.contains_ipa(p.load_address, size) => {
+            Some(size) if load_ok && image_region(p, size).is_none() => {
                 let msg = format!(
                     "\"{}\" ({} at {:#x}) does not fit in guest memory",
                     p.image,
@@ -306,7 +308,7 @@ impl Validator<'_> {
             Some(_) => ("initrd-address", ""),
             None => ("initrd", " (placed just below the guest DTB)"),
         };
-        if !p.contains_ipa(r.base, r.size) {
+        if initrd_region(p, size).is_none() {
             let msg = format!(
                 "\"{name}\" at {}{placed} is outside guest memory",
                 Range::from(r)
@@ -328,4 +330,46 @@ impl Validator<'_> {
             }
         }
     }
+}
+
+/// The guest range of `p`'s image of `size` bytes at `load-address`, if it lies
+/// inside one guest region.
+fn image_region(p: &Partition, size: u64) -> Option<Region> {
+    p.contains_ipa(p.load_address, size)
+        .then(|| Region::new(p.load_address, size))
+}
+
+/// The guest range reserved for `p`'s guest DTB, if it lies inside one guest region.
+fn dtb_region(p: &Partition) -> Option<Region> {
+    let r = p.dtb_region();
+    p.contains_ipa(r.base, r.size).then_some(r)
+}
+
+/// The guest range of `p`'s initrd of `size` bytes, if it lies inside one guest
+/// region.
+fn initrd_region(p: &Partition, size: u64) -> Option<Region> {
+    let r = Region::new(p.initrd_address_for(size), size);
+    p.contains_ipa(r.base, r.size).then_some(r)
+}
+
+/// What `p`'s guest memory holds besides free RAM, as far as known: its image
+/// (when its size is known), the room for its guest DTB and its initrd (when its
+/// size is known), each only when it lies inside one guest region (the other
+/// cases are reported on `p`). Named for messages: `<path> image "<file>"`.
+pub(super) fn payloads(p: &Partition, images: &dyn Images) -> Vec<(String, Region)> {
+    let mut v = Vec::new();
+    if let Some(r) = images.image_size(p).and_then(|size| image_region(p, size)) {
+        v.push((format!("{} image \"{}\"", p.path, p.image), r));
+    }
+    if let Some(r) = dtb_region(p) {
+        v.push((format!("{} guest DTB", p.path), r));
+    }
+    if let Some(name) = &p.initrd
+        && let Some(r) = images
+            .initrd_size(p)
+            .and_then(|size| initrd_region(p, size))
+    {
+        v.push((format!("{} initrd \"{name}\"", p.path), r));
+    }
+    v
 }

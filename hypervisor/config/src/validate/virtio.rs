@@ -1,5 +1,5 @@
 //! The checks of virtio devices (`/virtio`) and of backends' IOREQ pages
-//! (`ioreq-page`, `ioreq-spi` of a partition).
+//! (`ioreq-page`, `ioreq-spi` or `ioreq-poll-ms` of a partition).
 
 use alloc::format;
 use alloc::string::String;
@@ -7,12 +7,13 @@ use alloc::vec::Vec;
 
 use ferry_platform::Region;
 
-use super::{Validator, region_problem, sane};
+use super::partition::payloads;
+use super::{Images, Validator, region_problem, sane};
 use crate::MAX_SPI;
-use crate::error::Range;
+use crate::error::{Bytes, Range};
 use crate::model::{
-    MAX_FRONTEND_VCPUS, MAX_VIRTIO_PER_BACKEND, Partition, VIRTIO_WINDOW_SIZE, VirtioDevice,
-    VirtioKind,
+    IoreqSignal, MAX_FRONTEND_VCPUS, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND, MIN_IOREQ_POLL_MS,
+    Partition, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
 };
 
 /// A named guest-address range a new range must not overlap.
@@ -23,13 +24,13 @@ struct Taken {
 
 impl Validator<'_> {
     /// Every IOREQ page check, then every virtio device check.
-    pub(super) fn virtio(&mut self) {
+    pub(super) fn virtio(&mut self, images: &dyn Images) {
         let cfg = self.cfg;
         for (i, p) in cfg.partitions.iter().enumerate() {
             self.ioreq(p, &cfg.partitions[..i]);
         }
         for i in 0..cfg.virtio.len() {
-            self.virtio_device(i);
+            self.virtio_device(i, images);
         }
     }
 
@@ -101,7 +102,7 @@ impl Validator<'_> {
         let ioreqs = cfg.partitions[..ioreq_before.min(cfg.partitions.len())].iter();
         if let Some(p) = ioreqs
             .clone()
-            .find(|p| p.ioreq.is_some_and(|q| q.spi == spi))
+            .find(|p| p.ioreq.is_some_and(|q| q.spi() == Some(spi)))
         {
             return Some(format!("SPI {spi} is also the ioreq-spi of {}", p.path));
         }
@@ -112,7 +113,8 @@ impl Validator<'_> {
         None
     }
 
-    /// `ioreq-page` and `ioreq-spi` of `p`; `earlier` are the partitions before it.
+    /// `ioreq-page` and `ioreq-spi` or `ioreq-poll-ms` of `p`; `earlier` are the
+    /// partitions before it.
     fn ioreq(&mut self, p: &Partition, earlier: &[Partition]) {
         let Some(q) = p.ioreq else { return };
         let path = p.path.as_str();
@@ -131,14 +133,26 @@ impl Validator<'_> {
             taken.retain(|t| sane_small(&t.range));
             self.clash(path, "ioreq-page", &page, "the request page ", &taken);
         }
-        // Every virtio device's spi is checked against all ioreq-spis there.
-        if let Some(msg) = self.spi_problem(q.spi, earlier.len(), 0) {
-            self.errs.prop(path, "ioreq-spi", msg);
+        match q.signal {
+            // Every virtio device's spi is checked against all ioreq-spis there.
+            IoreqSignal::Spi(spi) => {
+                if let Some(msg) = self.spi_problem(spi, earlier.len(), 0) {
+                    self.errs.prop(path, "ioreq-spi", msg);
+                }
+            }
+            IoreqSignal::Poll { interval_ms } => {
+                if !(MIN_IOREQ_POLL_MS..=MAX_IOREQ_POLL_MS).contains(&interval_ms) {
+                    let msg = format!(
+                        "<{interval_ms}> is out of range ({MIN_IOREQ_POLL_MS} to {MAX_IOREQ_POLL_MS} ms)"
+                    );
+                    self.errs.prop(path, "ioreq-poll-ms", msg);
+                }
+            }
         }
     }
 
     /// Checks virtio device `i` against everything before it.
-    fn virtio_device(&mut self, i: usize) {
+    fn virtio_device(&mut self, i: usize, images: &dyn Images) {
         let cfg = self.cfg;
         let d = &cfg.virtio[i];
         let before = &cfg.virtio[..i];
@@ -170,15 +184,17 @@ impl Validator<'_> {
         }
         if be.ioreq.is_none() {
             let msg = format!(
-                "\"{}\" ({}) has no ioreq-page/ioreq-spi (a backend needs its request page)",
+                "\"{}\" ({}) has no ioreq-page (a backend needs its request page)",
                 be.label, be.path
             );
             self.errs.prop(path, "backend", msg);
         }
+        // Reported once, on its first device beyond the limit.
         let served = before.iter().filter(|o| o.backend == d.backend).count();
         if served == MAX_VIRTIO_PER_BACKEND {
+            let all = cfg.virtio.iter().filter(|o| o.backend == d.backend).count();
             let msg = format!(
-                "\"{}\" serves more than {MAX_VIRTIO_PER_BACKEND} virtio devices (IOREQ sync slots: device * 8 + vCPU)",
+                "\"{}\" serves {all} virtio devices, more than {MAX_VIRTIO_PER_BACKEND} (IOREQ sync slots: the device's number on its backend * 8 + vCPU)",
                 be.label
             );
             self.errs.prop(path, "backend", msg);
@@ -200,13 +216,114 @@ impl Validator<'_> {
 
         self.shared_memory(d, fe, be, before);
 
+        self.deadline(d, be);
+        self.disk(d, be, before, images);
+    }
+
+    /// `deadline-ms`: at least 1, and at least twice the backend's polling
+    /// interval when it polls (else an access may time out before it looks).
+    fn deadline(&mut self, d: &VirtioDevice, be: &Partition) {
+        let path = d.path.as_str();
         if d.deadline_ms == 0 {
             self.errs.prop(path, "deadline-ms", "must be at least 1");
+            return;
         }
-        if d.disk_image.is_some() && d.kind != VirtioKind::Blk {
+        // An out-of-range interval was reported on the backend.
+        let Some(poll) = be
+            .ioreq
+            .and_then(|q| q.poll_ms())
+            .filter(|ms| (MIN_IOREQ_POLL_MS..=MAX_IOREQ_POLL_MS).contains(ms))
+        else {
+            return;
+        };
+        if u64::from(d.deadline_ms) < 2 * u64::from(poll) {
             let msg = format!(
-                "is only for type \"blk\" (this device is \"{}\")",
-                d.kind.name()
+                "<{}> is less than twice ioreq-poll-ms <{poll}> of \"{}\" ({}): every access may time out before the backend looks at its request page (give at least <{}>)",
+                d.deadline_ms,
+                be.label,
+                be.path,
+                2 * u64::from(poll)
+            );
+            self.errs.prop(path, "deadline-ms", msg);
+        }
+    }
+
+    /// `disk` (a blk device's RAM disk in the backend's memory) and
+    /// `disk-image` (loaded at its start): only for `"blk"`; the disk
+    /// page-aligned, inside one of the backend's guest regions, clear of its
+    /// image, guest DTB, initrd and request page and of the disks of its other
+    /// devices; the image no larger than the disk.
+    fn disk(
+        &mut self,
+        d: &VirtioDevice,
+        be: &Partition,
+        before: &[VirtioDevice],
+        images: &dyn Images,
+    ) {
+        let path = d.path.as_str();
+        if d.kind != VirtioKind::Blk {
+            for (property, given) in [
+                ("disk", d.disk.is_some()),
+                ("disk-image", d.disk_image.is_some()),
+            ] {
+                if given {
+                    let msg = format!(
+                        "is only for type \"blk\" (this device is \"{}\")",
+                        d.kind.name()
+                    );
+                    self.errs.prop(path, property, msg);
+                }
+            }
+            return;
+        }
+        let Some(r) = d.disk else {
+            return; // parse requires it
+        };
+        if let Some(problem) = region_problem(r.base, r.size) {
+            let msg = format!("{} {problem}", Range::from(r));
+            self.errs.prop(path, "disk", msg);
+            return;
+        }
+        if !be.contains_ipa(r.base, r.size) {
+            let msg = format!(
+                "{} is not inside one guest memory region of the backend \"{}\" ({})",
+                Range::from(r),
+                be.label,
+                be.path
+            );
+            self.errs.prop(path, "disk", msg);
+            return;
+        }
+        let mut taken: Vec<Taken> = payloads(be, images)
+            .into_iter()
+            .map(|(what, range)| Taken { what, range })
+            .collect();
+        if let Some(q) = be.ioreq {
+            taken.push(Taken {
+                what: format!("{} ioreq-page", be.path),
+                range: q.region(),
+            });
+        }
+        for o in before.iter().filter(|o| o.backend == d.backend) {
+            if let Some(disk) = o.disk {
+                taken.push(Taken {
+                    what: format!("{} disk", o.path),
+                    range: disk,
+                });
+            }
+        }
+        taken.retain(|t| sane_small(&t.range));
+        self.clash(path, "disk", &r, "", &taken);
+
+        if let Some(name) = &d.disk_image
+            && let Some(size) = images.disk_image_size(d)
+            && size > r.size
+        {
+            let msg = format!(
+                "\"{name}\" ({}) is larger than disk {} ({})",
+                Bytes(size),
+                Range::from(r),
+                Bytes(r.size)
             );
             self.errs.prop(path, "disk-image", msg);
         }

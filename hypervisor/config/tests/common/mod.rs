@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use ferry_config::{Config, Images, Partition};
+use ferry_config::{Config, Images, Partition, VirtioDevice};
 
 /// A device-tree node to serialize with vm-fdt.
 #[derive(Clone, Debug)]
@@ -164,7 +164,8 @@ pub fn good() -> N {
             .p("watchdog-ms", cells(&[20000])))
 }
 
-/// Image sizes by file name; a name not in the map is missing.
+/// Image, initrd and disk image sizes by file name; a name not in the map is
+/// missing.
 pub struct Files(pub HashMap<String, u64>);
 
 impl Files {
@@ -199,6 +200,9 @@ impl Images for Files {
     }
     fn initrd_size(&self, p: &Partition) -> Option<u64> {
         self.0.get(p.initrd.as_ref()?).copied()
+    }
+    fn disk_image_size(&self, d: &VirtioDevice) -> Option<u64> {
+        self.0.get(d.disk_image.as_ref()?).copied()
     }
 }
 

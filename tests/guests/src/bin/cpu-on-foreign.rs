@@ -12,8 +12,8 @@
 
 use core::fmt;
 
-use ferry_guest_rt::psci::{self, Conduit, func, ret, ret_name};
-use ferry_guest_rt::{self as rt, Boot, console, println, time};
+use ferry_partition_rt::psci::{self, Conduit, func, ret, ret_name};
+use ferry_partition_rt::{self as rt, Boot, console, println, time};
 
 rt::entry!(main);
 

@@ -11,7 +11,7 @@
 #![no_std]
 #![no_main]
 
-use ferry_guest_rt::{self as rt, Boot, println, psci, time};
+use ferry_partition_rt::{self as rt, Boot, println, psci, time};
 
 rt::entry!(main);
 

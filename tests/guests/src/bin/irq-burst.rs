@@ -20,8 +20,8 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use ferry_guest_rt::gic::{self, SgiTarget, VTIMER_INTID};
-use ferry_guest_rt::{self as rt, Boot, arch, fail, irq, println, psci, time, vtimer};
+use ferry_partition_rt::gic::{self, SgiTarget, VTIMER_INTID};
+use ferry_partition_rt::{self as rt, Boot, arch, fail, irq, println, psci, time, vtimer};
 
 rt::entry!(main);
 

@@ -25,8 +25,8 @@
 
 use core::sync::atomic::{AtomicU32, Ordering};
 
-use ferry_guest_rt::gic::{self, gicd};
-use ferry_guest_rt::{self as rt, Boot, arch, fail, irq, println, psci, time};
+use ferry_partition_rt::gic::{self, gicd};
+use ferry_partition_rt::{self as rt, Boot, arch, fail, irq, println, psci, time};
 
 rt::entry!(main);
 

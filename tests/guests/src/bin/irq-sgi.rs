@@ -25,9 +25,9 @@
 
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use ferry_guest_rt::gic::{self, SgiTarget};
-use ferry_guest_rt::psci::{self, ret, ret_name};
-use ferry_guest_rt::{self as rt, Boot, arch, fail, irq, println, time};
+use ferry_partition_rt::gic::{self, SgiTarget};
+use ferry_partition_rt::psci::{self, ret, ret_name};
+use ferry_partition_rt::{self as rt, Boot, arch, fail, irq, println, time};
 
 rt::entry!(main);
 

@@ -31,8 +31,8 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use ferry_guest_rt::gic::{self, VTIMER_INTID};
-use ferry_guest_rt::{self as rt, Boot, fail, irq, println, psci, time, vtimer};
+use ferry_partition_rt::gic::{self, VTIMER_INTID};
+use ferry_partition_rt::{self as rt, Boot, fail, irq, println, psci, time, vtimer};
 
 rt::entry!(main);
 

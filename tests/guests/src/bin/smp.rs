@@ -9,8 +9,8 @@
 
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use ferry_guest_rt::psci::{self, affinity, ret, ret_name};
-use ferry_guest_rt::{self as rt, Boot, arch, fail, println, time};
+use ferry_partition_rt::psci::{self, affinity, ret, ret_name};
+use ferry_partition_rt::{self as rt, Boot, arch, fail, println, time};
 
 rt::entry!(main);
 

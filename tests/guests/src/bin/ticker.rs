@@ -11,7 +11,7 @@
 #![no_std]
 #![no_main]
 
-use ferry_guest_rt::{self as rt, Boot, fail, gic, irq, println, psci, time, vtimer};
+use ferry_partition_rt::{self as rt, Boot, fail, gic, irq, println, psci, time, vtimer};
 
 rt::entry!(main);
 

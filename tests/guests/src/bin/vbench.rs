@@ -12,6 +12,10 @@
 //! - `request-notify`: a virtio-rng request (8 bytes, through `virtio-drivers`) from
 //!   just before it is queued and notified to the entry of this guest's interrupt
 //!   handler for the device's SPI, raised by the backend's NOTIFY_FRONTEND.
+//! - `notify-irq`: interrupt delivery alone: from the backend's CNTVCT just before its
+//!   NOTIFY_FRONTEND hypercall (vbe's `stamp=` hook writes it into this guest's RAM
+//!   at the address this guest's `stamp=` bootarg names) to the entry of this
+//!   guest's handler.
 //!
 //! Fast operations run in batches (`batch=`, default 100 per batch, `batches=`, default
 //! 10): each batch gives a mean per operation. Slow ones are timed one by one (`iters=`,
@@ -24,8 +28,8 @@
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use ferry_guest_rt::gic::{self, VTIMER_INTID};
-use ferry_guest_rt::{self as rt, Boot, arch, fail, irq, println, psci, time, vtimer};
+use ferry_partition_rt::gic::{self, VTIMER_INTID};
+use ferry_partition_rt::{self as rt, Boot, arch, fail, irq, println, psci, time, vtimer};
 use virtio_drivers::device::rng::VirtIORng;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
 
@@ -281,6 +285,36 @@ fn main(boot: &'static Boot) -> ! {
             core::hint::spin_loop();
         }
     });
+    if let Some(stamp_at) = boot.arg_hex("stamp") {
+        let stamp = stamp_at as *mut u64;
+        single("notify-irq", iters, || {
+            IRQ_AT.store(0, Ordering::Relaxed);
+            // SAFETY: `stamp=` names a word of this guest's RAM that nothing else
+            // uses; the backend writes it through the shared window.
+            unsafe { ptr::write_volatile(stamp, 0) };
+            match dev.request_entropy(&mut buf) {
+                Ok(n) if n > 0 => {}
+                Ok(_) => fail!("vbench: rng request returned 0 bytes"),
+                Err(e) => fail!("vbench: rng request: {e}"),
+            }
+            let deadline = time::Deadline::after_ms(1000);
+            loop {
+                let at = IRQ_AT.load(Ordering::Relaxed);
+                if at != 0 {
+                    // SAFETY: as above.
+                    let sent = unsafe { ptr::read_volatile(stamp) };
+                    if sent == 0 || sent > at {
+                        fail!("vbench: notify-irq: backend stamp {sent}, handler entry {at}");
+                    }
+                    return (sent, at);
+                }
+                if deadline.passed() {
+                    fail!("vbench: no device interrupt within 1 s of a request");
+                }
+                core::hint::spin_loop();
+            }
+        });
+    }
     let _ = dev.ack_interrupt();
     core::mem::forget(dev);
 

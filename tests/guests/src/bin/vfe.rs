@@ -40,8 +40,8 @@
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 
-use ferry_guest_rt::gic::{self, VTIMER_INTID};
-use ferry_guest_rt::{self as rt, Boot, fail, irq, println, psci, time, vtimer};
+use ferry_partition_rt::gic::{self, VTIMER_INTID};
+use ferry_partition_rt::{self as rt, Boot, fail, irq, println, psci, time, vtimer};
 use virtio_drivers::device::blk::{SECTOR_SIZE, VirtIOBlk};
 use virtio_drivers::device::rng::VirtIORng;
 use virtio_drivers::transport::mmio::{MmioTransport, VirtIOHeader};
@@ -170,7 +170,7 @@ fn main(boot: &'static Boot) -> ! {
         DEVICE_INTID.store(intid, Ordering::Relaxed);
         gic::set_dist_config(intid, true);
         gic::set_dist_priority(intid, 0xa0);
-        gic::set_dist_router(intid, gic::router_for(ferry_guest_rt::arch::mpidr()));
+        gic::set_dist_router(intid, gic::router_for(ferry_partition_rt::arch::mpidr()));
         gic::dist_write_bit(gic::gicd::ISENABLER, intid);
     }
     vtimer::arm_in(time::ms_to_ticks(timeout_ms));

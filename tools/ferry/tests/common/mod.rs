@@ -20,10 +20,17 @@ pub struct Opts {
     pub beta_pl011: bool,
     /// Make beta a virtio backend (request page 0x0b000000, SPI 100) serving
     /// alpha an rng (device 0, window 0x0a003e00, SPI 47) and a blk with
-    /// `disk-image = "disk.img"` (device 1, window 0x0a003c00, SPI 46), both
-    /// mapping alpha's memory at beta's 0x80000000.
+    /// `disk = <0x40400000 0x100000>` and `disk-image = "disk.img"` (device 1,
+    /// window 0x0a003c00, SPI 46), both mapping alpha's memory at beta's
+    /// 0x80000000.
     pub virtio: bool,
+    /// With `virtio`: beta polls its request page every this many ms
+    /// (`ioreq-poll-ms`) instead of having `ioreq-spi`.
+    pub poll_ms: Option<u32>,
 }
+
+/// The blk device's `disk` with [`Opts::virtio`]: 1 MiB at beta's 0x40400000.
+pub const DISK: [u64; 2] = [0x4040_0000, 0x10_0000];
 
 impl Default for Opts {
     fn default() -> Self {
@@ -33,6 +40,7 @@ impl Default for Opts {
             no_platform: false,
             beta_pl011: false,
             virtio: false,
+            poll_ms: None,
         }
     }
 }
@@ -123,7 +131,10 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
     }
     if o.virtio {
         w.property_u64("ioreq-page", 0x0b00_0000).unwrap();
-        w.property_u32("ioreq-spi", 100).unwrap();
+        match o.poll_ms {
+            Some(ms) => w.property_u32("ioreq-poll-ms", ms).unwrap(),
+            None => w.property_u32("ioreq-spi", 100).unwrap(),
+        }
     }
     w.end_node(p).unwrap();
     w.end_node(parts).unwrap();
@@ -143,6 +154,7 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
             w.property_string("sharing", "shared").unwrap();
             w.property_u64("shared-memory", 0x8000_0000).unwrap();
             if kind == "blk" {
+                w.property_array_u64("disk", &DISK).unwrap();
                 w.property_string("disk-image", "disk.img").unwrap();
             }
             w.end_node(d).unwrap();

@@ -168,3 +168,36 @@ mod tests {
         assert_eq!(MAIR, 0xff00);
     }
 }
+
+/// The range mapped as Normal write-back memory in 1 GiB blocks.
+pub const NORMAL_RAM: core::ops::Range<u64> = 0x4000_0000..0xc000_0000;
+
+/// Whether `[addr, addr + len)` (`len` > 0) is mapped as Normal memory: inside
+/// [`NORMAL_RAM`] or inside one of the [`NORMAL_2M_BELOW_1G`] blocks.
+pub fn is_normal(addr: u64, len: u64) -> bool {
+    let Some(end) = addr.checked_add(len) else {
+        return false;
+    };
+    let within = |r: core::ops::Range<u64>| len > 0 && addr >= r.start && end <= r.end;
+    within(NORMAL_RAM)
+        || NORMAL_2M_BELOW_1G
+            .iter()
+            .any(|&b| within(b & !0x1f_ffff..(b & !0x1f_ffff) + 0x20_0000))
+}
+
+#[cfg(test)]
+mod normal_tests {
+    use super::*;
+
+    #[test]
+    fn normal_ranges() {
+        assert!(is_normal(0x4000_0000, 0x8000_0000));
+        assert!(!is_normal(0x4000_0000, 0x8000_0001));
+        assert!(is_normal(0x0b00_0000, 0x1000));
+        assert!(is_normal(0x0b1f_f000, 0x1000));
+        assert!(!is_normal(0x0b1f_f000, 0x2000));
+        assert!(!is_normal(0x0900_0000, 0x1000));
+        assert!(!is_normal(0x4000_0000, 0));
+        assert!(!is_normal(u64::MAX, 2));
+    }
+}

@@ -1,4 +1,4 @@
-//! `ferry-guest-rt`: the one tiny runtime every Ferry test guest links.
+//! `ferry-partition-rt`: the one tiny runtime every Ferry test guest links.
 //!
 //! A guest is a bare-metal EL1 program entered per the Linux arm64 boot protocol
 //! (EL1h, MMU off, x0 = its DTB) on vCPU 0; secondaries enter at the PSCI CPU_ON

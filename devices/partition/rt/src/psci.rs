@@ -165,10 +165,10 @@ pub(crate) fn secondary_fn(index: usize) -> Option<fn(u64) -> !> {
 /// secondary entry, which runs `f(context_id)` on it with the MMU on and its own stack.
 pub fn cpu_on(target: u64, f: fn(u64) -> !, context_id: u64) -> i64 {
     let index = (target & 0xff) as usize;
-    if arch::mpidr_affinity(target) == target & 0xff {
-        if let Some(slot) = SECONDARY.get(index) {
-            slot.store(f as usize, Ordering::Release);
-        }
+    if arch::mpidr_affinity(target) == target & 0xff
+        && let Some(slot) = SECONDARY.get(index)
+    {
+        slot.store(f as usize, Ordering::Release);
     }
     cpu_on_raw(target, secondary_entry(), context_id)
 }

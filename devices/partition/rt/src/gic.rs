@@ -745,10 +745,8 @@ fn dispatch() {
     loop {
         let intid = ack();
         if intid >= SPECIAL {
-            if first {
-                if let Some(c) = SPURIOUS_IRQS.get(arch::vcpu_index()) {
-                    c.fetch_add(1, Ordering::Relaxed);
-                }
+            if first && let Some(c) = SPURIOUS_IRQS.get(arch::vcpu_index()) {
+                c.fetch_add(1, Ordering::Relaxed);
             }
             return;
         }

@@ -1,0 +1,206 @@
+//! The devices the reference backend serves, one [`Dev`] per `device@N`:
+//!
+//! - blk: `ferry_virtio_backend::blk::Blk` over the RAM disk at the node's `disk`
+//!   (Ferry zeroed it and copied the config's `disk-image` to its start);
+//! - console: a loopback ([`Echo`]): what the driver transmits comes back in its
+//!   receive queue — a stand-in for a real sink such as a UART the backend owns;
+//! - rng: `ferry_virtio_backend::rng::Rng` over an [`Entropy`] source;
+//! - absent: a device the backend cannot offer (an rng without an entropy source).
+//!   It answers as the virtio-mmio spec's placeholder: MagicValue, Version 2,
+//!   DeviceID 0 ("no device"), so the frontend's driver skips it (Linux's
+//!   virtio-mmio probe returns -ENODEV) instead of timing out on it.
+
+use ferry_partition_rt::println;
+use ferry_virtio_backend::blk::Blk;
+use ferry_virtio_backend::console::{Console, ConsoleSink};
+use ferry_virtio_backend::rng::Rng;
+use ferry_virtio_backend::{Device, Options, WriteEffect, spec};
+
+use crate::entropy::Entropy;
+use crate::window::SharedWindow;
+
+/// Bytes a console's loopback holds at most (more in one round are dropped and
+/// counted).
+pub const ECHO_BUF: usize = 512;
+
+/// A console's sink: a loopback buffer.
+pub struct Echo {
+    buf: [u8; ECHO_BUF],
+    len: usize,
+    /// Bytes transmitted since the last log line.
+    got: usize,
+    /// Transmit rounds seen.
+    rounds: u32,
+    dropped: usize,
+}
+
+impl Echo {
+    /// Empty.
+    pub const fn new() -> Self {
+        Echo {
+            buf: [0; ECHO_BUF],
+            len: 0,
+            got: 0,
+            rounds: 0,
+            dropped: 0,
+        }
+    }
+}
+
+impl Default for Echo {
+    fn default() -> Self {
+        Echo::new()
+    }
+}
+
+impl ConsoleSink for Echo {
+    fn transmit(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(ECHO_BUF - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+        self.got += bytes.len();
+        self.dropped += bytes.len() - n;
+    }
+}
+
+/// One served device.
+#[allow(clippy::large_enum_variant)] // one per device, built once, never moved
+pub enum Dev {
+    /// virtio-rng.
+    Rng(Device<Rng<Entropy>, SharedWindow>),
+    /// virtio-blk.
+    Blk(Device<Blk<'static>, SharedWindow>),
+    /// virtio-console (loopback).
+    Console(Device<Console<Echo>, SharedWindow>),
+    /// The placeholder (DeviceID 0).
+    Absent,
+}
+
+macro_rules! each {
+    ($self:expr, $d:ident => $e:expr, $absent:expr) => {
+        match $self {
+            Dev::Rng($d) => $e,
+            Dev::Blk($d) => $e,
+            Dev::Console($d) => $e,
+            Dev::Absent => $absent,
+        }
+    };
+}
+
+impl Dev {
+    /// A register read.
+    pub fn mmio_read(&self, offset: u32, size: u8) -> u64 {
+        each!(self, d => d.mmio_read(offset, size), absent_read(offset, size))
+    }
+
+    /// A register write.
+    pub fn mmio_write(&mut self, offset: u32, size: u8, value: u64) -> WriteEffect {
+        each!(self, d => d.mmio_write(offset, size, value), WriteEffect::None)
+    }
+
+    /// Serves queue `q` until nothing is pending (bounded); logs device errors.
+    pub fn serve(&mut self, log: &str, index: usize, q: u16) {
+        each!(self, d => {
+            if d.process_queue(q).is_err()
+                && let Some(e) = d.last_error()
+            {
+                println!("{log}: device {index}: {e}");
+            }
+            let mut rounds = 0;
+            while d.pending_queues() != 0 && rounds < 64 {
+                if d.poll().is_err() {
+                    if let Some(e) = d.last_error() {
+                        println!("{log}: device {index}: {e}");
+                    }
+                    break;
+                }
+                rounds += 1;
+            }
+        }, ());
+        self.echo(log, index);
+    }
+
+    /// A console: pushes what it transmitted back into its receive queue (what the
+    /// receive queue cannot take yet waits for the next round); logs the first
+    /// rounds, then every 256th. Other devices: nothing.
+    pub fn echo(&mut self, log: &str, index: usize) {
+        let Dev::Console(d) = self else { return };
+        let sink = d.model_mut().sink_mut();
+        if sink.got > 0 {
+            sink.rounds += 1;
+            if sink.rounds <= 8 || sink.rounds.is_multiple_of(256) {
+                println!("{log}: device {index}: console got {} bytes", sink.got);
+            }
+            sink.got = 0;
+        }
+        if sink.dropped > 0 {
+            println!(
+                "{log}: device {index}: console dropped {} bytes",
+                sink.dropped
+            );
+            sink.dropped = 0;
+        }
+        if sink.len == 0 {
+            return;
+        }
+        let mut pending = [0u8; ECHO_BUF];
+        let len = sink.len;
+        pending[..len].copy_from_slice(&sink.buf[..len]);
+        let n = d.receive(&pending[..len]);
+        let sink = d.model_mut().sink_mut();
+        sink.buf.copy_within(n..len, 0);
+        sink.len = len - n;
+    }
+
+    /// The device's transport (`None` for the placeholder).
+    pub fn window(&mut self) -> Option<&mut SharedWindow> {
+        each!(self, d => Some(d.transport_mut()), None)
+    }
+
+    /// Takes the interrupt causes raised since the last call.
+    pub fn take_causes(&mut self) -> u64 {
+        self.window().map_or(0, SharedWindow::take_causes)
+    }
+
+    /// A name for logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Dev::Rng(_) => "rng",
+            Dev::Blk(_) => "blk",
+            Dev::Console(_) => "console",
+            Dev::Absent => "absent",
+        }
+    }
+}
+
+/// The placeholder's registers: MagicValue, Version 2, DeviceID 0, VendorID;
+/// everything else reads 0.
+fn absent_read(offset: u32, size: u8) -> u64 {
+    if size != 4 {
+        return 0;
+    }
+    u64::from(match offset {
+        spec::reg::MAGIC_VALUE => spec::MAGIC,
+        spec::reg::VERSION => spec::MMIO_VERSION,
+        spec::reg::VENDOR_ID => Options::new().vendor_id,
+        _ => 0,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_placeholder_says_no_device() {
+        let mut d = Dev::Absent;
+        assert_eq!(d.mmio_read(0x000, 4), 0x7472_6976);
+        assert_eq!(d.mmio_read(0x004, 4), 2);
+        assert_eq!(d.mmio_read(0x008, 4), 0, "DeviceID 0: no device");
+        assert_eq!(d.mmio_read(0x070, 4), 0);
+        assert_eq!(d.mmio_read(0x000, 1), 0);
+        assert!(matches!(d.mmio_write(0x070, 4, 0xf), WriteEffect::None));
+        assert_eq!(d.take_causes(), 0);
+        assert_eq!(d.kind(), "absent");
+    }
+}

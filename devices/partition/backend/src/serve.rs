@@ -1,0 +1,318 @@
+//! The serving loop: set-up from the DTB, then forever: sleep until signalled (or
+//! the poll interval passes), serve new synchronous requests, drain posted
+//! QueueNotify records and overflow bits, raise frontend interrupts.
+
+use ferry_abi::hypercall::{BACKEND_READY, IOREQ_COMPLETE, NOTIFY_FRONTEND};
+use ferry_abi::ioreq::{self, Ioreq, PAGE_MAGIC, SYNC_SLOTS};
+use ferry_partition_rt::gic::{self, VTIMER_INTID};
+use ferry_partition_rt::{self as rt, Boot, arch, fail, mmu, println, time, vtimer};
+use ferry_virtio_backend::blk::Blk;
+use ferry_virtio_backend::console::Console;
+use ferry_virtio_backend::rng::Rng;
+use ferry_virtio_backend::{Device, Options, WriteEffect};
+
+use crate::devices::{Dev, Echo};
+use crate::entropy::Entropy;
+use crate::node::{self, DeviceNode, Kind, MAX_DEVICES, Signal};
+use crate::page::{RequestPage, SyncSlots, barrier};
+use crate::window::SharedWindow;
+
+/// Sync slots per device: slot = device * 8 + frontend vCPU (docs/ioreq.md).
+const SLOTS_PER_DEVICE: usize = 8;
+
+/// Offset of QueueNotify in a virtio-mmio window.
+const QUEUE_NOTIFY: u64 = 0x50;
+
+/// Points where a test backend changes the standard behaviour (fault injection,
+/// deterministic entropy, time stamps). The product binary uses [`Standard`].
+pub trait Hooks {
+    /// The entropy source of rng device `index`; `None` offers no rng there.
+    fn entropy(&mut self, _index: usize) -> Option<Entropy> {
+        Entropy::hardware()
+    }
+
+    /// Called for each new synchronous request before it is served (`served`
+    /// earlier ones were); returns the sequence number to complete it with. May
+    /// not return.
+    fn on_request(&mut self, _slot: usize, req: &Ioreq, _served: u32) -> u32 {
+        req.seq
+    }
+
+    /// Called just before NOTIFY_FRONTEND for device `index`.
+    fn before_notify(&mut self, _index: usize, _window: &mut SharedWindow) {}
+}
+
+/// The standard behaviour.
+pub struct Standard;
+
+impl Hooks for Standard {}
+
+/// Sets up every device `/ferry-backend` lists and serves them forever. `log` is the
+/// prefix of every log line. Malformed set-up ends the partition (`fail!`).
+pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! {
+    let node = match node::parse(boot.fdt(), mmu::NORMAL_RAM) {
+        Ok(n) => n,
+        Err(e) => fail!("{log}: {e}"),
+    };
+    if !mmu::is_normal(node.request_page, ioreq::PAGE_SIZE as u64) {
+        fail!(
+            "{log}: request page {:#x} is not in memory this partition maps as Normal",
+            node.request_page
+        );
+    }
+    let mut devs: [Option<Dev>; MAX_DEVICES] = [const { None }; MAX_DEVICES];
+    for d in node.iter() {
+        devs[d.index] = Some(device(boot, log, d, hooks));
+    }
+
+    // SAFETY: the page is mapped Normal (checked above) for the program's life;
+    // only Ferry and this loop touch it.
+    let page = unsafe { RequestPage::new(node.request_page as usize) };
+    if page.magic() != PAGE_MAGIC {
+        fail!(
+            "{log}: request page at {:#x}: magic {:#x}, expected {PAGE_MAGIC:#x}",
+            node.request_page,
+            page.magic()
+        );
+    }
+    let (doorbell, poll_ticks) = signal_setup(log, boot, node.signal);
+    let count = node.iter().count();
+    match node.signal {
+        Signal::Doorbell { spi } => println!(
+            "{log}: request page {:#x}, doorbell SPI {spi} (INTID {}), {count} device(s)",
+            node.request_page,
+            spi + 32
+        ),
+        Signal::Poll { interval_ms } => println!(
+            "{log}: request page {:#x}, polled every {interval_ms} ms, {count} device(s)",
+            node.request_page
+        ),
+    }
+    let ret = arch::hvc(u64::from(BACKEND_READY), 0, 0, 0, 0)[0] as i64;
+    if ret != 0 {
+        println!("{log}: BACKEND_READY = {ret} (Ferry without the call: serving anyway)");
+    }
+
+    let mut slots = SyncSlots::new();
+    let mut served = 0u32;
+    let mut doorbells = 0u32;
+    loop {
+        // Sleep unless something is visibly waiting (a doorbell raised after this
+        // check is pending in the GIC and makes WFI return at once).
+        if !slots.any_new(&page) && !page.posted_waiting() {
+            wfi();
+        }
+        loop {
+            let i = gic::ack();
+            if i >= gic::SPECIAL {
+                break;
+            }
+            if Some(i) == doorbell {
+                doorbells += 1;
+                if doorbells == 1 {
+                    println!("{log}: first doorbell");
+                }
+            } else if i == VTIMER_INTID {
+                vtimer::arm_in(poll_ticks);
+            }
+            gic::eoi(i);
+        }
+        barrier();
+
+        for slot in 0..SYNC_SLOTS {
+            let Some(r) = slots.take(&page, slot) else {
+                continue;
+            };
+            let seq = hooks.on_request(slot, &r, served);
+            let index = slot / SLOTS_PER_DEVICE;
+            let value = match devs.get_mut(index).and_then(Option::as_mut) {
+                Some(d) if r.is_valid(0x200) => serve_sync(log, index, d, &r),
+                // No such device or a malformed record: reads all-ones, writes ignored.
+                _ => u64::MAX,
+            };
+            served += 1;
+            let ret = arch::hvc(
+                u64::from(IOREQ_COMPLETE),
+                slot as u64,
+                u64::from(seq),
+                value,
+                0,
+            )[0] as i64;
+            if ret != 0 {
+                println!("{log}: IOREQ_COMPLETE(slot {slot}, seq {seq}) = {ret}");
+            }
+        }
+
+        page.drain_posted(|r| {
+            let index = usize::from(r.device);
+            let Some(d) = devs.get_mut(index).and_then(Option::as_mut) else {
+                return;
+            };
+            if r.offset == QUEUE_NOTIFY
+                && r.dir == ioreq::dir::WRITE
+                && let WriteEffect::QueueNotify(q) = d.mmio_write(QUEUE_NOTIFY as u32, 4, r.data)
+            {
+                d.serve(log, index, q);
+            }
+        });
+        let bits = page.take_overflow();
+        if bits != 0 {
+            for (i, d) in devs.iter_mut().enumerate() {
+                let Some(d) = d.as_mut() else { continue };
+                for q in (0..32u16).filter(|q| bits & (1 << q) != 0) {
+                    d.serve(log, i, q);
+                }
+            }
+        }
+
+        // Interrupts for the frontend (console input left over from an earlier
+        // round first, now that the driver may have given receive buffers).
+        for (i, d) in devs.iter_mut().enumerate() {
+            let Some(d) = d.as_mut() else { continue };
+            d.echo(log, i);
+            let causes = d.take_causes();
+            if causes == 0 {
+                continue;
+            }
+            if let Some(w) = d.window() {
+                hooks.before_notify(i, w);
+            }
+            let ret = arch::hvc(u64::from(NOTIFY_FRONTEND), i as u64, causes, 0, 0)[0] as i64;
+            if ret != 0 {
+                println!(
+                    "{log}: NOTIFY_FRONTEND(device {i} ({}), {causes:#x}) = {ret}",
+                    d.kind()
+                );
+            }
+        }
+    }
+}
+
+/// Builds device `d`.
+fn device(boot: &Boot, log: &str, d: &DeviceNode, hooks: &mut impl Hooks) -> Dev {
+    let m = d.memory;
+    // SAFETY: `node::parse` checked the window lies in the Normal RAM the runtime
+    // maps; Ferry maps the frontend's memory there (`shared-memory`), and nothing
+    // else in this partition uses that range.
+    let w = unsafe { SharedWindow::new(m) };
+    let dev = match d.kind {
+        Kind::Rng => match hooks.entropy(d.index) {
+            Some(e) => Dev::Rng(Device::new(Rng::new(e), w, Options::new())),
+            None => {
+                println!(
+                    "{log}: device {}: rng: no entropy source (this CPU has no FEAT_RNG and there is no board TRNG driver): offered as DeviceID 0, no device",
+                    d.index
+                );
+                Dev::Absent
+            }
+        },
+        Kind::Blk => {
+            let disk = disk_memory(boot, log, d);
+            Dev::Blk(Device::new(
+                Blk::new(disk, b"ferry-ramdisk"),
+                w,
+                Options::new(),
+            ))
+        }
+        Kind::Console => Dev::Console(Device::new(Console::new(Echo::new()), w, Options::new())),
+    };
+    println!(
+        "{log}: device {}: {}, frontend memory [{:#x}, {:#x}) at {:#x}",
+        d.index,
+        dev.kind(),
+        m.fe_base,
+        m.fe_base + m.size,
+        m.be_addr
+    );
+    dev
+}
+
+/// A blk device's RAM disk: its `disk` range, which must be this partition's RAM,
+/// clear of the image and the DTB (Ferry zeroed it and loaded the disk image).
+fn disk_memory(boot: &Boot, log: &str, d: &DeviceNode) -> &'static mut [u8] {
+    let Some(disk) = d.disk.clone() else {
+        fail!("{log}: device {}: blk without a disk", d.index);
+    };
+    let in_ram = boot
+        .memory()
+        .iter()
+        .any(|r| disk.start >= r.start && disk.end <= r.end);
+    let clear = |a: u64, b: u64| disk.end <= a || disk.start >= b;
+    let dtb = boot.dtb_region();
+    if !in_ram
+        || !clear(rt::image_start() as u64, rt::image_end() as u64)
+        || !clear(dtb.start, dtb.end)
+    {
+        fail!(
+            "{log}: device {}: disk [{:#x}, {:#x}) is not free RAM of this partition (image [{:#x}, {:#x}), DTB [{:#x}, {:#x}))",
+            d.index,
+            disk.start,
+            disk.end,
+            rt::image_start(),
+            rt::image_end(),
+            dtb.start,
+            dtb.end
+        );
+    }
+    println!(
+        "{log}: device {}: RAM disk [{:#x}, {:#x}), {} sectors",
+        d.index,
+        disk.start,
+        disk.end,
+        (disk.end - disk.start) / 512
+    );
+    // SAFETY: RAM of this partition, clear of the image (code, data, stacks) and the
+    // DTB, mapped Normal (`node::parse`), and handed out once: `ferry check` refuses
+    // overlapping disks.
+    unsafe {
+        core::slice::from_raw_parts_mut(disk.start as *mut u8, (disk.end - disk.start) as usize)
+    }
+}
+
+/// Serves a synchronous access to device `d`; returns what a read gets.
+fn serve_sync(log: &str, index: usize, d: &mut Dev, r: &Ioreq) -> u64 {
+    if r.dir == ioreq::dir::READ {
+        return d.mmio_read(r.offset as u32, r.size);
+    }
+    if let WriteEffect::QueueNotify(q) = d.mmio_write(r.offset as u32, r.size, r.data) {
+        d.serve(log, index, q);
+    }
+    0
+}
+
+/// Enables what wakes the loop: the doorbell SPI (edge, Group 1, routed here) or,
+/// for a polled backend, the virtual timer. Interrupts stay masked (WFI wakes on a
+/// pending one all the same). Returns the doorbell INTID and the poll period.
+fn signal_setup(log: &str, boot: &Boot, signal: Signal) -> (Option<u32>, u64) {
+    if let Err(e) = gic::init(boot)
+        .and_then(|_| gic::dist_init())
+        .and_then(|_| gic::cpu_init().map(|_| ()))
+    {
+        fail!("{log}: GIC set-up: {e:?}");
+    }
+    match signal {
+        Signal::Doorbell { spi } => {
+            let intid = spi + 32;
+            gic::set_dist_config(intid, true);
+            gic::set_dist_priority(intid, 0xa0);
+            gic::set_dist_router(intid, gic::router_for(arch::mpidr()));
+            gic::dist_write_bit(gic::gicd::ISENABLER, intid);
+            (Some(intid), 0)
+        }
+        Signal::Poll { interval_ms } => {
+            let ticks = time::ms_to_ticks(u64::from(interval_ms));
+            gic::set_private_priority(VTIMER_INTID, 0xb0);
+            gic::enable_private(1 << VTIMER_INTID);
+            vtimer::arm_in(ticks);
+            (None, ticks)
+        }
+    }
+}
+
+fn wfi() {
+    #[cfg(target_arch = "aarch64")]
+    // SAFETY: waits for an interrupt; no memory effects.
+    unsafe {
+        core::arch::asm!("wfi", options(nostack, preserves_flags))
+    };
+}
