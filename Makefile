@@ -138,6 +138,12 @@ test-guests:
 		$(OBJCOPY) -O binary $(GUEST_ELF_DIR)/$$g $(GUEST_BIN)/$$g.bin || exit 1; \
 		echo "guest: $(GUEST_BIN)/$$g.bin ($$(stat -c %s $(GUEST_BIN)/$$g.bin) bytes)"; \
 	done
+	@# The virtio-blk scenario's disk image (vfe disk_magic=): sector 0 starts with the
+	@# magic line, sectors 8..15 are 'F' bytes; Ferry loads it at the RAM disk's start.
+	@printf 'FERRY-DISK-IMAGE-V1\n' > $(GUEST_BIN)/test-disk.img
+	@truncate -s 4096 $(GUEST_BIN)/test-disk.img
+	@head -c 4096 /dev/zero | tr '\0' 'F' >> $(GUEST_BIN)/test-disk.img
+	@echo "disk image: $(GUEST_BIN)/test-disk.img ($$(stat -c %s $(GUEST_BIN)/test-disk.img) bytes)"
 
 guest-smoke:
 	$(CARGO) build --release --manifest-path $(GUEST_MANIFEST) --target $(GUEST_TARGET) \

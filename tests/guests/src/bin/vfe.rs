@@ -211,7 +211,7 @@ fn main(boot: &'static Boot) -> ! {
     };
     match id {
         4 => rng(boot, transport),
-        2 => blk(transport),
+        2 => blk(transport, boot.arg("disk_magic")),
         _ => fail!("vfe: device id {id}: only rng (4) and blk (2) are driven"),
     }
 
@@ -283,15 +283,18 @@ fn rng(boot: &Boot, transport: MmioTransport<'static>) {
     core::mem::forget(dev);
 }
 
-fn blk(transport: MmioTransport<'static>) {
+fn blk(transport: MmioTransport<'static>, disk_magic: Option<&str>) {
     phase(2);
     let mut dev = match VirtIOBlk::<PoolHal, _>::new(transport) {
         Ok(d) => d,
         Err(e) => fail!("vfe: VirtIOBlk::new: {e}"),
     };
     let cap = dev.capacity();
-    if cap < 16 {
-        fail!("vfe: blk: capacity {cap} sectors, want at least 16");
+    if cap < 32 {
+        fail!("vfe: blk: capacity {cap} sectors, want at least 32");
+    }
+    if let Some(magic) = disk_magic {
+        check_disk_image(&mut dev, magic);
     }
     let pattern = |sector: u64, i: usize| (sector as u8).wrapping_mul(31) ^ (i as u8) ^ 0xa5;
     let mut buf = [0u8; 4 * SECTOR_SIZE];
@@ -328,7 +331,42 @@ fn blk(transport: MmioTransport<'static>) {
         fail!("vfe: blk: sector {last} read back differs");
     }
     println!("vfe: blk {cap} sectors, wrote and read back 5 sectors ok");
+    // Dropping the driver would reset the device; the caller checks its status.
     core::mem::forget(dev);
+}
+
+/// The disk image `make test-guests` writes (build/guests-bin/test-disk.img): sector 0
+/// starts with `magic`, sectors 8..16 are all b'F', and everything after the image
+/// (from sector 16 on) reads zero: Ferry zeroed the disk and loaded the image at its
+/// start.
+fn check_disk_image<T: virtio_drivers::transport::Transport>(
+    dev: &mut VirtIOBlk<PoolHal, T>,
+    magic: &str,
+) {
+    let mut sector = [0u8; SECTOR_SIZE];
+    let read = |dev: &mut VirtIOBlk<PoolHal, T>, n: usize, buf: &mut [u8; SECTOR_SIZE]| {
+        if let Err(e) = dev.read_blocks(n, buf) {
+            fail!("vfe: blk: read sector {n}: {e}");
+        }
+    };
+    read(dev, 0, &mut sector);
+    if !sector.starts_with(magic.as_bytes()) {
+        fail!("vfe: blk: sector 0 does not start with the disk image's {magic:?}");
+    }
+    for n in 8..16 {
+        read(dev, n, &mut sector);
+        if let Some(i) = sector.iter().position(|&b| b != b'F') {
+            fail!(
+                "vfe: blk: disk image sector {n} byte {i} is {:#x}, not 'F'",
+                sector[i]
+            );
+        }
+    }
+    read(dev, 16, &mut sector);
+    if sector.iter().any(|&b| b != 0) {
+        fail!("vfe: blk: sector 16, past the disk image, is not zero");
+    }
+    println!("vfe: blk: disk image {magic:?} found at the disk's start, zero after it");
 }
 
 /// `expect=fail`: the backend is broken; some access must come back failed.
