@@ -90,10 +90,9 @@ fn disk_item<'a>(
     pack: &Pack<'a>,
     d: &ferry_config::VirtioDevice,
 ) -> Option<ferry_abi::pack::Item<'a>> {
-    let name = d.disk_image.as_deref()?;
-    let base = name.rsplit('/').next().unwrap_or(name);
+    let name = ferry_abi::pack::item_name(d.disk_image.as_deref()?);
     pack.items()
-        .find(|i| i.kind == Kind::Disk && i.partition == d.backend && i.name == base)
+        .find(|i| i.kind == Kind::Disk && i.partition == d.backend && i.name == name)
 }
 
 /// Checks only the running machine can answer: the config is for this board, its

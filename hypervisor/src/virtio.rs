@@ -35,9 +35,6 @@ const STATUS: u64 = 0x70;
 const DEVICE_NEEDS_RESET: u32 = 0x40;
 const CONFIG_CHANGE: u32 = 0x2;
 
-/// Sync slots per device (one per frontend vCPU).
-pub const SLOTS_PER_DEVICE: usize = 8;
-
 /// One routed virtio device.
 pub struct Route {
     /// Its index in the config (for messages).
@@ -281,14 +278,13 @@ fn forward(
     if backend.is_stopped() {
         return fail(system, route, "the backend partition has stopped");
     }
-    let slot = route.backend_index * SLOTS_PER_DEVICE + vcpu;
-    if vcpu >= SLOTS_PER_DEVICE || slot >= ioreq::SYNC_SLOTS {
+    let Some(slot) = ioreq::sync_slot(route.backend_index, vcpu) else {
         return fail(
             system,
             route,
             "no IOREQ slot: at most 8 devices per backend and 8 frontend vCPUs are routed",
         );
-    }
+    };
     let seq = page.next_seq[slot].fetch_add(1, Ordering::Relaxed).max(1);
     page.waiting[slot].store(seq, Ordering::Release);
     let record = Ioreq {
@@ -401,7 +397,7 @@ pub fn complete(
     let route = usize::try_from(slot)
         .ok()
         .filter(|&s| s < ioreq::SYNC_SLOTS)
-        .and_then(|s| served_device(system, partition, s / SLOTS_PER_DEVICE).map(|r| (s, r)));
+        .and_then(|s| served_device(system, partition, ioreq::slot_device(s)).map(|r| (s, r)));
     let Some((slot, route)) = route else {
         log::warn!(
             "backend '{}': IOREQ_COMPLETE for slot {slot}, which is not one of its devices'",
@@ -454,7 +450,7 @@ fn served_device<'s>(
         .find(|r| r.backend == partition.id && r.backend_index == backend_index)
 }
 
-/// Records that the backend serves (first time only) and logs it.
+/// Records when the backend started serving; true the first time only.
 fn mark_ready(page: &RequestPage) -> bool {
     let now = cpu::counter().max(1);
     page.ready_at

@@ -187,6 +187,27 @@ impl PageHeader {
     }
 }
 
+/// Sync slots per device: one per frontend vCPU that can wait.
+pub const SLOTS_PER_DEVICE: usize = 8;
+
+/// Most devices one backend serves: the slots split [`SLOTS_PER_DEVICE`] per device.
+pub const MAX_DEVICES: usize = SYNC_SLOTS / SLOTS_PER_DEVICE;
+
+/// The sync slot of frontend vCPU `vcpu` waiting on the backend's device `device`
+/// (its number among the backend's devices), if both are in range.
+pub const fn sync_slot(device: usize, vcpu: usize) -> Option<usize> {
+    if device < MAX_DEVICES && vcpu < SLOTS_PER_DEVICE {
+        Some(device * SLOTS_PER_DEVICE + vcpu)
+    } else {
+        None
+    }
+}
+
+/// The device (number among the backend's devices) sync slot `slot` belongs to.
+pub const fn slot_device(slot: usize) -> usize {
+    slot / SLOTS_PER_DEVICE
+}
+
 /// Byte offset of sync slot `n` in the request page.
 pub const fn sync_slot_offset(n: usize) -> usize {
     SYNC_OFFSET + 32 * n
@@ -199,6 +220,19 @@ pub const fn posted_offset(n: usize) -> usize {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn slots_split_per_device_and_vcpu() {
+        assert_eq!(MAX_DEVICES, 8);
+        assert_eq!(sync_slot(0, 0), Some(0));
+        assert_eq!(sync_slot(2, 3), Some(19));
+        assert_eq!(sync_slot(7, 7), Some(SYNC_SLOTS - 1));
+        assert_eq!(sync_slot(8, 0), None);
+        assert_eq!(sync_slot(0, 8), None);
+        assert_eq!(slot_device(19), 2);
+        assert_eq!(slot_device(SYNC_SLOTS - 1), MAX_DEVICES - 1);
+    }
+
     use super::*;
 
     #[test]

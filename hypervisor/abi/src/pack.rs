@@ -415,6 +415,12 @@ pub struct Payload<'a> {
     pub data: &'a [u8],
 }
 
+/// The name a file is packed under: its base name (what follows the last `/`).
+/// Ferry finds a device's `disk-image` by it.
+pub fn item_name(file: &str) -> &str {
+    file.rsplit('/').next().unwrap_or(file)
+}
+
 /// Bytes a pack of `payloads` occupies.
 pub fn packed_size(payloads: &[Payload<'_>]) -> u64 {
     let mut at = payload_start(payloads.len() as u32);
@@ -472,6 +478,14 @@ pub fn write(out: &mut [u8], payloads: &[Payload<'_>]) -> Result<usize, PackErro
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn items_are_named_by_base_name() {
+        assert_eq!(item_name("disk.img"), "disk.img");
+        assert_eq!(item_name("images/be/disk.img"), "disk.img");
+        assert_eq!(item_name("/abs/vbe.bin"), "vbe.bin");
+    }
+
     use super::*;
 
     fn sample() -> Vec<u8> {

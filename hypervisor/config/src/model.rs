@@ -432,10 +432,10 @@ pub const VIRTIO_WINDOW_SIZE: u64 = 0x200;
 /// Most virtio devices one backend serves, and most vCPUs of a frontend: IOREQ
 /// sync slot = the device's number on its backend
 /// ([`VirtioDevice::backend_index`]) * 8 + vCPU, and a request page has 64.
-pub const MAX_VIRTIO_PER_BACKEND: usize = 8;
+pub const MAX_VIRTIO_PER_BACKEND: usize = ferry_abi::ioreq::MAX_DEVICES;
 
 /// Most vCPUs of a virtio frontend (see [`MAX_VIRTIO_PER_BACKEND`]).
-pub const MAX_FRONTEND_VCPUS: usize = 8;
+pub const MAX_FRONTEND_VCPUS: usize = ferry_abi::ioreq::SLOTS_PER_DEVICE;
 
 /// One virtio device (a child of `/virtio`): a virtio-mmio window in the
 /// frontend whose accesses Ferry forwards to the backend (docs/ioreq.md).

@@ -3,8 +3,6 @@
 //! virtio-blk devices it serves (in device index order). A disk image must fit
 //! in its device's `disk`.
 
-use std::path::Path;
-
 use anyhow::{Result, bail};
 use ferry_abi::pack::Kind;
 use ferry_config::{Config, MAX_GUEST_DTB, Partition};
@@ -51,9 +49,7 @@ pub fn items(
 
 /// The last component of `name` (a path from the config), for the pack entry.
 fn base_name(name: &str) -> String {
-    Path::new(name)
-        .file_name()
-        .map_or_else(|| name.to_string(), |n| n.to_string_lossy().into_owned())
+    ferry_abi::pack::item_name(name).to_string()
 }
 
 /// Reads file `name` for `property` of `p`; a missing file is an error, or a

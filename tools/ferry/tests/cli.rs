@@ -10,6 +10,18 @@ use std::process::{Command, Output};
 use common::*;
 use ferry_abi::pack::{Kind, Pack, SYSTEM};
 
+/// `ferry pack` of the fixture's sys.dtb with `extra/` as image directory.
+const PACK: [&str; 8] = [
+    "pack",
+    "sys.dtb",
+    "-I",
+    "extra",
+    "--hypervisor",
+    "ferry.img",
+    "-o",
+    "out.img",
+];
+
 fn ferry(args: &[&str], dir: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_ferry"))
         .args(args)
@@ -113,19 +125,7 @@ fn check_compiles_dts_with_dtc() {
 #[test]
 fn pack_writes_a_bootable_image() {
     let dir = setup("pack", &Opts::default());
-    let o = ferry(
-        &[
-            "pack",
-            "sys.dtb",
-            "-I",
-            "extra",
-            "--hypervisor",
-            "ferry.img",
-            "-o",
-            "out.img",
-        ],
-        &dir,
-    );
+    let o = ferry(&PACK, &dir);
     assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
     let out = fs::read(dir.join("out.img")).unwrap();
     let image_size = u64::from_le_bytes(out[0x10..0x18].try_into().unwrap());
@@ -178,16 +178,7 @@ fn pack_writes_a_bootable_image() {
 fn pack_refuses_a_bad_config_unless_no_check() {
     let dir = setup("pack-bad", &Opts::default());
     fs::remove_file(dir.join("beta.bin")).unwrap();
-    let args = [
-        "pack",
-        "sys.dtb",
-        "-I",
-        "extra",
-        "--hypervisor",
-        "ferry.img",
-        "-o",
-        "out.img",
-    ];
+    let args = PACK;
     let o = ferry(&args, &dir);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(
@@ -250,16 +241,7 @@ fn pack_checks_ferrys_footprint() {
         ..Opts::default()
     };
     let dir = setup("pack-footprint", &opts);
-    let args = [
-        "pack",
-        "sys.dtb",
-        "-I",
-        "extra",
-        "--hypervisor",
-        "ferry.img",
-        "-o",
-        "out.img",
-    ];
+    let args = PACK;
     let o = ferry(&args, &dir);
     assert_eq!(o.status.code(), Some(1));
     let err = stderr(&o);
@@ -308,16 +290,7 @@ fn check_and_pack_refuse_a_disk_image_larger_than_its_disk() {
     let o = ferry(&["check", "sys.dtb", "-I", "extra"], &dir);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout(&o), msg);
-    let args = [
-        "pack",
-        "sys.dtb",
-        "-I",
-        "extra",
-        "--hypervisor",
-        "ferry.img",
-        "-o",
-        "out.img",
-    ];
+    let args = PACK;
     let o = ferry(&args, &dir);
     assert_eq!(o.status.code(), Some(1));
     assert_eq!(stdout(&o), msg);

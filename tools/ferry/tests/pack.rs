@@ -141,9 +141,10 @@ fn payloads_in_order_with_missing_files_only_when_lenient() {
     let _ = std::fs::remove_dir_all(dir);
 }
 
-#[test]
-fn blk_disk_images_are_packed_for_the_backend() {
-    let dir = scratch("assemble-disk");
+/// A scratch directory `name` with the virtio fixture config (sys.dtb) and its
+/// partitions' images (no disk image), loaded.
+fn virtio_fixture(name: &str) -> (std::path::PathBuf, ferry_tool::load::Loaded) {
+    let dir = scratch(name);
     let cfg_path = dir.join("sys.dtb");
     let opts = Opts {
         virtio: true,
@@ -154,6 +155,12 @@ fn blk_disk_images_are_packed_for_the_backend() {
         std::fs::write(dir.join(name), vec![1u8; len]).unwrap();
     }
     let loaded = ferry_tool::load::load(&cfg_path, &[]).unwrap();
+    (dir, loaded)
+}
+
+#[test]
+fn blk_disk_images_are_packed_for_the_backend() {
+    let (dir, loaded) = virtio_fixture("assemble-disk");
     let cfg = loaded.parse().unwrap();
     let mut warnings = vec![];
     let err = ferry_tool::assemble::items(&loaded, Some(&cfg), false, &mut warnings).unwrap_err();
@@ -194,17 +201,7 @@ fn blk_disk_images_are_packed_for_the_backend() {
 
 #[test]
 fn a_disk_image_larger_than_its_disk_is_refused() {
-    let dir = scratch("assemble-disk-size");
-    let cfg_path = dir.join("sys.dtb");
-    let opts = Opts {
-        virtio: true,
-        ..Opts::default()
-    };
-    std::fs::write(&cfg_path, config_dtb(&opts)).unwrap();
-    for (name, len) in [("alpha.bin", 7), ("beta.bin", 8), ("beta.cpio", 9)] {
-        std::fs::write(dir.join(name), vec![1u8; len]).unwrap();
-    }
-    let loaded = ferry_tool::load::load(&cfg_path, &[]).unwrap();
+    let (dir, loaded) = virtio_fixture("assemble-disk-size");
     let cfg = loaded.parse().unwrap();
     let mut warnings = vec![];
     // Exactly the disk's size fits.

@@ -17,8 +17,8 @@ use core::ops::Range;
 use fdt::Fdt;
 use fdt::node::FdtNode;
 
-/// Most devices one backend serves (IOREQ sync slot = device * 8 + frontend vCPU).
-pub const MAX_DEVICES: usize = 8;
+/// Most devices one backend serves (the request page's sync slots, per device).
+pub use ferry_abi::ioreq::MAX_DEVICES;
 
 /// What a device is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use ferry_partition_rt::{self as rt, Boot, arch, fail, mmu, println, time, vtime
 use ferry_virtio_backend::blk::Blk;
 use ferry_virtio_backend::console::Console;
 use ferry_virtio_backend::rng::Rng;
+use ferry_virtio_backend::spec::reg;
 use ferry_virtio_backend::{Device, Options, WriteEffect};
 
 use crate::devices::{Dev, Echo};
@@ -16,12 +17,6 @@ use crate::entropy::Entropy;
 use crate::node::{self, DeviceNode, Kind, MAX_DEVICES, Signal};
 use crate::page::{RequestPage, SyncSlots, barrier};
 use crate::window::SharedWindow;
-
-/// Sync slots per device: slot = device * 8 + frontend vCPU (docs/ioreq.md).
-const SLOTS_PER_DEVICE: usize = 8;
-
-/// Offset of QueueNotify in a virtio-mmio window.
-const QUEUE_NOTIFY: u64 = 0x50;
 
 /// Points where a test backend changes the standard behaviour (fault injection,
 /// deterministic entropy, time stamps). The product binary uses [`Standard`].
@@ -124,9 +119,9 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
                 continue;
             };
             let seq = hooks.on_request(slot, &r, served);
-            let index = slot / SLOTS_PER_DEVICE;
+            let index = ioreq::slot_device(slot);
             let value = match devs.get_mut(index).and_then(Option::as_mut) {
-                Some(d) if r.is_valid(0x200) => serve_sync(log, index, d, &r),
+                Some(d) if r.is_valid(u64::from(reg::WINDOW_SIZE)) => serve_sync(log, index, d, &r),
                 // No such device or a malformed record: reads all-ones, writes ignored.
                 _ => u64::MAX,
             };
@@ -148,9 +143,9 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
             let Some(d) = devs.get_mut(index).and_then(Option::as_mut) else {
                 return;
             };
-            if r.offset == QUEUE_NOTIFY
+            if r.offset == u64::from(reg::QUEUE_NOTIFY)
                 && r.dir == ioreq::dir::WRITE
-                && let WriteEffect::QueueNotify(q) = d.mmio_write(QUEUE_NOTIFY as u32, 4, r.data)
+                && let WriteEffect::QueueNotify(q) = d.mmio_write(reg::QUEUE_NOTIFY, 4, r.data)
             {
                 d.serve(log, index, q);
             }
