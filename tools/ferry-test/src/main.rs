@@ -438,7 +438,7 @@ fn cmd_test(root: &Path, filter: Option<&str>, skip_host: bool, jobs: usize) -> 
         println!("host unit tests: skipped (--skip-host)");
     } else {
         println!(
-            "host unit tests: running `cargo test --workspace` and the guest runtime's tests (log: {})",
+            "host unit tests: running `cargo test --workspace` and the bare-metal partitions' tests (devices/partition) (log: {})",
             host_log.display()
         );
         flush();
