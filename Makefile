@@ -14,6 +14,8 @@
 #   make run               boot $(RUN_SCENARIO) on QEMU interactively (Ctrl-A X quits)
 #   make run-linux         Debian Linux in a partition, with a shell (docs/linux.md)
 #   make bench             benchmarks under QEMU -icount, run twice (docs/bench.md)
+#   make coverage          line coverage of the host tests, per crate and for the EL2
+#                          core (installs cargo-llvm-cov on first use)
 #   make clippy | fmt | clean
 #
 # Variables: PLATFORM=qemu-virt|imx8mp-evk, RUN_SCENARIO=<name from tests/scenarios.toml>,
@@ -78,7 +80,7 @@ INITRAMFS_VIRTIO := $(GUEST_CACHE)/initramfs-virtio.cpio.gz
 # Steps of one target (deps, then images, ...) must run in order even under `make -j`.
 .NOTPARALLEL:
 .PHONY: all image images deps guests initramfs partitions test-guests guest-smoke ferry-tool test run \
-	run-linux bench clippy fmt clean help
+	run-linux bench coverage clippy fmt clean help
 
 all: image
 
@@ -171,6 +173,19 @@ run-linux:
 bench: deps images partitions test-guests ferry-tool
 	$(FERRY_TEST) bench
 
+# Line coverage of the main workspace's host tests. cargo-llvm-cov and the llvm-tools
+# rustup component are installed here on first use (not by `make deps`); the instrumented
+# build has its own target directory (target/llvm-cov-target).
+COVERAGE_DIR := build/coverage
+
+coverage:
+	@rustup component list --installed | grep -Eq '^llvm-tools(-preview)?(-|$$)' || \
+		rustup component add llvm-tools-preview
+	@$(CARGO) llvm-cov --version >/dev/null 2>&1 || $(CARGO) install cargo-llvm-cov --locked
+	@mkdir -p $(COVERAGE_DIR)
+	$(CARGO) llvm-cov --workspace --ignore-run-fail --json --summary-only --output-path $(COVERAGE_DIR)/summary.json
+	@tools/coverage-summary $(COVERAGE_DIR)/summary.json | tee $(COVERAGE_DIR)/summary.txt
+
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p ferry-hypervisor --target $(TARGET) \
@@ -193,4 +208,4 @@ clean:
 	fi
 
 help:
-	@sed -n '3,22p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,24p' Makefile | sed 's/^# \{0,1\}//'

@@ -1,5 +1,22 @@
 //! Exception syndromes (ESR_EL2): the class and a name for logs.
 
+use aarch64_cpu::registers::ESR_EL2::EC::Value as Ec;
+
+/// The exception classes Ferry handles from guests, from aarch64-cpu's ESR_EL2.EC.
+pub mod ec {
+    use super::Ec;
+    /// HVC from AArch64.
+    pub const HVC64: u8 = Ec::HVC64 as u8;
+    /// SMC from AArch64 (trapped).
+    pub const SMC64: u8 = Ec::SMC64 as u8;
+    /// MSR/MRS/system instruction (trapped).
+    pub const SYSREG: u8 = Ec::TrappedMsrMrs as u8;
+    /// Instruction abort from a lower EL.
+    pub const INSTRUCTION_ABORT_LOWER: u8 = Ec::InstrAbortLowerEL as u8;
+    /// Data abort from a lower EL.
+    pub const DATA_ABORT_LOWER: u8 = Ec::DataAbortLowerEL as u8;
+}
+
 /// ESR_ELx.EC: the exception class, bits 31:26.
 pub fn class(esr: u64) -> u8 {
     ((esr >> 26) & 0x3f) as u8
@@ -71,6 +88,20 @@ mod tests {
         assert_eq!(syndrome(esr), 0x4);
         assert_eq!(class_name(class(esr)), "data abort at EL2");
         assert_eq!(abort_status_name(esr), Some("translation fault"));
+    }
+
+    #[test]
+    fn handled_classes_are_the_architected_numbers() {
+        assert_eq!(
+            [
+                ec::HVC64,
+                ec::SMC64,
+                ec::SYSREG,
+                ec::INSTRUCTION_ABORT_LOWER,
+                ec::DATA_ABORT_LOWER
+            ],
+            [0x16, 0x17, 0x18, 0x20, 0x24]
+        );
     }
 
     #[test]

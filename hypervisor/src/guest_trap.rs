@@ -1,72 +1,58 @@
-//! Synchronous exceptions from partitions: PSCI and Ferry's hypercalls (HVC, and
-//! trapped SMC), and aborts that stop the partition.
+//! Synchronous exceptions from partitions: decode the syndrome, hand the
+//! decision to the state layer, apply what it returns. PSCI and Ferry's
+//! hypercalls (HVC, and trapped SMC), trapped MSRs (SGIs), and data aborts in
+//! emulated regions (looked up in the partition's table); anything else stops
+//! the partition.
 
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2};
 use ferry_abi::hypercall;
 use ferry_boot::trap::TrapFrame;
 use tock_registers::interfaces::Readable;
 
-use crate::partition::{self, Partition, System};
+use crate::apply::{self, apply};
+use crate::current::current;
+use crate::esr::ec;
+use crate::pages::PhysPages;
 use crate::policy::StopKind;
-use crate::vpsci::{self, Call, ret};
-use crate::{esr, mmio, stage2, vcpu, vgic, virtio};
+use crate::state::effect::Effects;
+use crate::state::emul::{self, Device, MmioAccess, Undecodable};
+use crate::state::event::{Event, StopReason};
+use crate::state::partition::Partition;
+use crate::state::power::{self, PsciNext};
+use crate::state::system::System;
+use crate::state::virtio::{self, Outcome};
+use crate::vpsci::Call;
+use crate::{cpu, esr, mmio, stage2, vcpu, vgic};
+use ferry_abi::hypercall::HypercallStatus;
+use ferry_abi::psci::PsciRet;
 
 /// Handles a synchronous exception from the guest on this core.
 pub fn handle(frame: &mut TrapFrame) {
-    let Some((system, partition, vcpu)) = partition::current() else {
-        crate::trap::fatal(8, frame, "a guest exception on a core that runs no vCPU");
+    let Some((system, partition, vcpu)) = current() else {
+        crate::fatal::fatal(8, frame, "a guest exception on a core that runs no vCPU");
     };
     let esr = ESR_EL2.get();
+    let fault = |reason| apply::stop(system, partition, vcpu, StopKind::Fault, reason);
     match esr::class(esr) {
         // HVC #0 (SMCCC); ELR already points after it.
-        0x16 if esr::syndrome(esr) & 0xffff == 0 => call(system, partition, vcpu, frame),
-        0x16 => frame.x[0] = ret::NOT_SUPPORTED as u64,
+        ec::HVC64 if esr::syndrome(esr) & 0xffff == 0 => call(system, partition, vcpu, frame),
+        ec::HVC64 => frame.x[0] = PsciRet::NotSupported.to_x0(),
         // Trapped SMC: ELR points at the SMC itself.
-        0x17 => {
+        ec::SMC64 => {
             frame.elr += 4;
             call(system, partition, vcpu, frame);
         }
-        // MSR/MRS: the only trapped one is ICC_SGI1R_EL1 (SGI generation).
-        0x18 => {
+        ec::SYSREG => {
             sysreg(system, partition, vcpu, frame, esr);
             frame.elr += 4;
         }
-        0x24 if let Some(next) = emulate(system, partition, vcpu, frame, esr) => {
-            if next == Resume::After {
-                frame.elr += 4;
-            }
-        }
-        ec @ (0x20 | 0x24) => {
-            let ipa = stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
-            let what = if ec == 0x24 { "data" } else { "instruction" };
-            let access = if ec == 0x24 && esr & (1 << 6) != 0 {
-                "write"
-            } else {
-                "access"
-            };
-            partition::stop(
-                system,
-                partition,
-                vcpu,
-                StopKind::Fault,
-                format_args!(
-                    "stage-2 {what} abort: {access} at IPA {ipa:#x} outside its memory and devices (ESR_EL2 {esr:#x}, PC {:#x}, {})",
-                    frame.elr,
-                    esr::abort_status_name(esr).unwrap_or("?"),
-                ),
-            )
-        }
-        ec => partition::stop(
-            system,
-            partition,
-            vcpu,
-            StopKind::Fault,
-            format_args!(
-                "unhandled exception class {ec:#04x} ({}), ESR_EL2 {esr:#x}, PC {:#x}",
-                esr::class_name(ec),
-                frame.elr
-            ),
-        ),
+        ec::DATA_ABORT_LOWER if data_abort(system, partition, vcpu, frame, esr) => {}
+        ec::DATA_ABORT_LOWER | ec::INSTRUCTION_ABORT_LOWER => fault(StopReason::Stage2Abort {
+            ipa: stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get()),
+            esr,
+            pc: frame.elr,
+        }),
+        _ => fault(StopReason::UnhandledClass { esr, pc: frame.elr }),
     }
 }
 
@@ -77,217 +63,176 @@ fn call(
     vcpu: usize,
     frame: &mut TrapFrame,
 ) {
-    let x = frame.x;
+    let x = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
     if let Some(call) = Call::decode([x[0], x[1], x[2], x[3]]) {
-        frame.x[0] = psci(system, partition, vcpu, call) as u64;
+        let mut fx = Effects::new();
+        let next = power::psci(partition, vcpu, call, &mut fx);
+        apply(system, &fx);
+        match next {
+            PsciNext::Return(value) => frame.x[0] = value as u64,
+            PsciNext::Park => vcpu::park(),
+            PsciNext::Stop(kind, reason) => apply::stop(system, partition, vcpu, kind, reason),
+        }
         return;
     }
-    frame.x[0] = match x[0] {
-        v if v == u64::from(hypercall::VERSION) => hypercall::ABI_VERSION,
-        v if v == u64::from(hypercall::IOREQ_COMPLETE) => {
-            virtio::complete(system, partition, x[1], x[2], x[3]) as u64
+    frame.x[0] = hypercall(system, partition, x) as u64;
+}
+
+/// One of Ferry's hypercalls (x0..x4 as the guest passed them); returns x0.
+fn hypercall(system: &'static System, partition: &'static Partition, x: [u64; 5]) -> i64 {
+    let with_effects = |decide: &dyn Fn(&mut Effects) -> Result<(), HypercallStatus>| {
+        let mut fx = Effects::new();
+        let result = decide(&mut fx);
+        apply(system, &fx);
+        result.err().unwrap_or(HypercallStatus::Success).code()
+    };
+    match u32::try_from(x[0]).unwrap_or(0) {
+        hypercall::VERSION => hypercall::ABI_VERSION as i64,
+        hypercall::IOREQ_COMPLETE => with_effects(&|fx| {
+            virtio::complete(system, partition, (x[1], x[2], x[3]), cpu::counter(), fx)
+        }),
+        hypercall::NOTIFY_FRONTEND => {
+            with_effects(&|fx| virtio::notify_frontend(system, partition, x[1], fx))
         }
-        v if v == u64::from(hypercall::NOTIFY_FRONTEND) => {
-            virtio::notify_frontend(system, partition, x[1]) as u64
+        hypercall::BACKEND_READY => {
+            with_effects(&|fx| virtio::backend_ready(partition, cpu::counter(), fx))
         }
-        v if v == u64::from(hypercall::BACKEND_READY) => virtio::backend_ready(partition) as u64,
-        v if v == u64::from(hypercall::CONSOLE_WRITE) => {
+        hypercall::CONSOLE_WRITE => {
             let mut buf = [0; hypercall::CONSOLE_WRITE_MAX];
             match hypercall::console_bytes(x[1], [x[2], x[3], x[4]], &mut buf) {
                 Some(bytes) => {
-                    partition.console_write(bytes);
-                    bytes.len() as u64
+                    partition.console_write(bytes, &mut apply::console_out(partition));
+                    bytes.len() as i64
                 }
-                None => hypercall::INVALID_PARAMETERS as u64,
+                None => HypercallStatus::InvalidParameters.code(),
             }
         }
-        _ => hypercall::NOT_SUPPORTED as u64,
-    };
-}
-
-/// Serves a PSCI call for `vcpu` of `partition`; returns x0.
-fn psci(system: &'static System, partition: &'static Partition, vcpu: usize, call: Call) -> i64 {
-    match call {
-        Call::Version => vpsci::VERSION_1_1,
-        Call::Features(function) => {
-            if vpsci::implemented(function) {
-                ret::SUCCESS
-            } else {
-                ret::NOT_SUPPORTED
-            }
-        }
-        Call::MigrateInfoType => vpsci::MIGRATE_NONE,
-        Call::CpuOn {
-            target,
-            entry,
-            context,
-        } => {
-            let Some(index) = vpsci::vcpu_of(target, partition.vcpus.len()) else {
-                log::info!(
-                    "partition '{}' vCPU {vcpu}: CPU_ON({target:#x}) refused: it has no such vCPU",
-                    partition.label
-                );
-                return ret::INVALID_PARAMETERS;
-            };
-            let target_vcpu = &partition.vcpus[index];
-            if let Err(code) = vpsci::cpu_on(target_vcpu.power(), partition.contains_ipa(entry, 4))
-            {
-                return code;
-            }
-            if !target_vcpu.request_on(entry, context) {
-                // Another vCPU switched it on in the meantime.
-                return vpsci::cpu_on(target_vcpu.power(), true)
-                    .err()
-                    .unwrap_or(ret::ALREADY_ON);
-            }
-            crate::irq::kick_vgic(target_vcpu.core_mpidr);
-            ret::SUCCESS
-        }
-        Call::CpuOff => {
-            partition.vcpus[vcpu].set_off();
-            log::debug!("partition '{}' vCPU {vcpu} off", partition.label);
-            vcpu::park()
-        }
-        Call::AffinityInfo { target, level } => {
-            match (level, vpsci::vcpu_of(target, partition.vcpus.len())) {
-                (0, Some(index)) => vpsci::affinity_info(partition.vcpus[index].power()),
-                _ => ret::INVALID_PARAMETERS,
-            }
-        }
-        Call::SystemOff => partition::stop(
-            system,
-            partition,
-            vcpu,
-            StopKind::SystemOff,
-            format_args!("PSCI SYSTEM_OFF"),
-        ),
-        Call::SystemReset => partition::stop(
-            system,
-            partition,
-            vcpu,
-            StopKind::SystemReset,
-            format_args!("PSCI SYSTEM_RESET"),
-        ),
+        _ => HypercallStatus::NotSupported.code(),
     }
 }
 
-/// Emulates a data abort in one of the partition's emulated windows (virtio
-/// devices, GIC distributor and redistributors, the PL011 console). Returns `None` if
-/// the address is in none, so the caller treats it as a fault. An access the syndrome does not describe stops
-/// the partition.
-fn emulate(
+/// A data abort: emulated if it falls in one of the partition's emulated
+/// regions (then true), else false (a fault). An access the syndrome does not
+/// describe gets an abort injected (virtio) or stops the partition (GIC, PL011).
+fn data_abort(
     system: &'static System,
     partition: &'static Partition,
     vcpu: usize,
     frame: &mut TrapFrame,
     esr: u64,
-) -> Option<Resume> {
+) -> bool {
     let ipa = stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
-    if let Some(route) = virtio::route_at(system, partition.id, ipa) {
-        match mmio::decode(esr, ipa) {
-            Some(access) => virtio::frontend_access(system, route, vcpu, &access, &mut frame.x),
-            None => {
-                log::warn!(
-                    "partition '{}' vCPU {vcpu}: an access to virtio device {} at IPA {ipa:#x} that cannot be decoded (ESR_EL2 {esr:#x}, PC {:#x}): abort injected",
-                    partition.label,
-                    route.index,
-                    frame.elr
-                );
+    let Some((device, offset)) = partition.emulated.find(ipa) else {
+        return false;
+    };
+    let Some(decoded) = mmio::decode(esr, ipa) else {
+        match (device.on_undecodable(), device) {
+            (Undecodable::InjectAbort, Device::Virtio(route)) => {
+                let event = Event::VirtioUndecodable {
+                    partition: partition.id,
+                    vcpu,
+                    route,
+                    ipa,
+                    esr,
+                    pc: frame.elr,
+                };
+                let mut fx = Effects::new();
+                fx.log(event);
+                apply(system, &fx);
                 inject_data_abort(frame, FAR_EL2.get());
-                return Some(Resume::At);
+                return true;
             }
-        }
-        return Some(Resume::After);
-    }
-    let redist_end = partition.gicr_base + vgic::REDIST_STRIDE * partition.vcpus.len() as u64;
-    let in_dist = ipa >= partition.gicd.base && ipa < partition.gicd.base + vgic::DIST_SIZE;
-    let in_redist = ipa >= partition.gicr_base && ipa < redist_end;
-    let uart = partition.uart.as_ref().filter(|u| u.window.contains(ipa));
-    if !in_dist && !in_redist && uart.is_none() {
-        return None;
-    }
-    let Some(access) = mmio::decode(esr, ipa) else {
-        partition::stop(
-            system,
-            partition,
-            vcpu,
-            StopKind::Fault,
-            format_args!(
-                "an access to the GIC at IPA {ipa:#x} that cannot be emulated (ESR_EL2 {esr:#x}: no syndrome; PC {:#x})",
-                frame.elr
+            _ => apply::stop(
+                system,
+                partition,
+                vcpu,
+                StopKind::Fault,
+                StopReason::Undecodable {
+                    ipa,
+                    esr,
+                    pc: frame.elr,
+                },
             ),
-        );
-    };
-    let value = access.write.then(|| access.store_value(&frame.x));
-    if let Some(uart) = uart {
-        let offset = ipa - uart.window.base;
-        let (read, level) = {
-            let mut device = uart.device.lock();
-            let read = match value {
-                Some(v) => {
-                    device.write(offset, access.size, v, &mut |b| {
-                        partition.console_write(&[b])
-                    });
-                    0
-                }
-                None => device.read(offset, access.size),
-            };
-            (read, device.irq_level())
-        };
-        if !access.write {
-            access.complete_load(&mut frame.x, read);
         }
-        partition.uart_irq(uart, level, vcpu);
-        return Some(Resume::After);
-    }
-    // Pending and active state of interrupts in other cores' list registers.
-    let offset_in_frame = if in_dist {
-        ipa - partition.gicd.base
-    } else {
-        (ipa - partition.gicr_base) % vgic::REDIST_STRIDE
     };
-    if !access.write && vgic::regs::reads_lr_state(in_dist, offset_in_frame) {
-        vcpu::sync_other_vcpus(partition, vcpu);
-    }
-    let mut gic = partition.vgic.lock();
-    vgic::lr::read_states(crate::cpu::index(), &mut gic, vcpu);
-    let (read, update) = if in_dist {
-        vgic::regs::dist(&mut gic, ipa - partition.gicd.base, access.size, value)
-    } else {
-        let offset = ipa - partition.gicr_base;
-        let target = (offset / vgic::REDIST_STRIDE) as usize;
-        vgic::regs::redist(
-            &mut gic,
-            target,
-            offset % vgic::REDIST_STRIDE,
-            access.size,
-            value,
-        )
+    let access = MmioAccess {
+        offset,
+        size: decoded.size,
+        write: decoded.write.then(|| decoded.store_value(&frame.x)),
     };
-    // A passthrough SPI re-routed by the guest: the physical one follows it to the
-    // core of its new vCPU (acknowledge and deactivation stay on one core).
-    let rerouted = (in_dist && access.write && (0x6100..0x7fe0).contains(&offset_in_frame))
-        .then(|| (offset_in_frame - 0x6100) as u32 / 8 + vgic::PRIVATE)
-        .filter(|&intid| gic.irq(vcpu, intid).is_some_and(|irq| irq.hw))
-        .map(|intid| (intid, gic.spi_target(intid)));
-    drop(gic);
-    if let (Some((intid, target)), Some(physical)) = (rerouted, crate::smp::GIC.get()) {
-        physical.route_spi(intid, partition.vcpus[target].core_mpidr);
+    let read = emulate(system, partition, vcpu, device, access);
+    if !decoded.write {
+        decoded.complete_load(&mut frame.x, read);
     }
-    if !access.write {
-        access.complete_load(&mut frame.x, read);
-    }
-    partition.update_vcpus(update, vcpu);
-    Some(Resume::After)
+    frame.elr += 4;
+    true
 }
 
-/// Where the guest resumes after an emulated access.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Resume {
-    /// After the access (it was emulated).
-    After,
-    /// At the address already in ELR (an exception was injected).
-    At,
+/// Emulates `access` to `device`; returns the value a load gets.
+fn emulate(
+    system: &'static System,
+    partition: &'static Partition,
+    vcpu: usize,
+    device: Device,
+    access: MmioAccess,
+) -> u64 {
+    let mut fx = Effects::new();
+    let read = match device {
+        Device::Virtio(route) => {
+            let outcome = virtio::frontend_access(
+                system,
+                route,
+                vcpu,
+                access,
+                &PhysPages,
+                cpu::counter(),
+                &mut fx,
+            );
+            match outcome {
+                Outcome::Done(value) => value,
+                Outcome::Wait(pending) => {
+                    apply(system, &fx);
+                    fx = Effects::new();
+                    wait_backend(system, &pending, &mut fx)
+                }
+            }
+        }
+        Device::Pl011 => match &partition.uart {
+            Some(uart) => emul::uart(
+                partition,
+                uart,
+                vcpu,
+                access,
+                &mut apply::console_out(partition),
+                &mut fx,
+            ),
+            None => 0,
+        },
+        Device::Gicd | Device::Gicr => {
+            // Pending and active state of interrupts in other cores' list registers.
+            if emul::gic_reads_lr_state(device, access.offset, access) {
+                vcpu::sync_other_vcpus(partition, vcpu);
+            }
+            let mut gic = partition.vgic.lock();
+            vgic::lr::read_states(cpu::index(), &mut gic, vcpu);
+            emul::gic(partition, &mut gic, vcpu, device, access, &mut fx)
+        }
+    };
+    if !fx.is_empty() {
+        apply(system, &fx);
+    }
+    read
+}
+
+/// Waits in EL2 for a forwarded access to complete or fail; the backend's
+/// completion (or the timer's event stream) sends an event.
+fn wait_backend(system: &System, pending: &virtio::Pending, fx: &mut Effects) -> u64 {
+    loop {
+        if let Some(value) = virtio::poll(system, pending, &PhysPages, cpu::counter(), fx) {
+            return value;
+        }
+        aarch64_cpu::asm::wfe();
+    }
 }
 
 /// A trapped MSR: ICC_SGI1R_EL1 sends SGIs within the partition; ICC_ASGI1R_EL1 and
@@ -313,18 +258,17 @@ fn sysreg(
         (3, 0, 12, 11, 5, false) => {
             let value = frame.x.get(rt).copied().unwrap_or(0);
             let targets = vgic::regs::send_sgi(&mut partition.vgic.lock(), vcpu, value);
-            partition.update_vcpus(targets, vcpu);
+            let mut fx = Effects::new();
+            partition.update_vcpus(targets, vcpu, &mut fx);
+            apply(system, &fx);
         }
         (3, 0, 12, 11, 6 | 7, false) => {}
-        _ => partition::stop(
+        _ => apply::stop(
             system,
             partition,
             vcpu,
             StopKind::Fault,
-            format_args!(
-                "a trapped system register access Ferry does not emulate (ESR_EL2 {esr:#x}, PC {:#x})",
-                frame.elr
-            ),
+            StopReason::SysReg { esr, pc: frame.elr },
         ),
     }
 }

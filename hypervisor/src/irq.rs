@@ -4,8 +4,8 @@
 //! dropped at once; Ferry's own are then deactivated here, while interrupts it
 //! forwards to the running guest (the virtual timer, passthrough SPIs) stay active
 //! until the guest's EOI of the hardware-linked virtual interrupt deactivates them.
-//! Ferry's own: SGI [`KICK_SGI`] (a partition stopped: leave the guest), SGI
-//! [`VGIC_SGI`] (another core changed this vCPU's virtual interrupts), the GIC
+//! Ferry's own: SGI `KICK_SGI` (a partition stopped: leave the guest), SGI
+//! `VGIC_SGI` (another core changed this vCPU's virtual interrupts), the GIC
 //! maintenance PPI (list registers drained or a level interrupt was EOId), and the
 //! EL2 timer PPI [`WATCHDOG_PPI`] (the tick: watchdog and console input). Each exit to a guest
 //! then refreshes its list registers (`trap`).
@@ -16,29 +16,17 @@ use aarch64_cpu::registers::CNTHP_CTL_EL2;
 use ferry_platform::gicv3;
 use tock_registers::interfaces::Writeable;
 
+use crate::apply::apply;
+use crate::current::{SYSTEM, current};
 use crate::exit::{self, ExitCode};
-use crate::{cpu, partition, vcpu, vgic};
-
-/// The SGI that tells a core its partition stopped.
-pub const KICK_SGI: u32 = 0;
-/// The SGI that tells a core to refresh its vCPU's list registers.
-pub const VGIC_SGI: u32 = 1;
+use crate::sgi::{KICK_SGI, VGIC_SGI};
+use crate::state::effect::Effects;
+use crate::{cpu, vcpu, vgic};
 /// The EL2 physical timer's PPI (CNTHP): Ferry's tick (watchdog, console input).
 pub const WATCHDOG_PPI: u32 = 26;
 
 /// The watchdog's period in milliseconds (0: none), for the message.
 static WATCHDOG_MS: AtomicU32 = AtomicU32::new(0);
-
-/// Makes the core with `mpidr` take an interrupt at EL2 (and look at its
-/// partition's state).
-pub fn kick(mpidr: u64) {
-    gicv3::send_sgi(KICK_SGI, mpidr);
-}
-
-/// Makes the core with `mpidr` refresh its vCPU's list registers.
-pub fn kick_vgic(mpidr: u64) {
-    gicv3::send_sgi(VGIC_SGI, mpidr);
-}
 
 /// Enables, in the calling core's redistributor at `rd`, the private interrupts
 /// every core needs: the kicks, the GIC maintenance interrupt, the virtual timer.
@@ -93,19 +81,29 @@ fn tick() {
         );
     }
     if POLL_INPUT.load(Ordering::Relaxed) {
-        partition::flush_partial_lines();
-        let console = ferry_platform::board::BOARD.console;
-        for _ in 0..64 {
-            if !partition::console_input_room() {
-                break;
-            }
-            let Some(byte) = console.get_byte() else {
-                break;
-            };
-            partition::console_input(byte);
-        }
+        poll_input();
     }
     arm_tick();
+}
+
+/// Shows the unfinished console lines of partitions that take input (their
+/// prompts), then passes typed bytes on while the focused partition has room.
+fn poll_input() {
+    let Some(system) = SYSTEM.get() else { return };
+    for p in system.partitions.iter().filter(|p| p.uart.is_some()) {
+        p.flush_partial_line(&mut crate::apply::console_out(p));
+    }
+    let console = ferry_platform::board::BOARD.console;
+    for _ in 0..64 {
+        if !system.console.lock().has_room(system) {
+            break;
+        }
+        let Some(byte) = console.get_byte() else {
+            break;
+        };
+        let fx = system.console.lock().input(system, byte);
+        apply(system, &fx);
+    }
 }
 
 /// Handles one physical IRQ taken to EL2 (from a guest or from an idle core).
@@ -121,7 +119,7 @@ pub fn handle() {
     gicv3::deactivate(intid);
     match intid {
         KICK_SGI => {
-            if let Some((_, partition, _)) = partition::current()
+            if let Some((_, partition, _)) = current()
                 && partition.is_stopped()
             {
                 vcpu::park();
@@ -143,7 +141,7 @@ fn forward(intid: u32) -> bool {
     if intid != vgic::VTIMER_PPI && intid < vgic::PRIVATE {
         return false;
     }
-    let Some((_, partition, vcpu)) = partition::current() else {
+    let Some((system, partition, vcpu)) = current() else {
         return false;
     };
     let mut vgic = partition.vgic.lock();
@@ -152,7 +150,9 @@ fn forward(intid: u32) -> bool {
     }
     if let Some(target) = vgic.raise(vcpu, intid) {
         drop(vgic);
-        partition.update_vcpus(1 << target, vcpu);
+        let mut fx = Effects::new();
+        partition.update_vcpus(1 << target, vcpu, &mut fx);
+        apply(system, &fx);
     }
     true
 }

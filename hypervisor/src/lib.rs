@@ -28,12 +28,20 @@ pub mod exit;
 pub mod mmio;
 pub mod policy;
 pub mod stage2;
+pub mod state;
+pub mod sysregs;
 pub mod vgic;
 pub mod vpsci;
 pub mod vuart;
 
 #[cfg(target_os = "none")]
+mod apply;
+#[cfg(target_os = "none")]
 mod cpu;
+#[cfg(target_os = "none")]
+mod current;
+#[cfg(target_os = "none")]
+mod fatal;
 #[cfg(target_os = "none")]
 mod guest_trap;
 #[cfg(target_os = "none")]
@@ -43,11 +51,15 @@ mod irq;
 #[cfg(target_os = "none")]
 mod logger;
 #[cfg(target_os = "none")]
+mod pages;
+#[cfg(target_os = "none")]
 mod panic;
 #[cfg(target_os = "none")]
-mod partition;
+mod physgic;
 #[cfg(target_os = "none")]
 mod selftest;
+#[cfg(target_os = "none")]
+mod sgi;
 #[cfg(target_os = "none")]
 mod smp;
 #[cfg(target_os = "none")]
@@ -58,5 +70,3 @@ mod system;
 mod trap;
 #[cfg(target_os = "none")]
 mod vcpu;
-#[cfg(target_os = "none")]
-mod virtio;

@@ -6,10 +6,8 @@ use alloc::vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
 use ferry_boot::secondary::{self, SecondaryBoot};
-use ferry_platform::gicv3::Gic;
 use ferry_platform::hostdt::Cpu;
 use ferry_platform::psci;
-use spin::Once;
 
 use crate::cpu;
 use crate::exit::{self, ExitCode};
@@ -22,9 +20,6 @@ const ONLINE_DEADLINE_MS: u64 = 5_000;
 
 /// CPUs that have finished their bring-up, the primary included.
 static ONLINE: AtomicUsize = AtomicUsize::new(0);
-
-/// The physical GIC, shared by all CPUs once the primary has set it up.
-pub static GIC: Once<Gic> = Once::new();
 
 /// Counts the calling CPU as online.
 pub fn mark_online() {
@@ -95,7 +90,7 @@ pub fn start_secondaries(
 /// Where a secondary CPU enters Rust, MMU and caches already on (`entry.S`).
 #[unsafe(no_mangle)]
 extern "C" fn ferry_secondary_entry(boot: &SecondaryBoot) -> ! {
-    let Some(gic) = GIC.get() else {
+    let Some(gic) = crate::physgic::GIC.get() else {
         exit::end(
             ExitCode::BootRefused,
             format_args!("cpu{} started before the GIC", boot.cpu_index),

@@ -3,13 +3,15 @@
 //! Phase 1, MMU off (no locks, no read-modify-write atomics, no heap): check the
 //! exception level and load address, copy the host device tree without its NOP
 //! tokens, read it, plan and build the EL2 map, turn the MMU and caches on.
-//! Phase 2: logger, heap, GIC, the other cores; then report and end the run (until
-//! partitions exist, there is nothing more to run).
+//! Phase 2: logger, heap, GIC; the system from the pack (`system::build`); the
+//! other cores; then every core parks in its vCPU loop (`vcpu::park`). Without a
+//! pack the run ends once all CPUs are online.
 
 use core::cell::UnsafeCell;
 use core::fmt::Write;
 
 use aarch64_cpu::registers::ID_AA64MMFR0_EL1;
+use ferry_boot::layout::ImageLayout;
 use ferry_boot::mmu::{self, Table, Tables};
 use ferry_boot::secondary::SecondaryBoot;
 use ferry_platform::Region;
@@ -60,23 +62,7 @@ extern "C" fn ferry_primary_entry(dtb: usize, el: u64, load_delta: u64) -> ! {
             "entered at EL{el}, Ferry runs at EL2 (on QEMU use -M virt,virtualization=on)"
         ));
     }
-    // SAFETY: the boot protocol hands over a device tree at `dtb`; blob_at reads
-    // its header and bounds the blob by the header's size.
-    let blob = match unsafe { hostdt::blob_at(dtb) } {
-        Ok(blob) => blob,
-        Err(e) => refuse(format_args!("host device tree at {dtb:#x}: {e}")),
-    };
-    // SAFETY: only this CPU runs; DT_COPY is written here and then only read.
-    let copy: &'static mut [u8] = unsafe { &mut *DT_COPY.0.get() };
-    let len = match hostdt::copy_without_nops(blob, copy) {
-        Ok(len) => len,
-        Err(e) => refuse(format_args!("host device tree at {dtb:#x}: {e}")),
-    };
-    let copy: &'static [u8] = &copy[..len];
-    let host = match HostInfo::parse(copy) {
-        Ok(host) => host,
-        Err(e) => refuse(format_args!("host device tree: {e}")),
-    };
+    let host = read_host_dt(dtb);
     let Some(primary) = host.cpus().iter().position(|c| c.mpidr == cpu::mpidr()) else {
         refuse(format_args!(
             "the boot CPU (MPIDR {:#x}) is not among the host device tree's /cpus",
@@ -92,33 +78,7 @@ extern "C" fn ferry_primary_entry(dtb: usize, el: u64, load_delta: u64) -> ! {
         ));
     };
     let image = ferry_boot::layout::image();
-    let gic = host.gic;
-    let mut devices = [
-        BOARD.console.mmio(),
-        gic.gicd,
-        Region::default(),
-        Region::default(),
-        Region::default(),
-        Region::default(),
-    ];
-    for (slot, r) in devices[2..].iter_mut().zip(host.gicr()) {
-        *slot = *r;
-    }
-    let device_count = 2 + host.gicr().len().min(4);
-    let plan = match Plan::new(&image, host.memory(), &devices[..device_count]) {
-        Ok(plan) => plan,
-        Err(e) => refuse(format_args!("EL2 map: {e}")),
-    };
-    // SAFETY: only this CPU runs; the pool is used for the EL2 tables only.
-    let pool: &'static mut [Table] = unsafe { &mut *EL2_TABLE_POOL.0.get() };
-    let pool_pa = pool.as_ptr() as u64;
-    let mut tables = match Tables::new(pool, pool_pa, pa_bits) {
-        Ok(t) => t,
-        Err(e) => refuse(format_args!("EL2 tables: {e}")),
-    };
-    if let Err(e) = plan.build(&mut tables) {
-        refuse(format_args!("EL2 map: {e}"));
-    }
+    let tables = build_el2_map(&host, &image, pa_bits);
     let tcr = mmu::el2::tcr(pa_bits);
     let sctlr = mmu::el2::sctlr_enabled();
     let ttbr0 = tables.root_pa();
@@ -140,23 +100,63 @@ extern "C" fn ferry_primary_entry(dtb: usize, el: u64, load_delta: u64) -> ! {
     run(host, primary, template, tables.tables_used(), dtb, pa_bits)
 }
 
-/// Phase 2: MMU and caches on.
-fn run(
-    host: HostInfo<'static>,
-    primary: usize,
-    template: SecondaryBoot,
-    tables: usize,
-    dtb: usize,
-    pa_bits: u32,
-) -> ! {
-    let level = match logger::level_from_bootarg(host.bootarg("ferry.log")) {
-        Ok(level) => level,
-        Err(bad) => refuse(format_args!(
-            "ferry.log={bad:?} is not a log level (error, warn, info, debug, trace)"
-        )),
+/// Copies the host device tree at `dtb` without its NOP tokens and reads it
+/// (phase 1: MMU off).
+fn read_host_dt(dtb: usize) -> HostInfo<'static> {
+    // SAFETY: the boot protocol hands over a device tree at `dtb`; blob_at reads
+    // its header and bounds the blob by the header's size.
+    let blob = match unsafe { hostdt::blob_at(dtb) } {
+        Ok(blob) => blob,
+        Err(e) => refuse(format_args!("host device tree at {dtb:#x}: {e}")),
     };
-    logger::init(level);
-    heap::init();
+    // SAFETY: only this CPU runs; DT_COPY is written here and then only read.
+    let copy: &'static mut [u8] = unsafe { &mut *DT_COPY.0.get() };
+    let len = match hostdt::copy_without_nops(blob, copy) {
+        Ok(len) => len,
+        Err(e) => refuse(format_args!("host device tree at {dtb:#x}: {e}")),
+    };
+    let copy: &'static [u8] = &copy[..len];
+    match HostInfo::parse(copy) {
+        Ok(host) => host,
+        Err(e) => refuse(format_args!("host device tree: {e}")),
+    }
+}
+
+/// Plans and builds the EL2 identity map (image, RAM, console, GIC) in the boot
+/// table pool (phase 1: MMU off).
+fn build_el2_map(host: &HostInfo<'_>, image: &ImageLayout, pa_bits: u32) -> Tables<'static> {
+    let gic = host.gic;
+    let mut devices = [
+        BOARD.console.mmio(),
+        gic.gicd,
+        Region::default(),
+        Region::default(),
+        Region::default(),
+        Region::default(),
+    ];
+    for (slot, r) in devices[2..].iter_mut().zip(host.gicr()) {
+        *slot = *r;
+    }
+    let device_count = 2 + host.gicr().len().min(4);
+    let plan = match Plan::new(image, host.memory(), &devices[..device_count]) {
+        Ok(plan) => plan,
+        Err(e) => refuse(format_args!("EL2 map: {e}")),
+    };
+    // SAFETY: only this CPU runs; the pool is used for the EL2 tables only.
+    let pool: &'static mut [Table] = unsafe { &mut *EL2_TABLE_POOL.0.get() };
+    let pool_pa = pool.as_ptr() as u64;
+    let mut tables = match Tables::new(pool, pool_pa, pa_bits) {
+        Ok(t) => t,
+        Err(e) => refuse(format_args!("EL2 tables: {e}")),
+    };
+    if let Err(e) = plan.build(&mut tables) {
+        refuse(format_args!("EL2 map: {e}"));
+    }
+    tables
+}
+
+/// The first log lines: who and where Ferry is, the host's RAM, CPUs and PSCI.
+fn report_boot(host: &HostInfo<'_>, primary: usize, tables: usize, dtb: usize) {
     let image = ferry_boot::layout::image();
     log::info!(
         "Ferry {} on {} ({})",
@@ -187,10 +187,13 @@ fn run(
         Ok(v) => log::info!("PSCI {}.{}", v >> 16, v & 0xffff),
         Err(e) => log::warn!("PSCI_VERSION failed: {}", e.name()),
     }
+}
 
+/// Sets up the physical GIC's distributor and this core's redistributor.
+fn init_gic(host: &HostInfo<'_>) -> &'static Gic {
     // SAFETY: the GIC regions come from the host device tree and are mapped as
     // device memory by the EL2 map; only this driver programs them.
-    let gic = smp::GIC.call_once(|| unsafe { Gic::new(host.gic.gicd, host.gicr()) });
+    let gic = crate::physgic::GIC.call_once(|| unsafe { Gic::new(host.gic.gicd, host.gicr()) });
     if let Err(e) = gic.init_distributor() {
         exit::end(ExitCode::BootRefused, format_args!("GIC distributor: {e}"));
     }
@@ -206,6 +209,28 @@ fn run(
         }
         Err(e) => exit::end(ExitCode::BootRefused, format_args!("GIC: {e}")),
     }
+    gic
+}
+
+/// Phase 2: MMU and caches on.
+fn run(
+    host: HostInfo<'static>,
+    primary: usize,
+    template: SecondaryBoot,
+    tables: usize,
+    dtb: usize,
+    pa_bits: u32,
+) -> ! {
+    let level = match logger::level_from_bootarg(host.bootarg("ferry.log")) {
+        Ok(level) => level,
+        Err(bad) => refuse(format_args!(
+            "ferry.log={bad:?} is not a log level (error, warn, info, debug, trace)"
+        )),
+    };
+    logger::init(level);
+    heap::init();
+    report_boot(&host, primary, tables, dtb);
+    let gic = init_gic(&host);
     vcpu::set_stack_top(ferry_boot::layout::primary_stack_top());
     smp::mark_online();
 
@@ -215,6 +240,7 @@ fn run(
     );
 
     // The system is complete before any other core looks at it.
+    let image = ferry_boot::layout::image();
     let system =
         system::find_pack(&image).map(|pack| system::build(pack, &host, &image, pa_bits, gic));
 

@@ -10,16 +10,24 @@ use core::fmt::Write;
 use ferry_abi::pack::{self, Kind, Pack};
 use ferry_boot::layout::ImageLayout;
 use ferry_boot::mmu::{Table, Tables};
-use ferry_config::{Config, Console, GuestRegion, Images, Partition as PartitionConfig};
+use ferry_config::{Config, GuestRegion, Images, Partition as PartitionConfig};
 use ferry_platform::board::BOARD;
 use ferry_platform::hostdt::HostInfo;
 use ferry_platform::uart::RawWriter;
 
+use crate::cpu;
+use crate::current::SYSTEM;
 use crate::exit::{self, ExitCode};
-use crate::partition::{EmulatedUart, Partition, System, Vcpu};
+use crate::pages::PhysPages;
 use crate::policy::RunPolicy;
 use crate::stage2::{self, GuestMemory};
-use crate::vgic::Vgic;
+use crate::state::ioreq::RequestPage;
+use crate::state::partition::{EmulatedUart, Partition, PartitionParts};
+use crate::state::plan;
+use crate::state::power::Vcpu;
+use crate::state::system::System;
+use crate::state::virtio::{Route, RouteSpec};
+use crate::vgic::{self, Vgic};
 use ferry_platform::Region;
 use ferry_platform::gicv3::Gic;
 
@@ -161,6 +169,39 @@ pub fn build(
     pa_bits: u32,
     gic: &Gic,
 ) -> &'static System {
+    let cfg = read_config(&pack, host, image);
+    let frequency = cpu::counter_frequency();
+    let specs = plan::route_specs(&cfg);
+    let mut cores = vec![None; host.cpus().len()];
+    // Validation made ids 0..n-1: build in id order so index = id.
+    let mut by_id: Vec<&PartitionConfig> = cfg.partitions.iter().collect();
+    by_id.sort_by_key(|p| p.id);
+    let partitions: Vec<Partition> = by_id
+        .into_iter()
+        .map(|p| build_partition(p, &cfg, &pack, host, gic, &specs, &mut cores))
+        .collect();
+    let wait_for: Vec<usize> = cfg.exit.as_ref().map_or(Vec::new(), |e| {
+        e.wait_for.iter().map(|&w| w as usize).collect()
+    });
+    let policy = RunPolicy::new(partitions.len(), &wait_for);
+    start_tick(&cfg, &partitions);
+    for d in &cfg.virtio {
+        log::info!(
+            "virtio device {} ({:?}): frontend '{}' at {:#x}, backend '{}'",
+            d.index,
+            d.kind,
+            partitions[d.frontend as usize].label,
+            d.window.base,
+            partitions[d.backend as usize].label
+        );
+    }
+    let routes: Vec<Route> = specs.iter().map(|&s| Route::new(s, frequency)).collect();
+    SYSTEM.call_once(|| System::new(partitions, cores, stage2::vtcr(pa_bits), routes, policy))
+}
+
+/// The config in `pack`, parsed and validated (the same checks as `ferry check`,
+/// plus the host's); refuses the boot with every problem found.
+fn read_config(pack: &Pack<'static>, host: &HostInfo<'_>, image: &ImageLayout) -> Config {
     let Some(config_blob) = pack.find(Kind::Config, pack::SYSTEM) else {
         refuse_lines(&["pack: no config in the pack".into()]);
     };
@@ -168,11 +209,11 @@ pub fn build(
         Ok(cfg) => cfg,
         Err(errors) => refuse_lines(&errors.iter().map(ToString::to_string).collect::<Vec<_>>()),
     };
-    let ferry = ferry_platform::Region::new(
+    let ferry = Region::new(
         image.start,
         image.end - image.start + pack.bytes().len() as u64,
     );
-    let mut problems: Vec<String> = ferry_config::validate(&cfg, &PackImages(pack))
+    let mut problems: Vec<String> = ferry_config::validate(&cfg, &PackImages(*pack))
         .iter()
         .map(ToString::to_string)
         .collect();
@@ -186,112 +227,11 @@ pub fn build(
         config_blob.name,
         cfg.partitions.len()
     );
+    cfg
+}
 
-    let mut partitions = Vec::new();
-    let mut cores = vec![None; host.cpus().len()];
-    // Validation made ids 0..n-1: build in id order so index = id.
-    let mut by_id: Vec<&PartitionConfig> = cfg.partitions.iter().collect();
-    by_id.sort_by_key(|p| p.id);
-    for p in by_id {
-        // A virtio backend: its request page, and each frontend's first memory
-        // region at the device's `shared-memory` address.
-        let page = p.ioreq.map(|io| {
-            let frame = vec![Table::EMPTY; 1].leak();
-            let base = frame.as_ptr() as u64;
-            let doorbell = io.spi().map(|spi| spi + 32);
-            (io, crate::virtio::RequestPage::new(base, doorbell))
-        });
-        let mut extra: Vec<GuestRegion> = page
-            .iter()
-            .map(|(io, rp)| GuestRegion {
-                ipa: io.page,
-                pa: rp.base,
-                size: ferry_abi::ioreq::PAGE_SIZE as u64,
-            })
-            .collect();
-        for d in cfg.virtio.iter().filter(|d| d.backend == p.id) {
-            if let Some(fe) = cfg.partition(d.frontend).and_then(|fe| fe.memory.first()) {
-                extra.push(GuestRegion {
-                    ipa: d.shared_memory,
-                    pa: fe.pa,
-                    size: fe.size,
-                });
-            }
-        }
-        let vttbr = build_stage2(p, &extra);
-        load(p, &pack);
-        load_disks(p, &cfg, &pack);
-        let vcpus: Vec<Vcpu> = p
-            .cpus
-            .iter()
-            .enumerate()
-            .map(|(v, &core)| {
-                cores[core as usize] = Some((p.id as usize, v));
-                Vcpu::new(core as usize, host.cpus()[core as usize].mpidr)
-            })
-            .collect();
-        // vCPU 0 boots per the Linux arm64 protocol: x0 = the guest DTB.
-        vcpus[0].request_on(p.entry, p.dtb_address);
-        log::info!(
-            "partition '{}': CPUs {:?}, {} MiB, entry {:#x}, DTB at {:#x}",
-            p.label,
-            p.cpus,
-            p.memory.iter().map(|r| r.size).sum::<u64>() >> 20,
-            p.entry,
-            p.dtb_address
-        );
-        let spis: Vec<(u32, bool)> = p
-            .devices
-            .iter()
-            .flat_map(|d| d.spis.iter().map(|&spi| (spi + 32, true)))
-            .collect();
-        for &(intid, _) in &spis {
-            gic.route_spi(intid, host.cpus()[p.cpus[0] as usize].mpidr);
-        }
-        let mut spis = spis;
-        // Emulated edges: a backend's doorbell, a frontend's device interrupts.
-        spis.extend(
-            page.iter()
-                .filter_map(|(io, _)| Some((io.spi()? + 32, false))),
-        );
-        spis.extend(
-            cfg.virtio
-                .iter()
-                .filter(|d| d.frontend == p.id)
-                .map(|d| (d.spi + 32, false)),
-        );
-        let uart = match (p.console, cfg.platform.console_spi) {
-            (Console::Pl011, Some(spi)) => {
-                spis.push((spi + 32, false));
-                Some(EmulatedUart {
-                    window: Region::new(cfg.platform.console.base, crate::vuart::WINDOW),
-                    intid: spi + 32,
-                    device: spin::Mutex::new(crate::vuart::Pl011::new()),
-                })
-            }
-            _ => None,
-        };
-        let vgic = Vgic::new(vcpus.len(), gic.lines(), &spis);
-        let gic_view = (vgic, cfg.platform.gicd, cfg.platform.gicr.base);
-        partitions.push(Partition::new(
-            p.id as usize,
-            p.label.clone(),
-            vttbr,
-            p.memory.clone(),
-            vcpus,
-            p.codes,
-            gic_view,
-            uart,
-            page.map(|(_, rp)| rp),
-        ));
-    }
-    let policy = match &cfg.exit {
-        Some(e) => RunPolicy::new(
-            partitions.len(),
-            &e.wait_for.iter().map(|&w| w as usize).collect::<Vec<_>>(),
-        ),
-        None => RunPolicy::new(partitions.len(), &[]),
-    };
+/// Starts the EL2 tick if the run has a watchdog or a console that takes input.
+fn start_tick(cfg: &Config, partitions: &[Partition]) {
     let watchdog = cfg.exit.as_ref().and_then(|e| e.watchdog_ms);
     if let Some(ms) = watchdog {
         log::info!("watchdog: {ms} ms");
@@ -303,32 +243,76 @@ pub fn build(
         );
     }
     crate::irq::start_tick(watchdog, input);
-    let mut routes: crate::virtio::Routes = cfg
-        .virtio
+}
+
+/// Builds partition `p`: its request page (a backend), stage 2, memory contents,
+/// vCPUs (recorded in `cores`), physical SPI routing, vGIC and emulated regions.
+fn build_partition(
+    p: &PartitionConfig,
+    cfg: &Config,
+    pack: &Pack<'static>,
+    host: &HostInfo<'_>,
+    gic: &Gic,
+    routes: &[RouteSpec],
+    cores: &mut [Option<(usize, usize)>],
+) -> Partition {
+    let page = p.ioreq.map(|io| {
+        let frame = vec![Table::EMPTY; 1].leak();
+        let base = frame.as_ptr() as u64;
+        let doorbell = io.spi().map(|spi| spi + vgic::PRIVATE);
+        let now = cpu::counter();
+        RequestPage::new(base, doorbell, now, cpu::counter_frequency(), &PhysPages)
+    });
+    let extra = plan::backend_regions(cfg, p, page.as_ref().map(|rp| rp.base));
+    let vttbr = build_stage2(p, &extra);
+    load(p, pack);
+    load_disks(p, cfg, pack);
+    let vcpus: Vec<Vcpu> = p
+        .cpus
         .iter()
-        .map(|d| {
-            log::info!(
-                "virtio device {} ({:?}): frontend '{}' at {:#x}, backend '{}'",
-                d.index,
-                d.kind,
-                partitions[d.frontend as usize].label,
-                d.window.base,
-                partitions[d.backend as usize].label
-            );
-            crate::virtio::Route::new(
-                d.index as usize,
-                d.backend_index as usize,
-                d.window,
-                d.frontend as usize,
-                d.backend as usize,
-                d.spi + 32,
-                d.deadline_ms,
-            )
+        .enumerate()
+        .map(|(v, &core)| {
+            cores[core as usize] = Some((p.id as usize, v));
+            Vcpu::new(core as usize, host.cpus()[core as usize].mpidr)
         })
         .collect();
-    routes.sort_by_key(|r| r.index);
-    crate::partition::SYSTEM
-        .call_once(|| System::new(partitions, cores, stage2::vtcr(pa_bits), routes, policy))
+    // vCPU 0 boots per the Linux arm64 protocol: x0 = the guest DTB.
+    vcpus[0].request_on(p.entry, p.dtb_address);
+    log::info!(
+        "partition '{}': CPUs {:?}, {} MiB, entry {:#x}, DTB at {:#x}",
+        p.label,
+        p.cpus,
+        p.memory.iter().map(|r| r.size).sum::<u64>() >> 20,
+        p.entry,
+        p.dtb_address
+    );
+    let spis = plan::partition_spis(cfg, p);
+    for &(intid, _) in spis.iter().filter(|(_, hw)| *hw) {
+        gic.route_spi(intid, host.cpus()[p.cpus[0] as usize].mpidr);
+    }
+    let uart = plan::console_intid(cfg, p).map(|intid| EmulatedUart {
+        window: Region::new(cfg.platform.console.base, crate::vuart::WINDOW),
+        intid,
+        device: spin::Mutex::new(crate::vuart::Pl011::new()),
+    });
+    let emulated = match plan::emul_table(cfg, p, routes, uart.as_ref().map(|u| u.window)) {
+        Ok(table) => table,
+        Err(e) => refuse_lines(&[alloc::format!("{}: {e}", p.path)]),
+    };
+    Partition::new(PartitionParts {
+        id: p.id as usize,
+        label: p.label.clone(),
+        vttbr,
+        memory: p.memory.clone(),
+        vgic: Vgic::new(vcpus.len(), gic.lines(), &spis),
+        vcpus,
+        codes: p.codes,
+        gicd: cfg.platform.gicd,
+        gicr_base: cfg.platform.gicr.base,
+        uart,
+        ioreq: page,
+        emulated,
+    })
 }
 
 /// Builds `p`'s stage-2 tables: guest RAM and passthrough devices. Returns VTTBR.

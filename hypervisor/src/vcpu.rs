@@ -14,8 +14,9 @@ use aarch64_cpu::registers::{
 use ferry_platform::MAX_CPUS;
 use tock_registers::interfaces::{Readable, Writeable};
 
-use crate::cpu;
-use crate::partition::SYSTEM;
+use crate::current::{SYSTEM, current};
+use crate::state::partition::Partition;
+use crate::{cpu, sysregs};
 
 /// Each core's EL2 stack top, for starting over on a clean stack.
 static STACK_TOPS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -29,102 +30,46 @@ fn stack_top() -> u64 {
     STACK_TOPS[cpu::index()].load(Ordering::Relaxed)
 }
 
-/// HCR_EL2 while a guest runs: stage 2 on, AArch64 EL1, physical IRQ/FIQ/SError to
-/// EL2, SMC trapped (PSCI by SMC), set/way cache operations upgraded, barriers
-/// inner-shareable. WFI/WFE do not trap.
-const HCR_GUEST: u64 =
-    1 << 0 | 1 << 1 | 1 << 3 | 1 << 4 | 1 << 5 | 1 << 9 | 1 << 10 | 1 << 19 | 1 << 31;
-
-/// HCR_EL2.APK | API: pointer-authentication key registers and instructions do not
-/// trap. Set only on a core with pointer authentication (the bits are RES0
-/// otherwise); each vCPU owns its core, so the guest's keys are never switched.
-const HCR_PAUTH: u64 = 1 << 40 | 1 << 41;
-
-/// Whether this core implements pointer authentication (ID_AA64ISAR1_EL1 APA, API,
-/// GPA, GPI at bits 7:4, 11:8, 27:24, 31:28; ID_AA64ISAR2_EL1 APA3, GPA3 at 15:12,
-/// 11:8).
-fn pauth_implemented() -> bool {
-    let (isar1, isar2): (u64, u64);
+/// Reads the ID registers (ID_AA64ISAR1, ISAR2, PFR0, MMFR1) that decide which
+/// features a guest gets.
+fn id_registers() -> (u64, u64, u64, u64) {
+    let (isar1, isar2, pfr0, mmfr1): (u64, u64, u64, u64);
     // SAFETY: reads ID registers (ID_AA64ISAR2_EL1 as s3_0_c0_c6_2, RAZ before
     // Armv8.7).
     unsafe {
         core::arch::asm!(
             "mrs {}, id_aa64isar1_el1",
             "mrs {}, s3_0_c0_c6_2",
+            "mrs {}, id_aa64pfr0_el1",
+            "mrs {}, id_aa64mmfr1_el1",
             out(reg) isar1,
             out(reg) isar2,
-            options(nomem, nostack)
-        )
-    };
-    isar1 & 0xff00_0ff0 != 0 || isar2 & 0xff00 != 0
-}
-
-/// SCTLR_EL1 at vCPU start: MMU and caches off, RES1 bits set.
-const SCTLR_EL1_RESET: u64 = 0x30d0_0800;
-
-/// CPTR_EL2 RES1 bits; TFP clear (guest FP/SIMD does not trap: Ferry itself never
-/// touches FP/SIMD registers, so guest state stays in them). TZ (bit 8, SVE) and TSM
-/// (bit 12, SME) set: see [`CPTR_EL2_TZ`].
-const CPTR_EL2_GUEST: u64 = 0x33ff;
-
-/// CPTR_EL2.TZ: traps SVE. Cleared on a core that implements SVE: each vCPU owns
-/// its core, so the guest's Z/P/FFR registers, like its FP/SIMD ones, are never
-/// switched, and Ferry (soft-float) never touches them. SME stays trapped (a guest
-/// touching it stops, with EC 0x1d in the log).
-const CPTR_EL2_TZ: u64 = 1 << 8;
-
-/// Whether this core implements SVE (ID_AA64PFR0_EL1.SVE, bits 35:32).
-fn sve_implemented() -> bool {
-    let pfr0: u64;
-    // SAFETY: reads an ID register.
-    unsafe { core::arch::asm!("mrs {}, id_aa64pfr0_el1", out(reg) pfr0, options(nomem, nostack)) };
-    (pfr0 >> 32) & 0xf != 0
-}
-
-/// HCRX_EL2.MSCEn (bit 11): the memory copy/set instructions (FEAT_MOPS) are
-/// enabled at EL1/EL0. Without it they are UNDEFINED there even though the ID
-/// registers advertise them, and a guest that trusts those (Linux and its libc do)
-/// dies of SIGILL.
-const HCRX_MSCEN: u64 = 1 << 11;
-
-/// Sets HCRX_EL2 (FEAT_HCX) so the guest gets the features its ID registers show:
-/// MOPS when implemented.
-fn set_hcrx() {
-    let (mmfr1, isar2): (u64, u64);
-    // SAFETY: reads ID registers (ID_AA64ISAR2_EL1 as s3_0_c0_c6_2).
-    unsafe {
-        core::arch::asm!(
-            "mrs {}, id_aa64mmfr1_el1",
-            "mrs {}, s3_0_c0_c6_2",
+            out(reg) pfr0,
             out(reg) mmfr1,
-            out(reg) isar2,
             options(nomem, nostack)
         )
     };
-    if (mmfr1 >> 40) & 0xf == 0 {
-        return;
-    }
-    let hcrx = if (isar2 >> 16) & 0xf != 0 {
-        HCRX_MSCEN
-    } else {
-        0
-    };
-    // SAFETY: HCRX_EL2 (s3_4_c1_c2_2) exists (FEAT_HCX); only guest-facing enables.
-    unsafe { core::arch::asm!("msr s3_4_c1_c2_2, {}", "isb", in(reg) hcrx, options(nostack)) };
+    (isar1, isar2, pfr0, mmfr1)
 }
 
-/// Lets the guest use SVE at the core's full vector length, if the core has SVE.
-fn allow_sve() {
-    if !sve_implemented() {
-        return;
+/// Lets the guest use the features the core has that Ferry never switches (each
+/// vCPU owns its core): SVE at the core's full vector length, MOPS (HCRX_EL2).
+/// SME stays trapped (a guest touching it stops, with EC 0x1d in the log).
+fn allow_features(isar2: u64, pfr0: u64, mmfr1: u64) {
+    let sve = sysregs::sve_implemented(pfr0);
+    CPTR_EL2.set(sysregs::cptr_guest(sve));
+    if sve {
+        // SAFETY: ZCR_EL2 (s3_4_c1_c2_0) exists (SVE implemented) and is no longer
+        // trapped (TZ clear, made visible by the ISB); LEN = 0xf: EL1/EL0 may use
+        // the longest vector length the core has.
+        unsafe {
+            core::arch::asm!("isb", "msr s3_4_c1_c2_0, {}", "isb", in(reg) 0xfu64, options(nostack))
+        };
     }
-    CPTR_EL2.set(CPTR_EL2_GUEST & !CPTR_EL2_TZ);
-    // SAFETY: ZCR_EL2 (s3_4_c1_c2_0) exists (SVE implemented) and is no longer
-    // trapped (TZ clear, made visible by the ISB); LEN = 0xf: EL1/EL0 may use the
-    // longest vector length the core has.
-    unsafe {
-        core::arch::asm!("isb", "msr s3_4_c1_c2_0, {}", "isb", in(reg) 0xfu64, options(nostack))
-    };
+    if let Some(hcrx) = sysregs::hcrx_guest(mmfr1, isar2) {
+        // SAFETY: HCRX_EL2 (s3_4_c1_c2_2) exists (FEAT_HCX); only guest-facing enables.
+        unsafe { core::arch::asm!("msr s3_4_c1_c2_2, {}", "isb", in(reg) hcrx, options(nostack)) };
+    }
 }
 
 /// Starts the calling core's vCPU loop on a clean stack (never returns).
@@ -190,24 +135,17 @@ fn idle() -> ! {
 unsafe fn enter(vtcr: u64, vttbr: u64, index: usize, entry: u64, arg: u64) -> ! {
     VTCR_EL2.set(vtcr);
     VTTBR_EL2.set(vttbr);
-    HCR_EL2.set(if pauth_implemented() {
-        HCR_GUEST | HCR_PAUTH
-    } else {
-        HCR_GUEST
-    });
+    let (isar1, isar2, pfr0, mmfr1) = id_registers();
+    HCR_EL2.set(sysregs::hcr_guest(sysregs::pauth_implemented(isar1, isar2)));
     // SAFETY: VPIDR_EL2 (not modelled by aarch64-cpu 11) only sets what the guest
     // reads as MIDR_EL1: the real value.
     unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) MIDR_EL1.get(), options(nostack)) };
     // Bit 31 is RES1; the vCPU index is the virtual Aff0.
     VMPIDR_EL2.set(1 << 31 | index as u64);
-    // EL1 may use the physical counter and timer; the event stream (EVNTEN, every
-    // 2^11 ticks) wakes a core waiting in WFE for a backend at least that often.
-    CNTHCTL_EL2.set(0b11 | 1 << 2 | 10 << 4);
+    CNTHCTL_EL2.set(sysregs::CNTHCTL_GUEST);
     CNTVOFF_EL2.set(0);
-    CPTR_EL2.set(CPTR_EL2_GUEST);
-    allow_sve();
-    set_hcrx();
-    SCTLR_EL1.set(SCTLR_EL1_RESET);
+    allow_features(isar2, pfr0, mmfr1);
+    SCTLR_EL1.set(sysregs::SCTLR_EL1_RESET);
     // SAFETY: invalidates this VMID's stage-1+2 TLB entries and the I-cache before
     // the guest's first instruction (its image was written through the D-cache
     // and cleaned to PoC by the loader).
@@ -259,7 +197,7 @@ static SYNCS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
 /// Brings the calling core's list registers up to date with its vCPU's vGIC (and
 /// the model up to date with what the list registers hold).
 pub fn sync_vgic() {
-    if let Some((_, partition, vcpu)) = crate::partition::current()
+    if let Some((_, partition, vcpu)) = current()
         && !partition.is_stopped()
     {
         let mut vgic = partition.vgic.lock();
@@ -272,12 +210,12 @@ pub fn sync_vgic() {
 /// their list registers to the model, and waits for them, at most [`SYNC_WAIT_MS`]: an emulated
 /// read of pending or active state then shows interrupts held on other cores as
 /// they are (Linux's `synchronize_irq` polls the active state).
-pub fn sync_other_vcpus(partition: &crate::partition::Partition, me: usize) {
+pub fn sync_other_vcpus(partition: &Partition, me: usize) {
     let mut waiting = [None; MAX_CPUS];
     for (i, v) in partition.vcpus.iter().enumerate() {
         if i != me && v.power() == crate::vpsci::Power::On {
             waiting[i] = Some(SYNCS[v.core].load(Ordering::Acquire));
-            crate::irq::kick_vgic(v.core_mpidr);
+            crate::sgi::kick_vgic(v.core_mpidr);
         }
     }
     let deadline = cpu::counter() + SYNC_WAIT_MS * cpu::counter_frequency() / 1000;

@@ -5,32 +5,13 @@
 //! The physical cores behind them are never visible, so a partition can start only
 //! its own vCPUs.
 
-use ferry_platform::psci::function as f;
-
-/// PSCI return codes as the guest receives them in x0.
-pub mod ret {
-    /// SUCCESS.
-    pub const SUCCESS: i64 = 0;
-    /// NOT_SUPPORTED.
-    pub const NOT_SUPPORTED: i64 = -1;
-    /// INVALID_PARAMETERS.
-    pub const INVALID_PARAMETERS: i64 = -2;
-    /// ALREADY_ON.
-    pub const ALREADY_ON: i64 = -4;
-    /// ON_PENDING.
-    pub const ON_PENDING: i64 = -5;
-    /// INVALID_ADDRESS.
-    pub const INVALID_ADDRESS: i64 = -9;
-}
+use ferry_abi::psci::function as f;
+use ferry_abi::psci::{PsciRet, affinity};
 
 /// PSCI 1.1, as PSCI_VERSION reports it.
 pub const VERSION_1_1: i64 = 0x1_0001;
 /// MIGRATE_INFO_TYPE: no trusted OS that needs migration.
 pub const MIGRATE_NONE: i64 = 2;
-
-/// SMC32 forms of the calls that also have SMC64 forms.
-const CPU_ON_32: u32 = 0x8400_0003;
-const AFFINITY_INFO_32: u32 = 0x8400_0004;
 
 /// A vCPU's power state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -83,7 +64,7 @@ impl Call {
         let function = u32::try_from(x[0]).ok()?;
         // SMC32 calls take 32-bit arguments.
         let arg = |i: usize| {
-            if function & 0x4000_0000 == 0 {
+            if !f::is_smc64(function) {
                 x[i] & 0xffff_ffff
             } else {
                 x[i]
@@ -92,13 +73,13 @@ impl Call {
         Some(match function {
             f::VERSION => Call::Version,
             f::FEATURES => Call::Features(arg(1) as u32),
-            f::CPU_ON | CPU_ON_32 => Call::CpuOn {
+            f::CPU_ON | f::CPU_ON_32 => Call::CpuOn {
                 target: arg(1),
                 entry: arg(2),
                 context: arg(3),
             },
             f::CPU_OFF => Call::CpuOff,
-            f::AFFINITY_INFO | AFFINITY_INFO_32 => Call::AffinityInfo {
+            f::AFFINITY_INFO | f::AFFINITY_INFO_32 => Call::AffinityInfo {
                 target: arg(1),
                 level: arg(2),
             },
@@ -117,10 +98,10 @@ pub fn implemented(function: u32) -> bool {
         f::VERSION
             | f::FEATURES
             | f::CPU_ON
-            | CPU_ON_32
+            | f::CPU_ON_32
             | f::CPU_OFF
             | f::AFFINITY_INFO
-            | AFFINITY_INFO_32
+            | f::AFFINITY_INFO_32
             | f::MIGRATE_INFO_TYPE
             | f::SYSTEM_OFF
             | f::SYSTEM_RESET
@@ -139,11 +120,11 @@ pub fn vcpu_of(mpidr: u64, vcpus: usize) -> Option<usize> {
 
 /// CPU_ON's answer for a target in `state`, when the entry point is inside the
 /// partition's memory or not. `Ok` means: move the target to OnPending.
-pub fn cpu_on(state: Power, entry_valid: bool) -> Result<(), i64> {
+pub fn cpu_on(state: Power, entry_valid: bool) -> Result<(), PsciRet> {
     match state {
-        Power::On => Err(ret::ALREADY_ON),
-        Power::OnPending => Err(ret::ON_PENDING),
-        Power::Off if !entry_valid => Err(ret::INVALID_ADDRESS),
+        Power::On => Err(PsciRet::AlreadyOn),
+        Power::OnPending => Err(PsciRet::OnPending),
+        Power::Off if !entry_valid => Err(PsciRet::InvalidAddress),
         Power::Off => Ok(()),
     }
 }
@@ -151,9 +132,9 @@ pub fn cpu_on(state: Power, entry_valid: bool) -> Result<(), i64> {
 /// AFFINITY_INFO's answer for a vCPU in `state`.
 pub fn affinity_info(state: Power) -> i64 {
     match state {
-        Power::On => 0,
-        Power::Off => 1,
-        Power::OnPending => 2,
+        Power::On => affinity::ON,
+        Power::Off => affinity::OFF,
+        Power::OnPending => affinity::ON_PENDING,
     }
 }
 
@@ -212,9 +193,9 @@ mod tests {
     #[test]
     fn power_transitions() {
         assert_eq!(cpu_on(Power::Off, true), Ok(()));
-        assert_eq!(cpu_on(Power::Off, false), Err(ret::INVALID_ADDRESS));
-        assert_eq!(cpu_on(Power::On, true), Err(ret::ALREADY_ON));
-        assert_eq!(cpu_on(Power::OnPending, true), Err(ret::ON_PENDING));
+        assert_eq!(cpu_on(Power::Off, false), Err(PsciRet::InvalidAddress));
+        assert_eq!(cpu_on(Power::On, true), Err(PsciRet::AlreadyOn));
+        assert_eq!(cpu_on(Power::OnPending, true), Err(PsciRet::OnPending));
         assert_eq!(affinity_info(Power::On), 0);
         assert_eq!(affinity_info(Power::Off), 1);
         assert_eq!(affinity_info(Power::OnPending), 2);

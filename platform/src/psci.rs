@@ -4,6 +4,8 @@
 //! `smc` reaches firmware: an `hvc` would trap to Ferry itself, so [`crate::hostdt`]
 //! refuses a `method = "hvc"` host tree with an error that says so.
 
+pub use ferry_abi::psci::PsciRet;
+
 /// How PSCI calls reach firmware.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -13,25 +15,8 @@ pub enum Method {
     Hvc,
 }
 
-/// PSCI function identifiers (SMC64 where the call takes addresses).
-pub mod function {
-    /// PSCI_VERSION.
-    pub const VERSION: u32 = 0x8400_0000;
-    /// CPU_OFF.
-    pub const CPU_OFF: u32 = 0x8400_0002;
-    /// CPU_ON (SMC64).
-    pub const CPU_ON: u32 = 0xC400_0003;
-    /// AFFINITY_INFO (SMC64).
-    pub const AFFINITY_INFO: u32 = 0xC400_0004;
-    /// MIGRATE_INFO_TYPE.
-    pub const MIGRATE_INFO_TYPE: u32 = 0x8400_0006;
-    /// SYSTEM_OFF.
-    pub const SYSTEM_OFF: u32 = 0x8400_0008;
-    /// SYSTEM_RESET.
-    pub const SYSTEM_RESET: u32 = 0x8400_0009;
-    /// PSCI_FEATURES.
-    pub const FEATURES: u32 = 0x8400_000A;
-}
+/// PSCI function identifiers (defined in [`ferry_abi::psci::function`]).
+pub use ferry_abi::psci::function;
 
 /// A PSCI return code that is not SUCCESS.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -61,38 +46,42 @@ pub enum Error {
 impl Error {
     /// Decodes a PSCI return value: `Ok` for zero or positive, the error otherwise.
     pub fn check(ret: u64) -> Result<u64, Error> {
-        let code = ret as i64 as i32;
         if ret as i64 >= 0 {
             return Ok(ret);
         }
-        Err(match code {
-            -1 => Error::NotSupported,
-            -2 => Error::InvalidParameters,
-            -3 => Error::Denied,
-            -4 => Error::AlreadyOn,
-            -5 => Error::OnPending,
-            -6 => Error::InternalFailure,
-            -7 => Error::NotPresent,
-            -8 => Error::Disabled,
-            -9 => Error::InvalidAddress,
-            other => Error::Other(other),
+        Err(match PsciRet::from_x0(ret) {
+            Some(PsciRet::NotSupported) => Error::NotSupported,
+            Some(PsciRet::InvalidParameters) => Error::InvalidParameters,
+            Some(PsciRet::Denied) => Error::Denied,
+            Some(PsciRet::AlreadyOn) => Error::AlreadyOn,
+            Some(PsciRet::OnPending) => Error::OnPending,
+            Some(PsciRet::InternalFailure) => Error::InternalFailure,
+            Some(PsciRet::NotPresent) => Error::NotPresent,
+            Some(PsciRet::Disabled) => Error::Disabled,
+            Some(PsciRet::InvalidAddress) => Error::InvalidAddress,
+            Some(PsciRet::Success) | None => Error::Other(ret as i64 as i32),
+        })
+    }
+
+    /// The [`PsciRet`] code of the error (`None` for [`Error::Other`]).
+    pub const fn ret(&self) -> Option<PsciRet> {
+        Some(match self {
+            Error::NotSupported => PsciRet::NotSupported,
+            Error::InvalidParameters => PsciRet::InvalidParameters,
+            Error::Denied => PsciRet::Denied,
+            Error::AlreadyOn => PsciRet::AlreadyOn,
+            Error::OnPending => PsciRet::OnPending,
+            Error::InternalFailure => PsciRet::InternalFailure,
+            Error::NotPresent => PsciRet::NotPresent,
+            Error::Disabled => PsciRet::Disabled,
+            Error::InvalidAddress => PsciRet::InvalidAddress,
+            Error::Other(_) => return None,
         })
     }
 
     /// The PSCI name of the error.
     pub fn name(&self) -> &'static str {
-        match self {
-            Error::NotSupported => "NOT_SUPPORTED",
-            Error::InvalidParameters => "INVALID_PARAMETERS",
-            Error::Denied => "DENIED",
-            Error::AlreadyOn => "ALREADY_ON",
-            Error::OnPending => "ON_PENDING",
-            Error::InternalFailure => "INTERNAL_FAILURE",
-            Error::NotPresent => "NOT_PRESENT",
-            Error::Disabled => "DISABLED",
-            Error::InvalidAddress => "INVALID_ADDRESS",
-            Error::Other(_) => "UNKNOWN",
-        }
+        self.ret().map_or("UNKNOWN", PsciRet::name)
     }
 }
 
@@ -117,7 +106,7 @@ pub fn call(method: Method, function: u32, a1: u64, a2: u64, a3: u64) -> u64 {
                 options(nostack),
             );
         },
-        Method::Hvc => x0 = (-1i64) as u64,
+        Method::Hvc => x0 = PsciRet::NotSupported.to_x0(),
     }
     x0
 }
@@ -134,5 +123,11 @@ mod tests {
         assert_eq!(Error::check(-4i64 as u64), Err(Error::AlreadyOn));
         assert_eq!(Error::check(-42i64 as u64), Err(Error::Other(-42)));
         assert_eq!(Error::AlreadyOn.name(), "ALREADY_ON");
+        assert_eq!(Error::Other(-42).name(), "UNKNOWN");
+        for r in PsciRet::ALL.into_iter().skip(1) {
+            let e = Error::check(r.to_x0()).unwrap_err();
+            assert_eq!(e.ret(), Some(r));
+            assert_eq!(e.name(), r.name());
+        }
     }
 }

@@ -19,8 +19,9 @@ pub const CONSOLE_WRITE: u32 = 0x8600_0001;
 /// completed as failed and the device marked DEVICE_NEEDS_RESET).
 pub const IOREQ_COMPLETE: u32 = 0x8600_0010;
 
-/// Backend: raises interrupt cause x2 (bit 0: used buffer, bit 1: configuration
-/// change) of its device x1 in the frontend.
+/// Backend: raises the interrupt of its device x1 in the frontend. x2 is reserved
+/// (pass 0; Ferry ignores it): the frontend learns the cause from the device's
+/// InterruptStatus, which the backend keeps.
 pub const NOTIFY_FRONTEND: u32 = 0x8600_0011;
 
 /// Backend: announces that it serves its request page from now on. Until then (or
@@ -40,12 +41,87 @@ pub const CONSOLE_WRITE_MAX: usize = 24;
 /// The ABI version [`VERSION`] returns: 0.1.
 pub const ABI_VERSION: u64 = 0x0000_0001;
 
-/// SMCCC return code: success.
-pub const SUCCESS: i64 = 0;
-/// SMCCC return code: unknown function (also PSCI NOT_SUPPORTED).
-pub const NOT_SUPPORTED: i64 = -1;
-/// Return code: bad argument.
-pub const INVALID_PARAMETERS: i64 = -2;
+/// The status a Ferry hypercall returns in x0 when it returns no value (a call
+/// that returns a value, such as [`VERSION`] or [`CONSOLE_WRITE`], returns it as a
+/// non-negative x0 and only errors as a status). The values are SMCCC's and
+/// coincide with PSCI's ([`crate::psci::PsciRet`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(i64)]
+pub enum HypercallStatus {
+    /// Done.
+    Success = 0,
+    /// Unknown function (SMCCC NOT_SUPPORTED, also PSCI NOT_SUPPORTED), or a call
+    /// the calling partition may not make (e.g. [`BACKEND_READY`] without a
+    /// request page).
+    NotSupported = -1,
+    /// Bad argument (PSCI INVALID_PARAMETERS).
+    InvalidParameters = -2,
+}
+
+const _: () = assert!(core::mem::size_of::<HypercallStatus>() == 8);
+
+impl HypercallStatus {
+    /// Every status, in descending value.
+    pub const ALL: [HypercallStatus; 3] = [
+        HypercallStatus::Success,
+        HypercallStatus::NotSupported,
+        HypercallStatus::InvalidParameters,
+    ];
+
+    /// The signed value.
+    pub const fn code(self) -> i64 {
+        self as i64
+    }
+
+    /// The value as Ferry writes it to x0.
+    pub const fn to_x0(self) -> u64 {
+        self as i64 as u64
+    }
+
+    /// The status with value `code`, if it is one.
+    pub const fn from_code(code: i64) -> Option<HypercallStatus> {
+        Some(match code {
+            0 => HypercallStatus::Success,
+            -1 => HypercallStatus::NotSupported,
+            -2 => HypercallStatus::InvalidParameters,
+            _ => return None,
+        })
+    }
+
+    /// The status in x0 as the caller reads it, if it is one.
+    pub const fn from_x0(x0: u64) -> Option<HypercallStatus> {
+        Self::from_code(x0 as i64)
+    }
+
+    /// The name, e.g. `INVALID_PARAMETERS`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HypercallStatus::Success => "SUCCESS",
+            HypercallStatus::NotSupported => "NOT_SUPPORTED",
+            HypercallStatus::InvalidParameters => "INVALID_PARAMETERS",
+        }
+    }
+}
+
+impl From<HypercallStatus> for i64 {
+    fn from(s: HypercallStatus) -> i64 {
+        s.code()
+    }
+}
+
+impl core::fmt::Display for HypercallStatus {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "{} ({})", self.name(), self.code())
+    }
+}
+
+/// SMCCC return code: success ([`HypercallStatus::Success`]).
+pub const SUCCESS: i64 = HypercallStatus::Success.code();
+/// SMCCC return code: unknown function, also PSCI NOT_SUPPORTED
+/// ([`HypercallStatus::NotSupported`]).
+pub const NOT_SUPPORTED: i64 = HypercallStatus::NotSupported.code();
+/// Return code: bad argument ([`HypercallStatus::InvalidParameters`]).
+pub const INVALID_PARAMETERS: i64 = HypercallStatus::InvalidParameters.code();
 
 /// Packs up to 24 bytes of `text` as [`CONSOLE_WRITE`] arguments: (length, x2, x3, x4).
 pub fn console_args(text: &[u8]) -> (u64, [u64; 3]) {
@@ -89,6 +165,43 @@ mod tests {
         assert_eq!(console_bytes(len, words, &mut buf), Some(&b"hi"[..]));
         assert_eq!(console_bytes(25, words, &mut buf), None);
         assert_eq!(console_bytes(u64::MAX, words, &mut buf), None);
+    }
+
+    #[test]
+    fn status_codes_round_trip() {
+        let want = [0, -1, -2];
+        for (i, (s, code)) in HypercallStatus::ALL.into_iter().zip(want).enumerate() {
+            assert_eq!(s.code(), code, "{s:?}");
+            assert_eq!(i64::from(s), code);
+            assert_eq!(HypercallStatus::from_code(code), Some(s));
+            assert_eq!(HypercallStatus::from_x0(s.to_x0()), Some(s));
+            assert_eq!(s.to_x0(), code as u64);
+            for other in &HypercallStatus::ALL[i + 1..] {
+                assert_ne!(s.code(), other.code());
+                assert_ne!(s.name(), other.name());
+            }
+        }
+        for code in [1, -3, i64::MIN, i64::MAX] {
+            assert_eq!(HypercallStatus::from_code(code), None, "{code}");
+        }
+        assert_eq!(core::mem::size_of::<HypercallStatus>(), 8);
+        assert_eq!(
+            HypercallStatus::InvalidParameters.to_string(),
+            "INVALID_PARAMETERS (-2)"
+        );
+    }
+
+    #[test]
+    fn old_constants_alias_the_status() {
+        assert_eq!(SUCCESS, 0);
+        assert_eq!(NOT_SUPPORTED, -1);
+        assert_eq!(INVALID_PARAMETERS, -2);
+        use crate::psci::PsciRet;
+        // The values coincide with PSCI's, served on the same HVC.
+        for s in HypercallStatus::ALL {
+            let psci = PsciRet::from_code(s.code()).expect("a PSCI code");
+            assert_eq!(psci.name(), s.name());
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ferry_platform::Region;
+use ferry_abi::Region;
 
 use crate::error::Errors;
 use crate::model::GuestRegion;

@@ -67,8 +67,8 @@ impl fmt::Display for Range {
     }
 }
 
-impl From<ferry_platform::Region> for Range {
-    fn from(r: ferry_platform::Region) -> Self {
+impl From<ferry_abi::Region> for Range {
+    fn from(r: ferry_abi::Region) -> Self {
         Range(r.base, r.size)
     }
 }

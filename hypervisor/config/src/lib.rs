@@ -4,7 +4,7 @@
 //! `ferry check` and Ferry's boot log print the very same messages:
 //!
 //! 1. [`parse`] turns the config DTB into a [`Config`]. It first copies the blob
-//!    without FDT_NOP tokens ([`ferry_platform::hostdt::copy_without_nops`], which
+//!    without FDT_NOP tokens ([`ferry_abi::dtb::copy_without_nops`], which
 //!    also validates every token), then reads it with the `fdt` crate. Structural
 //!    problems (a missing node or property, malformed cells, an unknown
 //!    `compatible`, node or property) are all collected and returned together.
@@ -28,7 +28,7 @@ mod tree;
 mod validate;
 
 pub use error::ConfigError;
-pub use ferry_platform::Region;
+pub use ferry_abi::Region;
 pub use model::{
     Config, Console, DEFAULT_DEADLINE_MS, Device, ExitPolicy, GuestRegion, Hypervisor, IoreqPage,
     IoreqSignal, MAX_FRONTEND_VCPUS, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND, MIN_IOREQ_POLL_MS,

@@ -3,7 +3,7 @@
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ferry_platform::Region;
+use ferry_abi::Region;
 
 use crate::MAX_GUEST_DTB;
 

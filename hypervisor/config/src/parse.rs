@@ -5,7 +5,7 @@ use alloc::string::String;
 use alloc::vec;
 use alloc::vec::Vec;
 
-use ferry_platform::hostdt::{DtError, MAX_DTB_SIZE, copy_without_nops};
+use ferry_abi::dtb::{DtbError, MAX_DTB_SIZE, copy_without_nops};
 
 use crate::COMPATIBLE;
 use crate::cells::Props;
@@ -33,7 +33,7 @@ pub fn parse(dtb: &[u8]) -> Result<Config, Vec<ConfigError>> {
     // blocks overlap (a forged blob): then copy_without_nops says how much it needs.
     let mut blob = vec![0u8; dtb.len().min(MAX_DTB_SIZE) + 64];
     let len = match copy_without_nops(dtb, &mut blob) {
-        Err(DtError::DstTooSmall { needed, .. }) => {
+        Err(DtbError::DstTooSmall { needed, .. }) => {
             blob = vec![0u8; needed];
             copy_without_nops(dtb, &mut blob)
         }

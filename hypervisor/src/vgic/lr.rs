@@ -161,6 +161,10 @@ pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
     // Fill free LRs with the most urgent waiting interrupts; when none is free, a
     // waiting interrupt more urgent than an LR's not-yet-acknowledged one takes its
     // place (so the guest always sees the most urgent ones first).
+    // The loop ends when nothing waits, or when something waits that no LR takes:
+    // that answers whether to ask for the underflow interrupt without another
+    // scan of the model.
+    let mut waiting = false;
     while let Some((intid, irq)) = vgic.next_for_lr(vcpu) {
         let free = owners
             .iter()
@@ -177,7 +181,10 @@ pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
                         vgic.evict(vcpu, owners[lr].load(Ordering::Relaxed));
                         lr
                     }
-                    _ => break,
+                    _ => {
+                        waiting = true;
+                        break;
+                    }
                 }
             }
         };
@@ -185,6 +192,5 @@ pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
         vgic.to_lr(vcpu, intid);
         owners[slot].store(intid, Ordering::Relaxed);
     }
-    let waiting = vgic.next_for_lr(vcpu).is_some();
     ICH_HCR_EL2.set(ICH_HCR_EN | if waiting { ICH_HCR_UIE } else { 0 });
 }

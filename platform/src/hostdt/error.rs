@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use super::MAX_DTB_SIZE;
+use super::DtbError;
 use crate::MAX_CPUS;
 
 /// A short string held inline (no heap): at most `N` bytes, cut at a character
@@ -123,70 +123,14 @@ impl<const N: usize> fmt::Debug for FixedStr<N> {
 pub enum DtError {
     /// [`blob_at`](super::blob_at) was given address 0 (no DTB in `x0`).
     NullAddress,
-    /// The buffer ends before the header or before `totalsize` bytes.
-    Truncated {
-        /// Bytes the header says (or the header itself) needs.
-        needed: usize,
-        /// Bytes there are.
-        available: usize,
-    },
-    /// The first word is not `0xd00dfeed`.
-    BadMagic {
-        /// The word found.
-        found: u32,
-    },
-    /// `totalsize` exceeds [`MAX_DTB_SIZE`].
-    TooLarge {
-        /// The header's `totalsize`.
-        totalsize: usize,
-    },
-    /// A format version Ferry cannot read.
-    UnsupportedVersion {
-        /// The header's `version`.
-        version: u32,
-        /// The header's `last_comp_version`.
-        last_comp_version: u32,
-    },
-    /// A header field is out of range or misaligned.
-    BadHeader {
-        /// The field, e.g. `off_dt_struct`.
-        field: &'static str,
-        /// What is wrong with it.
-        cause: &'static str,
-    },
-    /// The memory reservation block is malformed.
-    MemReserve {
-        /// Byte offset in the blob.
-        offset: usize,
-        /// What is wrong.
-        cause: &'static str,
-    },
-    /// The structure block is malformed.
-    Structure {
-        /// Byte offset in the blob of the offending token.
-        offset: usize,
-        /// What is wrong.
-        cause: &'static str,
-    },
-    /// A structure-block token that is none of BEGIN_NODE, END_NODE, PROP, NOP, END.
-    UnknownToken {
-        /// Byte offset in the blob.
-        offset: usize,
-        /// The token word.
-        token: u32,
-    },
+    /// The blob is not a well-formed DTB (header, reservation block, structure
+    /// block or copy buffer; the checks of [`ferry_abi::dtb`]).
+    Format(DtbError),
     /// [`HostInfo::parse`](super::HostInfo::parse) found an FDT_NOP token: the blob
     /// must go through [`copy_without_nops`](super::copy_without_nops) first.
     Nop {
         /// Byte offset in the blob.
         offset: usize,
-    },
-    /// The destination of [`copy_without_nops`](super::copy_without_nops) is too small.
-    DstTooSmall {
-        /// Bytes the NOP-free copy needs.
-        needed: usize,
-        /// Bytes the buffer has.
-        available: usize,
     },
     /// A property has a malformed value.
     Property {
@@ -262,54 +206,21 @@ pub enum DtError {
     },
 }
 
+impl From<DtbError> for DtError {
+    fn from(e: DtbError) -> Self {
+        DtError::Format(e)
+    }
+}
+
 impl fmt::Display for DtError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NullAddress => f.write_str("no device tree: its address (x0 at entry) is 0"),
-            Self::Truncated { needed, available } => write!(
-                f,
-                "device tree truncated: it needs {needed} bytes, only {available} are there"
-            ),
-            Self::BadMagic { found } => write!(
-                f,
-                "not a device tree: magic is {found:#010x}, expected 0xd00dfeed"
-            ),
-            Self::TooLarge { totalsize } => write!(
-                f,
-                "device tree header says totalsize = {totalsize} bytes, Ferry accepts at most \
-                 {MAX_DTB_SIZE} (MAX_DTB_SIZE)"
-            ),
-            Self::UnsupportedVersion {
-                version,
-                last_comp_version,
-            } => write!(
-                f,
-                "device tree version {version} (last compatible version {last_comp_version}) is \
-                 not supported: copy_without_nops reads version 16 and later, HostInfo::parse \
-                 version 17 and later (both need last compatible version <= 17)"
-            ),
-            Self::BadHeader { field, cause } => {
-                write!(f, "device tree header: `{field}` {cause}")
-            }
-            Self::MemReserve { offset, cause } => {
-                write!(f, "memory reservation block at byte {offset:#x}: {cause}")
-            }
-            Self::Structure { offset, cause } => {
-                write!(f, "structure block at byte {offset:#x}: {cause}")
-            }
-            Self::UnknownToken { offset, token } => write!(
-                f,
-                "structure block at byte {offset:#x}: unknown token {token:#010x}"
-            ),
+            Self::Format(e) => e.fmt(f),
             Self::Nop { offset } => write!(
                 f,
                 "structure block at byte {offset:#x}: FDT_NOP token (the fdt crate mis-parses \
                  these: pass the blob through copy_without_nops first)"
-            ),
-            Self::DstTooSmall { needed, available } => write!(
-                f,
-                "copy buffer too small: the NOP-free device tree needs {needed} bytes, the \
-                 buffer has {available}"
             ),
             Self::Property {
                 node,

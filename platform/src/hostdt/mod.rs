@@ -6,17 +6,15 @@
 //!
 //! It takes three steps:
 //! 1. [`blob_at`] turns the address in `x0` into a slice after checking the header;
-//! 2. [`copy_without_nops`] copies the blob into a caller buffer without its
-//!    FDT_NOP tokens, validating every token on the way;
+//! 2. [`copy_without_nops`] (defined in [`ferry_abi::dtb`], the one NOP-stripping
+//!    routine of Ferry, shared with the config and the partition runtime) copies the
+//!    blob into a caller buffer without its FDT_NOP tokens, validating every token
+//!    on the way;
 //! 3. [`HostInfo::parse`] reads the copy with the `fdt` crate.
 //!
 //! Step 2 exists because `fdt` 0.1.5 mis-parses FDT_NOP tokens, which QEMU leaves
-//! when it edits a DTB (its imx8mp-evk DTB has 132, whole deleted nodes): a NOP
-//! among a node's properties or between sibling nodes makes `find_node` return
-//! `None` for what follows, and `cpus()` then panics; `find_node` fails an
-//! `assert` ("bad node") when it has to skip a node that holds NOPs (as
-//! `find_node("/chosen")` does on QEMU's imx8mp-evk DTB); `all_nodes()` stops
-//! at a NOP before FDT_END_NODE. `tests/nops.rs` pins down each case.
+//! when it edits a DTB (see [`ferry_abi::dtb`]): e.g. `find_node("/chosen")` fails
+//! an `assert` on QEMU's imx8mp-evk DTB. `tests/nops.rs` pins down each case.
 //!
 //! Nothing here allocates, locks or panics on any input: every read of blob data
 //! is bounds-checked (`get`) and reads big-endian words byte by byte
@@ -28,18 +26,20 @@
 //! let host = hostdt::HostInfo::parse(&DTB_COPY[..len])?;
 //! ```
 
+use ferry_abi::dtb;
+
 mod error;
 mod info;
-mod nop;
 mod parse;
-mod raw;
 mod reg;
 #[cfg(test)]
 mod tests;
 
 pub use error::{DtError, FixedStr, NodePath};
+/// The NOP-stripping copy, its error type and the DTB size bound, re-exported
+/// from [`ferry_abi::dtb`] under their old paths.
+pub use ferry_abi::dtb::{DtbError, MAX_DTB_SIZE, copy_without_nops};
 pub use info::{Cpu, Gicv3, HostInfo};
-pub use nop::copy_without_nops;
 
 /// Most RAM regions [`HostInfo`] holds (all `reg` entries of all memory nodes).
 pub const MAX_MEMORY_REGIONS: usize = 8;
@@ -47,8 +47,6 @@ pub const MAX_MEMORY_REGIONS: usize = 8;
 pub const MAX_RESERVED_REGIONS: usize = 16;
 /// Most GICv3 redistributor regions [`HostInfo`] holds.
 pub const MAX_GICR_REGIONS: usize = 4;
-/// Upper bound on a host DTB's header `totalsize` that Ferry accepts (2 MiB).
-pub const MAX_DTB_SIZE: usize = 2 << 20;
 
 /// Reads the header at `addr` and returns the whole blob as a slice, after
 /// checking the magic, `totalsize <= MAX_DTB_SIZE` and `version >= 16` (the
@@ -63,15 +61,15 @@ pub unsafe fn blob_at(addr: usize) -> Result<&'static [u8], DtError> {
         return Err(DtError::NullAddress);
     }
     // SAFETY: the caller guarantees the header bytes are readable and unchanging.
-    let header = unsafe { core::slice::from_raw_parts(addr as *const u8, raw::HEADER_SIZE) };
-    let h = raw::Header::read_prefix(header)?;
-    if h.totalsize < raw::HEADER_SIZE || addr.checked_add(h.totalsize).is_none() {
-        return Err(DtError::BadHeader {
+    let header = unsafe { core::slice::from_raw_parts(addr as *const u8, dtb::HEADER_SIZE) };
+    let totalsize = dtb::total_size(header)?;
+    if addr.checked_add(totalsize).is_none() {
+        return Err(DtError::Format(DtbError::BadHeader {
             field: "totalsize",
-            cause: "is smaller than the header or wraps the address space",
-        });
+            cause: "wraps the address space",
+        }));
     }
     // SAFETY: the caller guarantees `totalsize` bytes at `addr` are readable and
     // unchanging; `totalsize` was checked against MAX_DTB_SIZE and overflow.
-    Ok(unsafe { core::slice::from_raw_parts(addr as *const u8, h.totalsize) })
+    Ok(unsafe { core::slice::from_raw_parts(addr as *const u8, totalsize) })
 }

@@ -6,10 +6,10 @@
 //! (never `find_node`: its alias fallback can recurse without bound).
 
 use fdt::node::FdtNode;
+use ferry_abi::dtb::{DtbError, Header, Token, Walker, rsvmap_entries, rsvmap_len};
 
 use super::error::{FixedStr, NodePath};
 use super::info::{Cpu, Gicv3, HostInfo};
-use super::raw::{Header, Token, Walker, rsvmap_entries, rsvmap_len};
 use super::reg::{Bus, Cells, as_str, cell_count, list_contains, reg_entries, translate};
 use super::{DtError, MAX_GICR_REGIONS, MAX_MEMORY_REGIONS, MAX_RESERVED_REGIONS};
 use crate::psci::Method;
@@ -364,10 +364,10 @@ impl<'a> HostInfo<'a> {
         let h = Header::read(blob)?;
         if h.size_dt_struct.is_none() {
             let (version, last_comp_version) = (h.version, h.last_comp_version);
-            return Err(DtError::UnsupportedVersion {
+            return Err(DtError::Format(DtbError::UnsupportedVersion {
                 version,
                 last_comp_version,
-            });
+            }));
         }
         rsvmap_len(blob, &h)?;
         let mut walk = Walker::new(blob, &h);
@@ -379,15 +379,15 @@ impl<'a> HostInfo<'a> {
             }
         }
         let blob = blob.get(..h.totalsize).unwrap_or_default();
-        let refused = DtError::BadHeader {
+        let refused = DtError::Format(DtbError::BadHeader {
             field: "magic",
             cause: "is refused by the fdt crate",
-        };
+        });
         let fdt = fdt::Fdt::new(blob).map_err(|_| refused)?;
-        let no_root = DtError::Structure {
+        let no_root = DtError::Format(DtbError::Structure {
             offset: h.off_dt_struct,
             cause: "no root node",
-        };
+        });
         let root = fdt.all_nodes().next().ok_or(no_root)?;
 
         let mut st = State {

@@ -3,8 +3,8 @@
 
 use super::DtError;
 use super::error::NodePath;
-use super::raw::be32;
 use crate::Region;
+use ferry_abi::dtb::be32;
 
 /// A node's `#address-cells` and `#size-cells`: how its children's `reg` reads.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -27,6 +27,7 @@ pub mod devices;
 pub mod entropy;
 pub mod node;
 pub mod page;
+pub mod status;
 pub mod window;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]

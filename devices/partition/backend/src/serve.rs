@@ -16,6 +16,7 @@ use crate::devices::{Dev, Echo};
 use crate::entropy::Entropy;
 use crate::node::{self, DeviceNode, Kind, MAX_DEVICES, Signal};
 use crate::page::{RequestPage, SyncSlots, barrier};
+use crate::status::{Refused, status};
 use crate::window::SharedWindow;
 
 /// Points where a test backend changes the standard behaviour (fault injection,
@@ -83,8 +84,7 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
             node.request_page
         ),
     }
-    let ret = arch::hvc(u64::from(BACKEND_READY), 0, 0, 0, 0)[0] as i64;
-    if ret != 0 {
+    if let Err(ret) = hypercall(BACKEND_READY, 0, 0, 0) {
         println!("{log}: BACKEND_READY = {ret} (Ferry without the call: serving anyway)");
     }
 
@@ -126,14 +126,7 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
                 _ => u64::MAX,
             };
             served += 1;
-            let ret = arch::hvc(
-                u64::from(IOREQ_COMPLETE),
-                slot as u64,
-                u64::from(seq),
-                value,
-                0,
-            )[0] as i64;
-            if ret != 0 {
+            if let Err(ret) = hypercall(IOREQ_COMPLETE, slot as u64, u64::from(seq), value) {
                 println!("{log}: IOREQ_COMPLETE(slot {slot}, seq {seq}) = {ret}");
             }
         }
@@ -172,10 +165,10 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
             if let Some(w) = d.window() {
                 hooks.before_notify(i, w);
             }
-            let ret = arch::hvc(u64::from(NOTIFY_FRONTEND), i as u64, causes, 0, 0)[0] as i64;
-            if ret != 0 {
+            // x2 is reserved: the frontend reads the causes from InterruptStatus.
+            if let Err(ret) = hypercall(NOTIFY_FRONTEND, i as u64, 0, 0) {
                 println!(
-                    "{log}: NOTIFY_FRONTEND(device {i} ({}), {causes:#x}) = {ret}",
+                    "{log}: NOTIFY_FRONTEND(device {i} ({}), causes {causes:#x}) = {ret}",
                     d.kind()
                 );
             }
@@ -310,4 +303,10 @@ fn wfi() {
     unsafe {
         core::arch::asm!("wfi", options(nostack, preserves_flags))
     };
+}
+
+/// Ferry hypercall `function` with x1..x3 (`HVC #0`), for calls that return only a
+/// status.
+fn hypercall(function: u32, a1: u64, a2: u64, a3: u64) -> Result<(), Refused> {
+    status(arch::hvc(u64::from(function), a1, a2, a3, 0)[0])
 }

@@ -1,7 +1,8 @@
 //! [`Boot`]: what the guest learns from its DTB (bootargs, CPUs, memory, PSCI method).
 //!
-//! The runtime copies the DTB without FDT_NOP tokens ([`crate::fdtcopy`]) into its own
-//! buffer and parses that with fdt 0.1.5; nodes are walked by hand where fdt's helpers
+//! The runtime copies the DTB without FDT_NOP tokens
+//! ([`ferry_abi::dtb::copy_without_nops`]) into its own buffer and parses that with
+//! fdt 0.1.5; nodes are walked by hand where fdt's helpers
 //! would panic on a missing node.
 
 use fdt::Fdt;
@@ -23,6 +24,21 @@ pub struct Region {
     pub start: u64,
     /// One past the last byte.
     pub end: u64,
+}
+
+/// The first [`HEADER_SIZE`](ferry_abi::dtb::HEADER_SIZE) bytes at `addr`, read
+/// bytewise and volatile (the MMU may be off; the DTB is not Rust-owned memory).
+///
+/// # Safety
+/// `addr` must point to at least that many readable bytes (a DTB header).
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub(crate) unsafe fn read_header(addr: usize) -> [u8; ferry_abi::dtb::HEADER_SIZE] {
+    let mut h = [0u8; ferry_abi::dtb::HEADER_SIZE];
+    for (i, b) in h.iter_mut().enumerate() {
+        // SAFETY: the caller guarantees the header bytes at `addr` are readable.
+        *b = unsafe { core::ptr::read_volatile((addr + i) as *const u8) };
+    }
+    h
 }
 
 /// The boot information of a guest: its DTB, parsed.
@@ -186,12 +202,9 @@ impl Boot {
     pub fn dtb_region(&self) -> Region {
         #[cfg(all(target_arch = "aarch64", target_os = "none"))]
         let size = {
-            let mut h = [0u8; 8];
-            for (i, b) in h.iter_mut().enumerate() {
-                // SAFETY: the DTB header was read at boot from the same address.
-                *b = unsafe { core::ptr::read_volatile((self.dtb_addr + i) as *const u8) };
-            }
-            crate::fdtcopy::total_size(&h).unwrap_or(0) as u64
+            // SAFETY: the DTB header was read at boot from the same address.
+            let h = unsafe { read_header(self.dtb_addr) };
+            ferry_abi::dtb::total_size(&h).unwrap_or(0) as u64
         };
         #[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
         let size = self.fdt.total_size() as u64;

@@ -19,7 +19,8 @@
 //!    load/store-exclusives are unreliable on hardware; with it on, the atomics of
 //!    the console lock and the guests' counters are sound;
 //! 5. vCPU 0 only: zeroes `.bss`, then copies the DTB without FDT_NOP tokens (fdt
-//!    0.1.5 mis-parses them), parses it into a [`Boot`] and calls the guest's `main`
+//!    0.1.5 mis-parses them; [`ferry_abi::dtb::copy_without_nops`], the routine Ferry
+//!    runs on its own DTBs), parses it into a [`Boot`] and calls the guest's `main`
 //!    (named with [`entry!`]); secondaries call the function given to
 //!    [`psci::cpu_on`].
 //!
@@ -37,7 +38,6 @@ pub mod arch;
 pub mod args;
 pub mod console;
 pub mod dt;
-pub mod fdtcopy;
 pub mod gic;
 pub mod irq;
 pub mod lock;

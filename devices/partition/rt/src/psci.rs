@@ -7,58 +7,47 @@ use core::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 
 use crate::{MAX_VCPUS, arch};
 
-/// PSCI function identifiers, as Ferry's platform crate defines them.
-pub use ferry_platform::psci::function as func;
+/// The typed PSCI return code ([`ferry_abi::psci::PsciRet`]).
+pub use ferry_abi::psci::PsciRet;
+/// AFFINITY_INFO results ([`ferry_abi::psci::affinity`]).
+pub use ferry_abi::psci::affinity;
+/// PSCI function identifiers ([`ferry_abi::psci::function`]).
+pub use ferry_abi::psci::function as func;
 
-/// PSCI return codes.
+/// PSCI return codes as `i64`, to compare with what [`call`] returns: the values
+/// of [`PsciRet`].
 pub mod ret {
+    use super::PsciRet;
+
     /// SUCCESS.
-    pub const SUCCESS: i64 = 0;
+    pub const SUCCESS: i64 = PsciRet::Success.code();
     /// NOT_SUPPORTED.
-    pub const NOT_SUPPORTED: i64 = -1;
+    pub const NOT_SUPPORTED: i64 = PsciRet::NotSupported.code();
     /// INVALID_PARAMETERS.
-    pub const INVALID_PARAMETERS: i64 = -2;
+    pub const INVALID_PARAMETERS: i64 = PsciRet::InvalidParameters.code();
     /// DENIED.
-    pub const DENIED: i64 = -3;
+    pub const DENIED: i64 = PsciRet::Denied.code();
     /// ALREADY_ON.
-    pub const ALREADY_ON: i64 = -4;
+    pub const ALREADY_ON: i64 = PsciRet::AlreadyOn.code();
     /// ON_PENDING.
-    pub const ON_PENDING: i64 = -5;
+    pub const ON_PENDING: i64 = PsciRet::OnPending.code();
     /// INTERNAL_FAILURE.
-    pub const INTERNAL_FAILURE: i64 = -6;
+    pub const INTERNAL_FAILURE: i64 = PsciRet::InternalFailure.code();
     /// NOT_PRESENT.
-    pub const NOT_PRESENT: i64 = -7;
+    pub const NOT_PRESENT: i64 = PsciRet::NotPresent.code();
     /// DISABLED.
-    pub const DISABLED: i64 = -8;
+    pub const DISABLED: i64 = PsciRet::Disabled.code();
     /// INVALID_ADDRESS.
-    pub const INVALID_ADDRESS: i64 = -9;
+    pub const INVALID_ADDRESS: i64 = PsciRet::InvalidAddress.code();
 }
 
-/// AFFINITY_INFO results.
-pub mod affinity {
-    /// ON.
-    pub const ON: i64 = 0;
-    /// OFF.
-    pub const OFF: i64 = 1;
-    /// ON_PENDING.
-    pub const ON_PENDING: i64 = 2;
-}
-
-/// A PSCI return code's name, for messages.
+/// A PSCI return value's name, for messages: the [`PsciRet`] name of a code,
+/// `(positive)` for a value (PSCI_VERSION, AFFINITY_INFO, ...), `(unknown)` else.
 pub fn ret_name(r: i64) -> &'static str {
-    match r {
-        ret::SUCCESS => "SUCCESS",
-        ret::NOT_SUPPORTED => "NOT_SUPPORTED",
-        ret::INVALID_PARAMETERS => "INVALID_PARAMETERS",
-        ret::DENIED => "DENIED",
-        ret::ALREADY_ON => "ALREADY_ON",
-        ret::ON_PENDING => "ON_PENDING",
-        ret::INTERNAL_FAILURE => "INTERNAL_FAILURE",
-        ret::NOT_PRESENT => "NOT_PRESENT",
-        ret::DISABLED => "DISABLED",
-        ret::INVALID_ADDRESS => "INVALID_ADDRESS",
-        r if r > 0 => "(positive)",
-        _ => "(unknown)",
+    match PsciRet::from_code(r) {
+        Some(code) => code.name(),
+        None if r > 0 => "(positive)",
+        None => "(unknown)",
     }
 }
 
@@ -99,10 +88,10 @@ pub fn call_via(conduit: Conduit, fid: u32, a1: u64, a2: u64, a3: u64) -> i64 {
         Conduit::Smc => arch::smc(fid as u64, a1, a2, a3, 0),
     };
     // 32-bit calls return a 32-bit value: sign-extend it.
-    if fid & 0x4000_0000 == 0 {
-        r[0] as u32 as i32 as i64
-    } else {
+    if func::is_smc64(fid) {
         r[0] as i64
+    } else {
+        r[0] as u32 as i32 as i64
     }
 }
 
@@ -197,4 +186,35 @@ pub fn system_reset() -> ! {
     let r = call(func::SYSTEM_RESET, 0, 0, 0);
     crate::console::print_last_words(format_args!("PSCI SYSTEM_RESET returned {r}\n"));
     arch::park()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ret_codes_are_the_abi_codes() {
+        let consts = [
+            ret::SUCCESS,
+            ret::NOT_SUPPORTED,
+            ret::INVALID_PARAMETERS,
+            ret::DENIED,
+            ret::ALREADY_ON,
+            ret::ON_PENDING,
+            ret::INTERNAL_FAILURE,
+            ret::NOT_PRESENT,
+            ret::DISABLED,
+            ret::INVALID_ADDRESS,
+        ];
+        for (c, r) in consts.into_iter().zip(PsciRet::ALL) {
+            assert_eq!(c, r.code());
+            assert_eq!(ret_name(c), r.name());
+        }
+        assert_eq!(ret_name(0x1_0001), "(positive)");
+        assert_eq!(ret_name(-10), "(unknown)");
+        assert_eq!(
+            [affinity::ON, affinity::OFF, affinity::ON_PENDING],
+            [0, 1, 2]
+        );
+    }
 }

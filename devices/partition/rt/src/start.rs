@@ -6,7 +6,7 @@ use core::mem::MaybeUninit;
 use core::ptr::addr_of_mut;
 
 use crate::dt::{Boot, MAX_DTB};
-use crate::{MAX_VCPUS, STACK_SIZE, arch, console, fdtcopy, mmu, psci};
+use crate::{MAX_VCPUS, STACK_SIZE, arch, console, mmu, psci};
 
 core::arch::global_asm!(
     r#"
@@ -225,10 +225,6 @@ unsafe extern "Rust" {
     fn __ferry_guest_main(boot: &'static Boot) -> !;
 }
 
-/// Largest `totalsize` accepted for the handed-over DTB (QEMU pads its own to 1 MiB;
-/// the NOP-free copy, free space dropped, must still fit in [`MAX_DTB`]).
-const MAX_DTB_SOURCE: usize = 2 << 20;
-
 #[repr(C, align(8))]
 struct DtbBuf([u8; MAX_DTB]);
 
@@ -241,22 +237,17 @@ extern "C" fn __rt_primary_rust(dtb: usize) -> ! {
     if dtb == 0 || !dtb.is_multiple_of(8) {
         crate::fail!("runtime: no usable DTB address in x0 ({dtb:#x})");
     }
-    let mut header = [0u8; 8];
-    for (i, b) in header.iter_mut().enumerate() {
-        // SAFETY: the boot protocol hands over a DTB at `dtb`; only its header is read
-        // here, bytewise and volatile.
-        *b = unsafe { core::ptr::read_volatile((dtb + i) as *const u8) };
-    }
-    let total = match fdtcopy::total_size(&header) {
-        Ok(t) if (fdtcopy::HEADER_SIZE..=MAX_DTB_SOURCE).contains(&t) => t,
-        Ok(t) => crate::fail!("runtime: DTB at {dtb:#x} has size {t}, not 40..={MAX_DTB_SOURCE}"),
-        Err(e) => crate::fail!("runtime: DTB at {dtb:#x}: {e}"),
-    };
+    // The handed-over DTB may have up to MAX_DTB_SIZE bytes (QEMU pads its own to
+    // 1 MiB); the NOP-free copy, free space dropped, must fit in MAX_DTB.
+    // SAFETY: the boot protocol hands over a DTB at `dtb`; only its header is read.
+    let header = unsafe { crate::dt::read_header(dtb) };
+    let total = ferry_abi::dtb::total_size(&header)
+        .unwrap_or_else(|e| crate::fail!("runtime: DTB at {dtb:#x}: {e}"));
     // SAFETY: the boot protocol promises `total` bytes of DTB at `dtb`.
     let src = unsafe { core::slice::from_raw_parts(dtb as *const u8, total) };
     // SAFETY: only vCPU 0 runs this, once, before any other vCPU is started.
     let copy: &'static mut [u8; MAX_DTB] = unsafe { &mut (*addr_of_mut!(DTB_COPY)).0 };
-    let len = fdtcopy::strip_nops(src, copy)
+    let len = ferry_abi::dtb::copy_without_nops(src, copy)
         .unwrap_or_else(|e| crate::fail!("runtime: DTB at {dtb:#x}: {e}"));
     let blob: &'static [u8] = &copy[..len];
     let boot =

@@ -12,7 +12,7 @@ mod virtio;
 use alloc::format;
 use alloc::vec::Vec;
 
-use ferry_platform::{MAX_CPUS, Region};
+use ferry_abi::{MAX_CPUS, Region};
 
 use crate::error::{ConfigError, Errors, Range};
 use crate::model::{Config, Partition, VirtioDevice};

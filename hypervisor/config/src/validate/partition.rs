@@ -4,7 +4,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ferry_platform::Region;
+use ferry_abi::Region;
 
 use super::{Images, Validator, covered, region_problem, sane};
 use crate::error::{Bytes, Range};

@@ -5,7 +5,7 @@ use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 
-use ferry_platform::Region;
+use ferry_abi::Region;
 
 use super::partition::payloads;
 use super::{Images, Validator, region_problem, sane};

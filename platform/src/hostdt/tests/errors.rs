@@ -1,7 +1,8 @@
 //! Each discovery rule and error of `HostInfo::parse`, and the error texts.
 
 use super::super::{
-    Cpu, DtError, FixedStr, HostInfo, MAX_MEMORY_REGIONS, MAX_RESERVED_REGIONS, NodePath, blob_at,
+    Cpu, DtError, DtbError, FixedStr, HostInfo, MAX_MEMORY_REGIONS, MAX_RESERVED_REGIONS, NodePath,
+    blob_at,
 };
 use super::{Dt, Gic};
 use crate::{MAX_CPUS, Region};
@@ -391,11 +392,33 @@ fn blob_at_reads_the_header() {
     let bad: &'static mut [u8] = Box::leak(vec![0u8; 64].into_boxed_slice());
     // SAFETY: 64 readable bytes, more than the 40-byte header read on bad magic.
     let e = unsafe { blob_at(bad.as_ptr() as usize) };
-    assert_eq!(e, Err(DtError::BadMagic { found: 0 }));
+    assert_eq!(e, Err(DtError::Format(DtbError::BadMagic { found: 0 })));
     bad[..4].copy_from_slice(&0xd00d_feedu32.to_be_bytes());
     bad[4..8].copy_from_slice(&(4u32 << 20).to_be_bytes());
     bad[20..24].copy_from_slice(&17u32.to_be_bytes());
     // SAFETY: as above; totalsize is refused before the second read.
     let e = unsafe { blob_at(bad.as_ptr() as usize) };
-    assert_eq!(e, Err(DtError::TooLarge { totalsize: 4 << 20 }));
+    assert_eq!(
+        e,
+        Err(DtError::Format(DtbError::TooLarge { totalsize: 4 << 20 }))
+    );
+    bad[4..8].copy_from_slice(&39u32.to_be_bytes());
+    // SAFETY: as above; totalsize is refused before the second read.
+    let e = unsafe { blob_at(bad.as_ptr() as usize) }.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            DtError::Format(DtbError::BadHeader {
+                field: "totalsize",
+                ..
+            })
+        ),
+        "{e:?}"
+    );
+    // A format error reads the same wrapped or not.
+    let DtError::Format(inner) = e else {
+        unreachable!()
+    };
+    assert_eq!(e.to_string(), inner.to_string());
+    assert_eq!(DtError::from(inner), e);
 }

@@ -2,16 +2,16 @@
 //! a panic or an out-of-bounds access, from both `copy_without_nops` and
 //! `HostInfo::parse`.
 
-use super::super::raw::MAX_DEPTH;
 use super::super::{DtError, HostInfo, MAX_DTB_SIZE, copy_without_nops};
 use super::{
     Dt, OFF_RSVMAP, OFF_STRINGS, OFF_STRUCT, SIZE_STRINGS, SIZE_STRUCT, TOTALSIZE, VERSION,
     XorShift, hdr, inject, set_hdr,
 };
+use ferry_abi::dtb::{DtbError, MAX_DEPTH};
 
 /// Runs both entry points on `blob`, and `parse` on the copy if there is one.
 /// Returns the copy's result.
-fn both(blob: &[u8]) -> Result<usize, DtError> {
+fn both(blob: &[u8]) -> Result<usize, DtbError> {
     let _ = HostInfo::parse(blob);
     let mut dst = vec![0u8; blob.len() + 64];
     let r = copy_without_nops(blob, &mut dst);
@@ -83,7 +83,7 @@ fn structure(parts: &[Vec<u8>]) -> Vec<u8> {
     parts.concat()
 }
 
-fn structure_err(parts: &[Vec<u8>]) -> DtError {
+fn structure_err(parts: &[Vec<u8>]) -> DtbError {
     both(&raw_blob(&[], &structure(parts), STRINGS)).unwrap_err()
 }
 
@@ -97,8 +97,8 @@ fn minimal_blob_is_valid_but_has_nothing() {
 
 #[test]
 fn structure_errors() {
-    let cause = |e: DtError| match e {
-        DtError::Structure { cause, .. } => cause,
+    let cause = |e: DtbError| match e {
+        DtbError::Structure { cause, .. } => cause,
         e => panic!("{e:?}"),
     };
     let root = || begin("");
@@ -171,7 +171,7 @@ fn structure_errors() {
     assert_eq!(cause(e), "node name is not UTF-8");
     let e = structure_err(&[root(), w(0x77), end_node(), end()]);
     assert!(
-        matches!(e, DtError::UnknownToken { token: 0x77, .. }),
+        matches!(e, DtbError::UnknownToken { token: 0x77, .. }),
         "{e:?}"
     );
     // Nesting deeper than MAX_DEPTH.
@@ -198,12 +198,12 @@ fn header_errors() {
     };
     assert!(matches!(
         patched(0, 0xfeed_d00d),
-        Err(DtError::BadMagic { found: 0xfeed_d00d })
+        Err(DtbError::BadMagic { found: 0xfeed_d00d })
     ));
     let len = good.len();
     assert_eq!(
         patched(TOTALSIZE, len as u32 + 1),
-        Err(DtError::Truncated {
+        Err(DtbError::Truncated {
             needed: len + 1,
             available: len
         })
@@ -211,12 +211,12 @@ fn header_errors() {
     let big = MAX_DTB_SIZE as u32 + 1;
     assert_eq!(
         patched(TOTALSIZE, big),
-        Err(DtError::TooLarge {
+        Err(DtbError::TooLarge {
             totalsize: big as usize
         })
     );
-    let bad_header = |r: Result<usize, DtError>, f: &str| match r {
-        Err(DtError::BadHeader { field, .. }) => assert_eq!(field, f),
+    let bad_header = |r: Result<usize, DtbError>, f: &str| match r {
+        Err(DtbError::BadHeader { field, .. }) => assert_eq!(field, f),
         r => panic!("{r:?}"),
     };
     bad_header(patched(TOTALSIZE, 20), "totalsize");
@@ -232,26 +232,26 @@ fn header_errors() {
     bad_header(patched(OFF_RSVMAP, len as u32), "off_mem_rsvmap");
     assert!(matches!(
         patched(VERSION, 15),
-        Err(DtError::UnsupportedVersion { version: 15, .. })
+        Err(DtbError::UnsupportedVersion { version: 15, .. })
     ));
     assert!(matches!(
         patched(6, 18),
-        Err(DtError::UnsupportedVersion {
+        Err(DtbError::UnsupportedVersion {
             last_comp_version: 18,
             ..
         })
     ));
     // A structure block that ends early cuts FDT_END off.
     let e = patched(SIZE_STRUCT, hdr(&good, SIZE_STRUCT) - 4);
-    assert!(matches!(e, Err(DtError::Structure { .. })), "{e:?}");
+    assert!(matches!(e, Err(DtbError::Structure { .. })), "{e:?}");
     // A reservation block with no terminator before the end of the blob.
     let mut b = raw_blob(&[], &[], b"");
     let n = b.len();
     b[n - 8..].fill(0xff);
-    assert!(matches!(both(&b), Err(DtError::MemReserve { .. })));
+    assert!(matches!(both(&b), Err(DtbError::MemReserve { .. })));
     // Too short for a header at all.
     for n in 0..40 {
-        assert!(matches!(both(&good[..n]), Err(DtError::Truncated { .. })));
+        assert!(matches!(both(&good[..n]), Err(DtbError::Truncated { .. })));
     }
 }
 
@@ -264,10 +264,10 @@ fn version_16_blobs_are_copied_to_version_17() {
     let e = HostInfo::parse(&v16).unwrap_err();
     assert_eq!(
         e,
-        DtError::UnsupportedVersion {
+        DtError::Format(DtbError::UnsupportedVersion {
             version: 16,
             last_comp_version: 16
-        }
+        })
     );
     let mut dst = vec![0u8; good.len()];
     let n = copy_without_nops(&v16, &mut dst).unwrap();
@@ -284,7 +284,7 @@ fn too_small_dst() {
         let e = copy_without_nops(&blob, &mut dst);
         assert_eq!(
             e,
-            Err(DtError::DstTooSmall {
+            Err(DtbError::DstTooSmall {
                 needed,
                 available: len
             })

@@ -9,7 +9,7 @@ mod nops;
 
 use vm_fdt::{FdtReserveEntry, FdtWriter};
 
-use super::raw::{Header, Token, Walker};
+use ferry_abi::dtb::{Header, Token, Walker};
 
 /// `addr`/`size` pairs as cells for the given `#address-cells`/`#size-cells`.
 pub fn cells(regs: &[(u64, u64)], ac: u32, sc: u32) -> Vec<u32> {

@@ -5,9 +5,9 @@ use std::cell::Cell;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Once;
 
-use super::super::raw::Token;
 use super::super::{DtError, HostInfo, copy_without_nops};
 use super::{Dt, inject, nop_out_node, tokens};
+use ferry_abi::dtb::Token;
 
 /// Where NOPs go: `(name, count(i, previous token, token))`.
 type Placement = (&'static str, fn(usize, Option<Token>, Token) -> usize);

@@ -1,41 +1,43 @@
-//! The flattened device-tree format itself: the header, the memory reservation
-//! block and a validating walk over the structure block's tokens.
+//! The flattened device-tree format itself: the header ([`Header`]), the memory
+//! reservation block ([`rsvmap_len`], [`rsvmap_entries`]) and a validating walk
+//! over the structure block's tokens ([`Walker`]).
 //!
 //! Everything reads big-endian words from byte slices with `get` and
 //! `from_be_bytes` (never an unaligned word load, never an index panic), and
 //! every offset sum is checked.
 
-use super::{DtError, MAX_DTB_SIZE};
+use super::{DtbError, MAX_DTB_SIZE};
 
 /// `magic` of every DTB.
-pub(crate) const FDT_MAGIC: u32 = 0xd00d_feed;
+pub const FDT_MAGIC: u32 = 0xd00d_feed;
 /// Starts a node; followed by its NUL-terminated name, padded to 4 bytes.
-pub(crate) const FDT_BEGIN_NODE: u32 = 1;
+pub const FDT_BEGIN_NODE: u32 = 1;
 /// Ends a node.
-pub(crate) const FDT_END_NODE: u32 = 2;
+pub const FDT_END_NODE: u32 = 2;
 /// A property: `len`, `nameoff`, then `len` value bytes padded to 4.
-pub(crate) const FDT_PROP: u32 = 3;
+pub const FDT_PROP: u32 = 3;
 /// Filler that parsers must skip (left by in-place edits, e.g. QEMU's).
-pub(crate) const FDT_NOP: u32 = 4;
+pub const FDT_NOP: u32 = 4;
 /// Ends the structure block.
-pub(crate) const FDT_END: u32 = 9;
+pub const FDT_END: u32 = 9;
 
 /// Size of a version 17 header, the one [`copy_without_nops`](super::copy_without_nops) writes.
-pub(crate) const HEADER_SIZE: usize = 40;
+pub const HEADER_SIZE: usize = 40;
 /// Size of a version 16 header (no `size_dt_struct`).
 const HEADER_SIZE_V16: usize = 36;
 /// Deepest node nesting accepted (the root is depth 1). Real trees stay below 10;
-/// the bound keeps the recursive walk in `parse` on a small stack.
-pub(crate) const MAX_DEPTH: usize = 16;
+/// the bound keeps recursive walks of a checked blob (e.g. the host device-tree
+/// parser at EL2) on a small stack.
+pub const MAX_DEPTH: usize = 16;
 
 /// The big-endian word at `off`, if all four bytes are in `b`.
-pub(crate) fn be32(b: &[u8], off: usize) -> Option<u32> {
+pub fn be32(b: &[u8], off: usize) -> Option<u32> {
     let bytes = b.get(off..off.checked_add(4)?)?;
     Some(u32::from_be_bytes(bytes.try_into().ok()?))
 }
 
 /// The big-endian doubleword at `off`, if all eight bytes are in `b`.
-pub(crate) fn be64(b: &[u8], off: usize) -> Option<u64> {
+pub fn be64(b: &[u8], off: usize) -> Option<u64> {
     let hi = be32(b, off)?;
     let lo = be32(b, off.checked_add(4)?)?;
     Some((u64::from(hi) << 32) | u64::from(lo))
@@ -48,14 +50,22 @@ fn align4(n: usize) -> Option<usize> {
 
 /// A checked header.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Header {
+pub struct Header {
+    /// Bytes of the whole blob.
     pub totalsize: usize,
+    /// Offset of the structure block.
     pub off_dt_struct: usize,
+    /// Offset of the strings block.
     pub off_dt_strings: usize,
+    /// Offset of the memory reservation block.
     pub off_mem_rsvmap: usize,
+    /// Format version (16 or later).
     pub version: u32,
+    /// Oldest version the blob is compatible with (17 or earlier).
     pub last_comp_version: u32,
+    /// Physical ID of the boot CPU.
     pub boot_cpuid_phys: u32,
+    /// Bytes of the strings block.
     pub size_dt_strings: usize,
     /// `None` for a version 16 blob, whose header lacks the field.
     pub size_dt_struct: Option<usize>,
@@ -65,16 +75,16 @@ impl Header {
     /// Reads the first [`HEADER_SIZE`] bytes and checks magic, `totalsize <=`
     /// [`MAX_DTB_SIZE`] and the version (16 or later, last compatible 17 or
     /// earlier). Offsets are checked by [`Header::read`].
-    pub(crate) fn read_prefix(prefix: &[u8]) -> Result<Self, DtError> {
+    pub fn read_prefix(prefix: &[u8]) -> Result<Self, DtbError> {
         let word = |i: usize| {
-            be32(prefix, i * 4).ok_or(DtError::Truncated {
+            be32(prefix, i * 4).ok_or(DtbError::Truncated {
                 needed: HEADER_SIZE,
                 available: prefix.len(),
             })
         };
         let magic = word(0)?;
         if magic != FDT_MAGIC {
-            return Err(DtError::BadMagic { found: magic });
+            return Err(DtbError::BadMagic { found: magic });
         }
         let h = Self {
             totalsize: word(1)? as usize,
@@ -88,12 +98,12 @@ impl Header {
             size_dt_struct: Some(word(9)? as usize),
         };
         if h.totalsize > MAX_DTB_SIZE {
-            return Err(DtError::TooLarge {
+            return Err(DtbError::TooLarge {
                 totalsize: h.totalsize,
             });
         }
         if h.version < 16 || h.last_comp_version > 17 {
-            return Err(DtError::UnsupportedVersion {
+            return Err(DtbError::UnsupportedVersion {
                 version: h.version,
                 last_comp_version: h.last_comp_version,
             });
@@ -110,10 +120,10 @@ impl Header {
 
     /// Reads and checks the whole header of `blob`: [`Header::read_prefix`], then
     /// `totalsize <= blob.len()` and every block inside `totalsize`.
-    pub(crate) fn read(blob: &[u8]) -> Result<Self, DtError> {
+    pub fn read(blob: &[u8]) -> Result<Self, DtbError> {
         let h = Self::read_prefix(blob)?;
         if h.totalsize > blob.len() {
-            return Err(DtError::Truncated {
+            return Err(DtbError::Truncated {
                 needed: h.totalsize,
                 available: blob.len(),
             });
@@ -123,7 +133,7 @@ impl Header {
         } else {
             HEADER_SIZE_V16
         };
-        let bad = |field, cause| Err(DtError::BadHeader { field, cause });
+        let bad = |field, cause| Err(DtbError::BadHeader { field, cause });
         if h.totalsize < header_size {
             return bad("totalsize", "is smaller than the header");
         }
@@ -158,7 +168,7 @@ impl Header {
     }
 
     /// Byte range of the structure block (`totalsize` bounds it in version 16).
-    pub(crate) fn struct_end(&self) -> usize {
+    pub fn struct_end(&self) -> usize {
         match self.size_dt_struct {
             Some(size) => self.off_dt_struct.saturating_add(size),
             None => self.totalsize,
@@ -166,7 +176,7 @@ impl Header {
     }
 
     /// The strings block (empty if out of range, which [`Header::read`] rules out).
-    pub(crate) fn strings<'a>(&self, blob: &'a [u8]) -> &'a [u8] {
+    pub fn strings<'a>(&self, blob: &'a [u8]) -> &'a [u8] {
         self.off_dt_strings
             .checked_add(self.size_dt_strings)
             .and_then(|end| blob.get(self.off_dt_strings..end))
@@ -176,13 +186,13 @@ impl Header {
 
 /// Length of the memory reservation block, terminating (0, 0) entry included,
 /// after checking it ends inside `totalsize`.
-pub(crate) fn rsvmap_len(blob: &[u8], h: &Header) -> Result<usize, DtError> {
+pub fn rsvmap_len(blob: &[u8], h: &Header) -> Result<usize, DtbError> {
     let mut off = h.off_mem_rsvmap;
     loop {
         let entry_end = off.checked_add(16).filter(|&e| e <= h.totalsize);
         let entry = entry_end.and_then(|_| Some((be64(blob, off)?, be64(blob, off + 8)?)));
         let Some((addr, size)) = entry else {
-            return Err(DtError::MemReserve {
+            return Err(DtbError::MemReserve {
                 offset: off,
                 cause: "runs past the end of the blob without its (0, 0) terminator",
             });
@@ -196,10 +206,7 @@ pub(crate) fn rsvmap_len(blob: &[u8], h: &Header) -> Result<usize, DtError> {
 
 /// The (address, size) entries of a memory reservation block already checked by
 /// [`rsvmap_len`], terminator excluded.
-pub(crate) fn rsvmap_entries<'a>(
-    blob: &'a [u8],
-    h: &Header,
-) -> impl Iterator<Item = (u64, u64)> + 'a {
+pub fn rsvmap_entries<'a>(blob: &'a [u8], h: &Header) -> impl Iterator<Item = (u64, u64)> + 'a {
     let mut off = h.off_mem_rsvmap;
     core::iter::from_fn(move || {
         let entry = (be64(blob, off)?, be64(blob, off.checked_add(8)?)?);
@@ -210,7 +217,7 @@ pub(crate) fn rsvmap_entries<'a>(
 
 /// One structure-block token.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Token<'a> {
+pub enum Token<'a> {
     /// FDT_BEGIN_NODE with the node's name (`""` for the root).
     Begin(&'a str),
     /// FDT_END_NODE.
@@ -226,9 +233,12 @@ pub(crate) enum Token<'a> {
 /// A token with the byte range `[offset, offset + len)` it occupies in the blob,
 /// padding included.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Item<'a> {
+pub struct Item<'a> {
+    /// The token.
     pub token: Token<'a>,
+    /// Byte offset of the token word in the blob.
     pub offset: usize,
+    /// Bytes it occupies, name or value and padding included.
     pub len: usize,
 }
 
@@ -236,7 +246,7 @@ pub(crate) struct Item<'a> {
 /// values inside the block, NUL-terminated UTF-8 names, property names inside
 /// the strings block, properties before child nodes, a single root, balanced
 /// BEGIN_NODE/END_NODE at most [`MAX_DEPTH`] deep, and a final FDT_END.
-pub(crate) struct Walker<'a> {
+pub struct Walker<'a> {
     blob: &'a [u8],
     strings: &'a [u8],
     pos: usize,
@@ -250,7 +260,7 @@ pub(crate) struct Walker<'a> {
 
 impl<'a> Walker<'a> {
     /// A walk over `blob`'s structure block; `h` must come from [`Header::read`] on `blob`.
-    pub(crate) fn new(blob: &'a [u8], h: &Header) -> Self {
+    pub fn new(blob: &'a [u8], h: &Header) -> Self {
         Self {
             blob,
             strings: h.strings(blob),
@@ -263,8 +273,8 @@ impl<'a> Walker<'a> {
         }
     }
 
-    fn err(&self, cause: &'static str) -> DtError {
-        DtError::Structure {
+    fn err(&self, cause: &'static str) -> DtbError {
+        DtbError::Structure {
             offset: self.pos,
             cause,
         }
@@ -276,7 +286,7 @@ impl<'a> Walker<'a> {
     }
 
     /// The next token, `Ok(None)` after FDT_END, or the first problem found.
-    pub(crate) fn next_item(&mut self) -> Result<Option<Item<'a>>, DtError> {
+    pub fn next_item(&mut self) -> Result<Option<Item<'a>>, DtbError> {
         if self.done {
             return Ok(None);
         }
@@ -358,7 +368,7 @@ impl<'a> Walker<'a> {
                 self.done = true;
                 (Token::End, 4)
             }
-            token => return Err(DtError::UnknownToken { offset, token }),
+            token => return Err(DtbError::UnknownToken { offset, token }),
         };
         match offset.checked_add(len).filter(|&e| e <= self.end) {
             Some(next) => self.pos = next,

@@ -1,0 +1,98 @@
+//! The shell's one place for effects: what the state layer decided, done to the
+//! hardware (SGIs, SEV, GIC routing, log lines, the end of the run).
+
+use crate::policy::StopKind;
+use crate::state::effect::{Effect, Effects};
+use crate::state::event::StopReason;
+use crate::state::partition::Partition;
+use crate::state::system::System;
+use crate::{exit, physgic, sgi, vcpu};
+
+/// Writes `fx`'s log lines, then applies its effects in order.
+pub fn apply(system: &System, fx: &Effects) {
+    let Some(first) = fx.first() else {
+        // Log lines come with an effect, or alone.
+        log_events(system, fx);
+        return;
+    };
+    log_events(system, fx);
+    apply_one(system, first);
+    for &effect in fx.rest() {
+        apply_one(system, effect);
+    }
+}
+
+fn log_events(system: &System, fx: &Effects) {
+    for event in fx.events() {
+        log::log!(event.level(), "{}", event.shown(system));
+    }
+}
+
+fn apply_one(system: &System, effect: Effect) {
+    match effect {
+        Effect::KickVgic { partition, vcpus } => {
+            for_cores(system, partition, vcpus, sgi::kick_vgic);
+        }
+        Effect::KickStop { partition, vcpus } => {
+            for_cores(system, partition, vcpus, sgi::kick);
+        }
+        Effect::WakeWaiters => {
+            // SAFETY: barrier and event; no memory effects of their own.
+            unsafe { core::arch::asm!("dsb ish", "sev", options(nostack)) };
+        }
+        Effect::RouteSpi {
+            intid,
+            partition,
+            vcpu,
+        } => {
+            let core = system
+                .partitions
+                .get(partition)
+                .and_then(|p| p.vcpus.get(vcpu));
+            if let (Some(core), Some(gic)) = (core, physgic::GIC.get()) {
+                gic.route_spi(intid, core.core_mpidr);
+            }
+        }
+        Effect::EndRun { code, partition } => exit::end_with(
+            code,
+            format_args!(
+                "partition '{}' stopped; the exit policy ends the run",
+                system
+                    .partitions
+                    .get(partition)
+                    .map_or("?", |p| p.label.as_str())
+            ),
+        ),
+    }
+}
+
+/// Calls `send(mpidr)` for the core of each vCPU of `partition` in `mask`.
+fn for_cores(system: &System, partition: usize, mut mask: u64, send: fn(u64)) {
+    let Some(p) = system.partitions.get(partition) else {
+        return;
+    };
+    while mask != 0 {
+        if let Some(v) = p.vcpus.get(mask.trailing_zeros() as usize) {
+            send(v.core_mpidr);
+        }
+        mask &= mask - 1;
+    }
+}
+
+/// Stops `partition` from its `vcpu` on this core (see `System::stop`), then
+/// parks the core.
+pub fn stop(
+    system: &System,
+    partition: &Partition,
+    vcpu: usize,
+    kind: StopKind,
+    reason: StopReason,
+) -> ! {
+    apply(system, &system.stop(partition.id, vcpu, kind, reason));
+    vcpu::park()
+}
+
+/// Writes partition `partition`'s console text (see `logger::guest_text`).
+pub fn console_out(partition: &Partition) -> impl FnMut(&[u8], bool) + '_ {
+    move |text, complete| crate::logger::guest_text(partition.id, &partition.label, text, complete)
+}

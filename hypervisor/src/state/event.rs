@@ -1,0 +1,363 @@
+//! Log lines the state layer asks for, as typed values: tests check what happened
+//! by value, and the text is written in one place ([`Shown`]).
+
+use core::fmt;
+
+use ferry_abi::hypercall::BACKEND_START_MS;
+
+use super::system::System;
+use crate::esr;
+use crate::policy::StopKind;
+
+/// Why a partition stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StopReason {
+    /// PSCI SYSTEM_OFF.
+    SystemOff,
+    /// PSCI SYSTEM_RESET.
+    SystemReset,
+    /// A stage-2 abort outside its memory and devices.
+    Stage2Abort {
+        /// The faulting guest address.
+        ipa: u64,
+        /// ESR_EL2.
+        esr: u64,
+        /// The guest PC.
+        pc: u64,
+    },
+    /// An access to the GIC or the console the syndrome does not describe.
+    Undecodable {
+        /// The guest address.
+        ipa: u64,
+        /// ESR_EL2.
+        esr: u64,
+        /// The guest PC.
+        pc: u64,
+    },
+    /// A trapped system register Ferry does not emulate.
+    SysReg {
+        /// ESR_EL2.
+        esr: u64,
+        /// The guest PC.
+        pc: u64,
+    },
+    /// An exception class Ferry does not handle.
+    UnhandledClass {
+        /// ESR_EL2.
+        esr: u64,
+        /// The guest PC.
+        pc: u64,
+    },
+    /// An SError from the guest.
+    SError {
+        /// ESR_EL2.
+        esr: u64,
+        /// The guest PC.
+        pc: u64,
+    },
+}
+
+/// Why a virtio device failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FailReason {
+    /// Its backend has no request page.
+    NoRequestPage,
+    /// Its backend partition stopped.
+    BackendStopped,
+    /// Its backend stopped while an access waited.
+    StoppedWhileWaiting,
+    /// No IOREQ slot for this device and vCPU.
+    NoSlot,
+    /// The backend did not announce BACKEND_READY within its start-up allowance.
+    NotStarted,
+    /// The backend missed the deadline of an access.
+    Deadline {
+        /// The register offset.
+        offset: u64,
+        /// A write (else a read).
+        write: bool,
+        /// The deadline.
+        ms: u32,
+    },
+    /// A completion that names nothing pending.
+    Garbage {
+        /// The slot named.
+        slot: usize,
+        /// The sequence number given.
+        seq: u64,
+        /// The sequence number pending (0: none).
+        waiting: u32,
+    },
+}
+
+/// One log line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A partition stopped.
+    Stopped {
+        /// The partition.
+        partition: usize,
+        /// The vCPU that stopped it.
+        vcpu: usize,
+        /// How.
+        kind: StopKind,
+        /// Its stop code.
+        code: u32,
+        /// Why.
+        reason: StopReason,
+    },
+    /// At the end of the run, a partition that had not stopped.
+    StillRunning {
+        /// The partition.
+        partition: usize,
+    },
+    /// A virtio device failed.
+    DeviceFailed {
+        /// Index into the system's routes.
+        route: usize,
+        /// Why.
+        why: FailReason,
+    },
+    /// IOREQ_COMPLETE for a slot that is none of the backend's devices'.
+    ForeignSlot {
+        /// The backend.
+        backend: usize,
+        /// The slot it named.
+        slot: u64,
+    },
+    /// A backend started serving.
+    BackendServes {
+        /// The backend.
+        backend: usize,
+        /// Milliseconds after its start.
+        ms: u64,
+    },
+    /// CPU_ON named a vCPU the partition does not have.
+    CpuOnRefused {
+        /// The partition.
+        partition: usize,
+        /// The calling vCPU.
+        vcpu: usize,
+        /// The MPIDR it named.
+        target: u64,
+    },
+    /// A vCPU switched itself off (CPU_OFF).
+    VcpuOff {
+        /// The partition.
+        partition: usize,
+        /// The vCPU.
+        vcpu: usize,
+    },
+    /// Typed input now goes to this partition.
+    ConsoleFocus {
+        /// The partition.
+        partition: usize,
+    },
+    /// An escape that named no partition taking input.
+    ConsoleBadEscape,
+    /// A virtio access the syndrome does not describe: an abort was injected.
+    VirtioUndecodable {
+        /// The frontend partition.
+        partition: usize,
+        /// Its vCPU.
+        vcpu: usize,
+        /// Index into the system's routes.
+        route: usize,
+        /// The guest address.
+        ipa: u64,
+        /// ESR_EL2.
+        esr: u64,
+        /// The guest PC.
+        pc: u64,
+    },
+}
+
+impl Event {
+    /// The log level it is written at.
+    pub fn level(&self) -> log::Level {
+        match self {
+            Event::Stopped {
+                kind: StopKind::Fault,
+                ..
+            }
+            | Event::DeviceFailed { .. }
+            | Event::ForeignSlot { .. }
+            | Event::VirtioUndecodable { .. } => log::Level::Warn,
+            Event::VcpuOff { .. } => log::Level::Debug,
+            _ => log::Level::Info,
+        }
+    }
+
+    /// The event with the system's names, ready to print.
+    pub fn shown<'a>(&'a self, system: &'a System) -> Shown<'a> {
+        Shown {
+            event: self,
+            system,
+        }
+    }
+}
+
+/// An [`Event`] with partition labels and device numbers resolved.
+pub struct Shown<'a> {
+    event: &'a Event,
+    system: &'a System,
+}
+
+impl Shown<'_> {
+    fn label(&self, partition: usize) -> &str {
+        self.system
+            .partitions
+            .get(partition)
+            .map_or("?", |p| p.label.as_str())
+    }
+}
+
+impl fmt::Display for StopReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            StopReason::SystemOff => write!(f, "PSCI SYSTEM_OFF"),
+            StopReason::SystemReset => write!(f, "PSCI SYSTEM_RESET"),
+            StopReason::Stage2Abort { ipa, esr, pc } => {
+                let data = esr::class(esr) == esr::ec::DATA_ABORT_LOWER;
+                let what = if data { "data" } else { "instruction" };
+                let access = if data && esr & (1 << 6) != 0 {
+                    "write"
+                } else {
+                    "access"
+                };
+                write!(
+                    f,
+                    "stage-2 {what} abort: {access} at IPA {ipa:#x} outside its memory and devices (ESR_EL2 {esr:#x}, PC {pc:#x}, {})",
+                    esr::abort_status_name(esr).unwrap_or("?")
+                )
+            }
+            StopReason::Undecodable { ipa, esr, pc } => write!(
+                f,
+                "an access to the GIC at IPA {ipa:#x} that cannot be emulated (ESR_EL2 {esr:#x}: no syndrome; PC {pc:#x})"
+            ),
+            StopReason::SysReg { esr, pc } => write!(
+                f,
+                "a trapped system register access Ferry does not emulate (ESR_EL2 {esr:#x}, PC {pc:#x})"
+            ),
+            StopReason::UnhandledClass { esr, pc } => {
+                let ec = esr::class(esr);
+                write!(
+                    f,
+                    "unhandled exception class {ec:#04x} ({}), ESR_EL2 {esr:#x}, PC {pc:#x}",
+                    esr::class_name(ec)
+                )
+            }
+            StopReason::SError { esr, pc } => write!(f, "SError (ESR_EL2 {esr:#x}, PC {pc:#x})"),
+        }
+    }
+}
+
+impl fmt::Display for FailReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            FailReason::NoRequestPage => write!(f, "the backend has no request page"),
+            FailReason::BackendStopped => write!(f, "the backend partition stopped"),
+            FailReason::StoppedWhileWaiting => {
+                write!(f, "the backend partition stopped while an access waited")
+            }
+            FailReason::NoSlot => write!(
+                f,
+                "no IOREQ slot: at most 8 devices per backend and 8 frontend vCPUs are routed"
+            ),
+            FailReason::NotStarted => write!(
+                f,
+                "the backend did not start serving (BACKEND_READY) within {BACKEND_START_MS} ms of its start"
+            ),
+            FailReason::Deadline { offset, write, ms } => write!(
+                f,
+                "the backend did not complete a {} of offset {offset:#x} within {ms} ms",
+                if write { "write" } else { "read" }
+            ),
+            FailReason::Garbage { slot, seq, waiting } => write!(
+                f,
+                "a completion for slot {slot} with sequence number {seq}, but {waiting} is pending (0: none)"
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self.event {
+            Event::Stopped {
+                partition,
+                vcpu,
+                kind,
+                code,
+                reason,
+            } => write!(
+                f,
+                "partition '{}' stopped ({}, code {code}) by vCPU {vcpu}: {reason}",
+                self.label(partition),
+                kind.name()
+            ),
+            Event::StillRunning { partition } => write!(
+                f,
+                "partition '{}' is still running at the end of the run",
+                self.label(partition)
+            ),
+            Event::DeviceFailed { route, why } => {
+                let (index, fe, be) = self
+                    .system
+                    .virtio
+                    .get(route)
+                    .map_or((route, 0, 0), |r| (r.index, r.frontend, r.backend));
+                write!(
+                    f,
+                    "virtio device {index} (frontend '{}', backend '{}') failed: {why}; the frontend sees DEVICE_NEEDS_RESET",
+                    self.label(fe),
+                    self.label(be)
+                )
+            }
+            Event::ForeignSlot { backend, slot } => write!(
+                f,
+                "backend '{}': IOREQ_COMPLETE for slot {slot}, which is not one of its devices'",
+                self.label(backend)
+            ),
+            Event::BackendServes { backend, ms } => write!(
+                f,
+                "backend '{}' serves ({ms} ms after its start)",
+                self.label(backend)
+            ),
+            Event::CpuOnRefused {
+                partition,
+                vcpu,
+                target,
+            } => write!(
+                f,
+                "partition '{}' vCPU {vcpu}: CPU_ON({target:#x}) refused: it has no such vCPU",
+                self.label(partition)
+            ),
+            Event::VcpuOff { partition, vcpu } => {
+                write!(f, "partition '{}' vCPU {vcpu} off", self.label(partition))
+            }
+            Event::ConsoleFocus { partition } => write!(
+                f,
+                "console: input goes to partition '{}'",
+                self.label(partition)
+            ),
+            Event::ConsoleBadEscape => write!(
+                f,
+                "console: Ctrl-\\ then the number of a partition with a PL011 console switches input"
+            ),
+            Event::VirtioUndecodable {
+                partition,
+                vcpu,
+                route,
+                ipa,
+                esr,
+                pc,
+            } => write!(
+                f,
+                "partition '{}' vCPU {vcpu}: an access to virtio device {} at IPA {ipa:#x} that cannot be decoded (ESR_EL2 {esr:#x}, PC {pc:#x}): abort injected",
+                self.label(partition),
+                self.system.virtio.get(route).map_or(route, |r| r.index)
+            ),
+        }
+    }
+}

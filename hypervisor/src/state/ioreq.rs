@@ -1,0 +1,213 @@
+//! A backend's request page as Ferry keeps it: the shared page's layout
+//! (ferry-abi `ioreq`), written through [`PageMemory`], and Ferry's private
+//! bookkeeping of its sync slots (sequence numbers, what waits, what completed),
+//! the posted ring and the backend's start of service.
+
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+use ferry_abi::ioreq::{self, Ioreq};
+use spin::Mutex;
+
+/// Access to the memory of request pages, by physical address. The EL2 shell
+/// uses volatile accesses and barriers; host tests use a plain buffer.
+pub trait PageMemory {
+    /// Reads the 32-bit word at `addr` (4-byte aligned).
+    fn read_u32(&self, addr: u64) -> u32;
+    /// Writes the 32-bit word at `addr` (4-byte aligned).
+    fn write_u32(&self, addr: u64, value: u32);
+    /// Writes `bytes` from `addr` on.
+    fn write_bytes(&self, addr: u64, bytes: &[u8]);
+    /// Orders the writes before it before the writes after it, as the backend's
+    /// cores see them.
+    fn barrier(&self);
+}
+
+/// A backend's request page and Ferry's private view of its slots.
+#[derive(Debug)]
+pub struct RequestPage {
+    /// The page (Ferry's address = its physical address).
+    pub base: u64,
+    /// The backend's doorbell interrupt (INTID in its vGIC); `None`: it polls.
+    pub doorbell: Option<u32>,
+    /// Counter value when the page was set up (the backend's start, near enough).
+    pub created_at: u64,
+    /// How long the backend may take to start serving, in counter ticks.
+    pub start_ticks: u64,
+    /// Counter ticks per second.
+    pub frequency: u64,
+    ready_at: AtomicU64,
+    next_seq: [AtomicU32; ioreq::SYNC_SLOTS],
+    waiting: [AtomicU32; ioreq::SYNC_SLOTS],
+    done_seq: [AtomicU32; ioreq::SYNC_SLOTS],
+    done_value: [AtomicU64; ioreq::SYNC_SLOTS],
+    posted_seq: AtomicU32,
+    ring: Mutex<()>,
+}
+
+impl RequestPage {
+    /// Initialises the page at `base` (zeroed, 4 KiB) for a backend with doorbell
+    /// `doorbell` (`None`: it polls), set up at counter value `now`; the counter
+    /// runs at `frequency` Hz.
+    pub fn new(
+        base: u64,
+        doorbell: Option<u32>,
+        now: u64,
+        frequency: u64,
+        mem: &impl PageMemory,
+    ) -> RequestPage {
+        let header = ioreq::PageHeader {
+            magic: ioreq::PAGE_MAGIC,
+            version: ioreq::PAGE_VERSION,
+            sync_slots: ioreq::SYNC_SLOTS as u32,
+            posted_slots: ioreq::POSTED_SLOTS as u32,
+            ..Default::default()
+        };
+        mem.write_bytes(base, &header.encode());
+        let frequency = frequency.max(1);
+        RequestPage {
+            base,
+            doorbell,
+            created_at: now,
+            start_ticks: ferry_abi::hypercall::BACKEND_START_MS * frequency / 1000,
+            frequency,
+            ready_at: AtomicU64::new(0),
+            next_seq: [const { AtomicU32::new(1) }; ioreq::SYNC_SLOTS],
+            waiting: [const { AtomicU32::new(0) }; ioreq::SYNC_SLOTS],
+            done_seq: [const { AtomicU32::new(0) }; ioreq::SYNC_SLOTS],
+            done_value: [const { AtomicU64::new(0) }; ioreq::SYNC_SLOTS],
+            posted_seq: AtomicU32::new(1),
+            ring: Mutex::new(()),
+        }
+    }
+
+    /// Writes `record` at `offset`: everything but the state first, then the
+    /// state, with barriers, so the backend never sees READY over a half-written
+    /// record.
+    fn publish(&self, mem: &impl PageMemory, offset: usize, record: &Ioreq) {
+        let bytes = Ioreq {
+            state: ioreq::state::NONE,
+            ..*record
+        }
+        .encode();
+        mem.write_bytes(self.base + offset as u64, &bytes);
+        mem.barrier();
+        mem.write_bytes(
+            self.base + (offset + ioreq::STATE_OFFSET) as u64,
+            &[record.state],
+        );
+        mem.barrier();
+    }
+
+    /// Appends a posted QueueNotify(`queue`) of device `device` from frontend
+    /// vCPU `vcpu` to the ring; with the ring full, sets the queue's bit in
+    /// `overflow_queues` instead. Returns whether it went into the ring.
+    pub fn post(&self, mem: &impl PageMemory, device: u8, vcpu: u16, queue: u64) -> bool {
+        let _ring = self.ring.lock();
+        let head = mem.read_u32(self.base + ioreq::POSTED_HEAD_OFFSET as u64);
+        let tail = mem.read_u32(self.base + ioreq::POSTED_TAIL_OFFSET as u64);
+        if head.wrapping_sub(tail) < ioreq::POSTED_SLOTS as u32 {
+            let record = Ioreq {
+                offset: super::virtio::QUEUE_NOTIFY,
+                data: queue,
+                seq: self.posted_seq.fetch_add(1, Ordering::Relaxed),
+                size: 4,
+                dir: ioreq::dir::WRITE,
+                state: ioreq::state::READY,
+                device,
+                vcpu,
+                flags: ioreq::FLAG_POSTED,
+                reserved: 0,
+            };
+            let at = ioreq::posted_offset(head as usize % ioreq::POSTED_SLOTS);
+            self.publish(mem, at, &record);
+            mem.write_u32(
+                self.base + ioreq::POSTED_HEAD_OFFSET as u64,
+                head.wrapping_add(1),
+            );
+            true
+        } else {
+            let addr = self.base + ioreq::OVERFLOW_OFFSET as u64;
+            let bits = mem.read_u32(addr) | 1 << (queue & 31);
+            mem.write_u32(addr, bits);
+            false
+        }
+    }
+
+    /// The next sequence number for `slot`: never 0 (the backend's "nothing"), and
+    /// never the one before it, also where the 32-bit count wraps.
+    fn next_seq(&self, slot: usize) -> u32 {
+        let seq = self.next_seq[slot].fetch_add(1, Ordering::Relaxed);
+        if seq != 0 {
+            return seq;
+        }
+        self.next_seq[slot].fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Publishes a synchronous request in `slot` (its `seq` is chosen here) and
+    /// records that the slot waits for it. Returns the sequence number.
+    pub fn begin(&self, mem: &impl PageMemory, slot: usize, record: Ioreq) -> u32 {
+        let seq = self.next_seq(slot);
+        self.waiting[slot].store(seq, Ordering::Release);
+        let record = Ioreq {
+            seq,
+            state: ioreq::state::READY,
+            ..record
+        };
+        self.publish(mem, ioreq::sync_slot_offset(slot), &record);
+        seq
+    }
+
+    /// The completed value of request `seq` in `slot`, if it has completed (the
+    /// slot is then marked DONE for the backend).
+    pub fn take_done(&self, mem: &impl PageMemory, slot: usize, seq: u32) -> Option<u64> {
+        if self.done_seq[slot].load(Ordering::Acquire) != seq {
+            return None;
+        }
+        mem.write_bytes(
+            self.base + (ioreq::sync_slot_offset(slot) + ioreq::STATE_OFFSET) as u64,
+            &[ioreq::state::DONE],
+        );
+        Some(self.done_value[slot].load(Ordering::Relaxed))
+    }
+
+    /// Stops waiting in `slot` (the access failed): a late completion for it is
+    /// then garbage.
+    pub fn abandon(&self, slot: usize) {
+        self.waiting[slot].store(0, Ordering::Release);
+    }
+
+    /// The backend completes `slot` with sequence number `seq` and `value`:
+    /// `Err(waiting)` (what the slot waits for, 0: nothing) if that is not `seq`.
+    pub fn complete(&self, slot: usize, seq: u64, value: u64) -> Result<(), u32> {
+        let waiting = self.waiting[slot].load(Ordering::Acquire);
+        if waiting == 0 || u64::from(waiting) != seq {
+            return Err(waiting);
+        }
+        self.done_value[slot].store(value, Ordering::Relaxed);
+        self.waiting[slot].store(0, Ordering::Relaxed);
+        self.done_seq[slot].store(waiting, Ordering::Release);
+        Ok(())
+    }
+
+    /// Records that the backend started serving at counter value `now`; true the
+    /// first time only.
+    pub fn mark_ready(&self, now: u64) -> bool {
+        self.ready_at
+            .compare_exchange(0, now.max(1), Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// When the backend started serving (counter value), if it has.
+    pub fn ready_at(&self) -> Option<u64> {
+        match self.ready_at.load(Ordering::Acquire) {
+            0 => None,
+            at => Some(at),
+        }
+    }
+
+    /// Sets the next sequence number of `slot` (tests: the wrap at 2^32).
+    #[cfg(test)]
+    pub fn set_next_seq(&self, slot: usize, seq: u32) {
+        self.next_seq[slot].store(seq, Ordering::Relaxed);
+    }
+}

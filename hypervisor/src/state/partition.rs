@@ -1,0 +1,207 @@
+//! A partition at run time: its vCPUs, virtual GIC, emulated devices, console
+//! line and whether it has stopped.
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicBool, Ordering};
+
+use ferry_config::{GuestRegion, StopCodes};
+use ferry_platform::Region;
+use spin::Mutex;
+
+use super::effect::{Effect, Effects};
+use super::emul::EmulTable;
+use super::ioreq::RequestPage;
+use super::power::Vcpu;
+use crate::vgic::Vgic;
+use crate::vpsci::Power;
+use crate::vuart::Pl011;
+
+/// A partition's emulated PL011 console.
+#[derive(Debug)]
+pub struct EmulatedUart {
+    /// Where the guest sees it.
+    pub window: Region,
+    /// Its interrupt (a level-triggered SPI of the partition's vGIC).
+    pub intid: u32,
+    /// The device model.
+    pub device: Mutex<Pl011>,
+}
+
+/// Most bytes of one console line; a longer line is printed in pieces.
+pub const CONSOLE_LINE: usize = 160;
+
+/// The partition's console output not yet printed (up to a newline).
+#[derive(Debug)]
+struct ConsoleLine {
+    bytes: [u8; CONSOLE_LINE],
+    len: usize,
+}
+
+/// What a partition is made of (see [`Partition::new`]).
+pub struct PartitionParts {
+    /// Index in the config (its `reg`).
+    pub id: usize,
+    /// Its label, for logs.
+    pub label: String,
+    /// VTTBR_EL2 value (VMID and stage-2 root).
+    pub vttbr: u64,
+    /// Guest RAM.
+    pub memory: Vec<GuestRegion>,
+    /// Its vCPUs.
+    pub vcpus: Vec<Vcpu>,
+    /// Exit codes of its stops.
+    pub codes: StopCodes,
+    /// Its virtual GIC.
+    pub vgic: Vgic,
+    /// Where it sees the GIC distributor.
+    pub gicd: Region,
+    /// Where its redistributor frames start: vCPU n at + n * 128 KiB.
+    pub gicr_base: u64,
+    /// Its emulated PL011, if its console is one.
+    pub uart: Option<EmulatedUart>,
+    /// Its IOREQ request page, if it is a virtio backend.
+    pub ioreq: Option<RequestPage>,
+    /// Its emulated MMIO regions.
+    pub emulated: EmulTable,
+}
+
+/// A partition as Ferry runs it.
+#[derive(Debug)]
+pub struct Partition {
+    /// Index in the config (its `reg`).
+    pub id: usize,
+    /// Its label, for logs.
+    pub label: String,
+    /// VTTBR_EL2 value (VMID and stage-2 root).
+    pub vttbr: u64,
+    /// Guest RAM, for checking addresses the guest hands over.
+    pub memory: Vec<GuestRegion>,
+    /// Its vCPUs.
+    pub vcpus: Vec<Vcpu>,
+    /// Exit codes of its stops.
+    pub codes: StopCodes,
+    /// Its virtual GIC.
+    pub vgic: Mutex<Vgic>,
+    /// Where it sees the GIC distributor (emulated).
+    pub gicd: Region,
+    /// Where its redistributor frames start (emulated): vCPU n at + n * 128 KiB.
+    pub gicr_base: u64,
+    /// Its emulated PL011, if its console is one.
+    pub uart: Option<EmulatedUart>,
+    /// Its IOREQ request page, if it is a virtio backend.
+    pub ioreq: Option<RequestPage>,
+    /// Its emulated MMIO regions: which device a trapped access goes to.
+    pub emulated: EmulTable,
+    stopped: AtomicBool,
+    console: Mutex<ConsoleLine>,
+}
+
+impl Partition {
+    /// A partition from its parts, not stopped.
+    pub fn new(parts: PartitionParts) -> Partition {
+        Partition {
+            id: parts.id,
+            label: parts.label,
+            vttbr: parts.vttbr,
+            memory: parts.memory,
+            vcpus: parts.vcpus,
+            codes: parts.codes,
+            vgic: Mutex::new(parts.vgic),
+            gicd: parts.gicd,
+            gicr_base: parts.gicr_base,
+            uart: parts.uart,
+            ioreq: parts.ioreq,
+            emulated: parts.emulated,
+            stopped: AtomicBool::new(false),
+            console: Mutex::new(ConsoleLine {
+                bytes: [0; CONSOLE_LINE],
+                len: 0,
+            }),
+        }
+    }
+
+    /// Whether the partition has stopped.
+    pub fn is_stopped(&self) -> bool {
+        self.stopped.load(Ordering::Acquire)
+    }
+
+    /// Marks the partition stopped; true for the first caller only.
+    pub fn mark_stopped(&self) -> bool {
+        !self.stopped.swap(true, Ordering::AcqRel)
+    }
+
+    /// Asks the cores of the vCPUs in `mask` (bit n = vCPU n) other than `me` that
+    /// are not off to look at their list registers; `me` does so on its way back
+    /// to the guest (`usize::MAX`: no vCPU of this partition is the caller).
+    pub fn update_vcpus(&self, mask: u64, me: usize, fx: &mut Effects) {
+        let mut kick = 0;
+        for (i, v) in self.vcpus.iter().enumerate() {
+            if i != me && mask >> i & 1 == 1 && v.power() != Power::Off {
+                kick |= 1 << i;
+            }
+        }
+        fx.push(Effect::KickVgic {
+            partition: self.id,
+            vcpus: kick,
+        });
+    }
+
+    /// Raises the edge interrupt `intid` (an SPI, or a private one of vCPU 0) and
+    /// wakes the vCPU that takes it.
+    pub fn raise(&self, intid: u32, me: usize, fx: &mut Effects) {
+        let target = self.vgic.lock().raise(0, intid);
+        if let Some(target) = target {
+            self.update_vcpus(1 << target, me, fx);
+        }
+    }
+
+    /// Sets the emulated UART's interrupt line to `level` and wakes the vCPU that
+    /// takes it. Call after every access or input.
+    pub fn uart_irq(&self, uart: &EmulatedUart, level: bool, me: usize, fx: &mut Effects) {
+        let target = self.vgic.lock().set_level(uart.intid, level);
+        if let Some(target) = target {
+            self.update_vcpus(1 << target, me, fx);
+        }
+    }
+
+    /// Whether `[ipa, ipa + len)` lies in the partition's RAM.
+    pub fn contains_ipa(&self, ipa: u64, len: u64) -> bool {
+        self.memory.iter().any(|r| {
+            ipa >= r.ipa
+                && ipa
+                    .checked_add(len)
+                    .is_some_and(|end| r.ipa.checked_add(r.size).is_some_and(|e| end <= e))
+        })
+    }
+
+    /// Appends console output. Each complete line (or a full buffer) goes to
+    /// `out(text, complete)`; carriage returns are dropped.
+    pub fn console_write(&self, bytes: &[u8], out: &mut dyn FnMut(&[u8], bool)) {
+        let mut line = self.console.lock();
+        for &b in bytes {
+            if b == b'\n' || line.len == line.bytes.len() {
+                out(&line.bytes[..line.len], b == b'\n');
+                line.len = 0;
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            if b != b'\r' {
+                let at = line.len;
+                line.bytes[at] = b;
+                line.len += 1;
+            }
+        }
+    }
+
+    /// Hands what the console holds of an unfinished line (a prompt) to
+    /// `out(text, false)`, leaving the line open for what follows.
+    pub fn flush_partial_line(&self, out: &mut dyn FnMut(&[u8], bool)) {
+        let mut line = self.console.lock();
+        if line.len > 0 {
+            out(&line.bytes[..line.len], false);
+            line.len = 0;
+        }
+    }
+}

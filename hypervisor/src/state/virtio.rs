@@ -1,0 +1,390 @@
+//! The virtio path's decisions (`docs/ioreq.md`): a frontend's access to a
+//! virtio-mmio window becomes a posted record (QueueNotify) or a synchronous one
+//! the frontend waits for; a backend completes, notifies, announces it serves;
+//! anything that goes wrong fails the device, never the frontend.
+//!
+//! A failed device answers by itself: Status reads the last value written with
+//! DEVICE_NEEDS_RESET, InterruptStatus a configuration change, everything else
+//! all-ones; the configuration-change interrupt fires once, and the log says why.
+
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+use ferry_abi::hypercall::HypercallStatus;
+use ferry_abi::ioreq::{self, Ioreq};
+use ferry_platform::Region;
+
+use super::effect::{Effect, Effects};
+use super::emul::MmioAccess;
+use super::event::{Event, FailReason};
+use super::ioreq::{PageMemory, RequestPage};
+use super::partition::Partition;
+use super::system::System;
+
+/// virtio-mmio registers Ferry looks at itself (virtio 1.2, 4.2.2).
+pub const QUEUE_NOTIFY: u64 = 0x50;
+/// InterruptStatus.
+pub const INTERRUPT_STATUS: u64 = 0x60;
+/// Status.
+pub const STATUS: u64 = 0x70;
+/// Status bit DEVICE_NEEDS_RESET.
+pub const DEVICE_NEEDS_RESET: u32 = 0x40;
+/// InterruptStatus bit "configuration change".
+pub const CONFIG_CHANGE: u32 = 0x2;
+
+/// One routed virtio device.
+#[derive(Debug)]
+pub struct Route {
+    /// Its index in the config (for messages).
+    pub index: usize,
+    /// Its number among its backend's devices: the IOREQ `device` field, the
+    /// NOTIFY_FRONTEND argument; sync slots `backend_index * 8 ..`.
+    pub backend_index: usize,
+    /// Where the frontend sees its virtio-mmio window.
+    pub window: Region,
+    /// Frontend partition id.
+    pub frontend: usize,
+    /// Backend partition id.
+    pub backend: usize,
+    /// The device's interrupt in the frontend (INTID).
+    pub fe_intid: u32,
+    /// How long a synchronous access may wait, in counter ticks.
+    pub deadline_ticks: u64,
+    /// Deadline in milliseconds (for messages).
+    pub deadline_ms: u32,
+    failed: AtomicBool,
+    /// The last Status the frontend wrote (shown after a failure).
+    status: AtomicU32,
+}
+
+/// Where a route's device sits (see [`Route::new`]).
+#[derive(Clone, Copy, Debug)]
+pub struct RouteSpec {
+    /// Its index in the config.
+    pub index: usize,
+    /// Its number among its backend's devices.
+    pub backend_index: usize,
+    /// The frontend's window.
+    pub window: Region,
+    /// Frontend partition id.
+    pub frontend: usize,
+    /// Backend partition id.
+    pub backend: usize,
+    /// The frontend interrupt (INTID).
+    pub fe_intid: u32,
+    /// Deadline of a synchronous access, in milliseconds.
+    pub deadline_ms: u32,
+}
+
+impl Route {
+    /// A working route; the counter runs at `frequency` Hz.
+    pub fn new(spec: RouteSpec, frequency: u64) -> Route {
+        Route {
+            index: spec.index,
+            backend_index: spec.backend_index,
+            window: spec.window,
+            frontend: spec.frontend,
+            backend: spec.backend,
+            fe_intid: spec.fe_intid,
+            deadline_ticks: u64::from(spec.deadline_ms) * frequency / 1000,
+            deadline_ms: spec.deadline_ms,
+            failed: AtomicBool::new(false),
+            status: AtomicU32::new(0),
+        }
+    }
+
+    /// Whether the device has failed.
+    pub fn has_failed(&self) -> bool {
+        self.failed.load(Ordering::Acquire)
+    }
+}
+
+/// A synchronous access waiting for its backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pending {
+    /// Index into the system's routes.
+    pub route: usize,
+    /// The sync slot.
+    pub slot: usize,
+    /// The request's sequence number.
+    pub seq: u32,
+    /// Counter value when it was asked.
+    pub asked_at: u64,
+    /// The register offset.
+    pub offset: u64,
+    /// A write (else a read).
+    pub write: bool,
+}
+
+/// What becomes of a frontend access.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// Done: a read gets this value (writes ignore it).
+    Done(u64),
+    /// Forwarded: wait with [`poll`] until it completes or fails.
+    Wait(Pending),
+}
+
+/// A frontend vCPU `vcpu` accesses route `route`'s window at counter value `now`.
+#[inline]
+pub fn frontend_access(
+    system: &System,
+    route: usize,
+    vcpu: usize,
+    access: MmioAccess,
+    mem: &impl PageMemory,
+    now: u64,
+    fx: &mut Effects,
+) -> Outcome {
+    let r = &system.virtio[route];
+    if let (Some(v), STATUS) = (access.write, access.offset) {
+        r.status.store(v as u32, Ordering::Relaxed);
+    }
+    if r.has_failed() {
+        return Outcome::Done(failed_read(r, access.offset));
+    }
+    if let (Some(queue), QUEUE_NOTIFY) = (access.write, access.offset) {
+        post(system, r, vcpu, queue, mem, fx);
+        return Outcome::Done(0);
+    }
+    forward(system, route, vcpu, access, mem, now, fx)
+}
+
+/// What a failed device shows: Status with DEVICE_NEEDS_RESET, a configuration
+/// change in InterruptStatus, all-ones elsewhere.
+fn failed_read(route: &Route, offset: u64) -> u64 {
+    match offset {
+        STATUS => u64::from(route.status.load(Ordering::Relaxed) | DEVICE_NEEDS_RESET),
+        INTERRUPT_STATUS => u64::from(CONFIG_CHANGE),
+        _ => u64::MAX,
+    }
+}
+
+/// Appends a QueueNotify to the backend's posted ring (or coalesces it) and
+/// rings its doorbell.
+fn post(
+    system: &System,
+    route: &Route,
+    vcpu: usize,
+    queue: u64,
+    mem: &impl PageMemory,
+    fx: &mut Effects,
+) {
+    let backend = &system.partitions[route.backend];
+    let Some(page) = backend.ioreq.as_ref() else {
+        return;
+    };
+    page.post(mem, route.backend_index as u8, vcpu as u16, queue);
+    ring_doorbell(backend, page, fx);
+}
+
+fn ring_doorbell(backend: &Partition, page: &RequestPage, fx: &mut Effects) {
+    if let Some(doorbell) = page.doorbell {
+        backend.raise(doorbell, usize::MAX, fx);
+    }
+}
+
+/// A synchronous access: fills the slot and rings the doorbell.
+fn forward(
+    system: &System,
+    route: usize,
+    vcpu: usize,
+    access: MmioAccess,
+    mem: &impl PageMemory,
+    now: u64,
+    fx: &mut Effects,
+) -> Outcome {
+    let r = &system.virtio[route];
+    let backend = &system.partitions[r.backend];
+    let Some(page) = backend.ioreq.as_ref() else {
+        return Outcome::Done(fail(system, route, FailReason::NoRequestPage, fx));
+    };
+    if backend.is_stopped() {
+        return Outcome::Done(fail(system, route, FailReason::BackendStopped, fx));
+    }
+    let Some(slot) = ioreq::sync_slot(r.backend_index, vcpu) else {
+        return Outcome::Done(fail(system, route, FailReason::NoSlot, fx));
+    };
+    let record = Ioreq {
+        offset: access.offset,
+        data: access.write.unwrap_or(0),
+        seq: 0,
+        size: access.size,
+        dir: if access.write.is_some() {
+            ioreq::dir::WRITE
+        } else {
+            ioreq::dir::READ
+        },
+        state: ioreq::state::READY,
+        device: r.backend_index as u8,
+        vcpu: vcpu as u16,
+        flags: 0,
+        reserved: 0,
+    };
+    let seq = page.begin(mem, slot, record);
+    ring_doorbell(backend, page, fx);
+    Outcome::Wait(Pending {
+        route,
+        slot,
+        seq,
+        asked_at: now,
+        offset: access.offset,
+        write: access.write.is_some(),
+    })
+}
+
+/// Looks at a waiting access at counter value `now`: its value once completed
+/// or failed, `None` while it may still wait.
+pub fn poll(
+    system: &System,
+    pending: &Pending,
+    mem: &impl PageMemory,
+    now: u64,
+    fx: &mut Effects,
+) -> Option<u64> {
+    let r = &system.virtio[pending.route];
+    let backend = &system.partitions[r.backend];
+    let page = backend.ioreq.as_ref()?;
+    if let Some(value) = page.take_done(mem, pending.slot, pending.seq) {
+        return Some(value);
+    }
+    if r.has_failed() {
+        page.abandon(pending.slot);
+        return Some(u64::MAX);
+    }
+    if backend.is_stopped() {
+        page.abandon(pending.slot);
+        return Some(fail(
+            system,
+            pending.route,
+            FailReason::StoppedWhileWaiting,
+            fx,
+        ));
+    }
+    let late = match page.ready_at() {
+        // Not serving yet: wait for it to start, within its start-up allowance.
+        None => (now > page.created_at + page.start_ticks).then_some(FailReason::NotStarted),
+        Some(ready_at) => (now > pending.asked_at.max(ready_at) + r.deadline_ticks).then_some(
+            FailReason::Deadline {
+                offset: pending.offset,
+                write: pending.write,
+                ms: r.deadline_ms,
+            },
+        ),
+    };
+    let why = late?;
+    page.abandon(pending.slot);
+    Some(fail(system, pending.route, why, fx))
+}
+
+/// Fails route `route`'s device (once): logs why and raises the
+/// configuration-change interrupt in the frontend. Returns all-ones.
+pub fn fail(system: &System, route: usize, why: FailReason, fx: &mut Effects) -> u64 {
+    let r = &system.virtio[route];
+    if !r.failed.swap(true, Ordering::AcqRel) {
+        fx.log(Event::DeviceFailed { route, why });
+        system.partitions[r.frontend].raise(r.fe_intid, usize::MAX, fx);
+    }
+    u64::MAX
+}
+
+/// The route of device `backend_index` of backend `backend`, if it serves one.
+fn served_device(system: &System, backend: usize, backend_index: usize) -> Option<usize> {
+    system
+        .virtio
+        .iter()
+        .position(|r| r.backend == backend && r.backend_index == backend_index)
+}
+
+/// IOREQ_COMPLETE(`slot`, `seq`, `value`) from `backend` at counter value `now`.
+/// Refused with INVALID_PARAMETERS for a completion that names nothing pending
+/// (the device then fails: a backend that answers garbage is not trusted further).
+pub fn complete(
+    system: &System,
+    backend: &Partition,
+    (slot, seq, value): (u64, u64, u64),
+    now: u64,
+    fx: &mut Effects,
+) -> Result<(), HypercallStatus> {
+    let Some(page) = backend.ioreq.as_ref() else {
+        return Err(HypercallStatus::NotSupported);
+    };
+    let route = usize::try_from(slot)
+        .ok()
+        .filter(|&s| s < ioreq::SYNC_SLOTS)
+        .and_then(|s| Some((s, served_device(system, backend.id, ioreq::slot_device(s))?)));
+    let Some((slot, route)) = route else {
+        fx.log(Event::ForeignSlot {
+            backend: backend.id,
+            slot,
+        });
+        return Err(HypercallStatus::InvalidParameters);
+    };
+    if let Err(waiting) = page.complete(slot, seq, value) {
+        fail(
+            system,
+            route,
+            FailReason::Garbage { slot, seq, waiting },
+            fx,
+        );
+        return Err(HypercallStatus::InvalidParameters);
+    }
+    page.mark_ready(now);
+    // Wake the frontend core waiting in WFE.
+    fx.push(Effect::WakeWaiters);
+    Ok(())
+}
+
+/// NOTIFY_FRONTEND(`device`) from `backend`: raises the device's interrupt in its
+/// frontend. Refused with INVALID_PARAMETERS for a device it does not serve or
+/// that has failed.
+pub fn notify_frontend(
+    system: &System,
+    backend: &Partition,
+    device: u64,
+    fx: &mut Effects,
+) -> Result<(), HypercallStatus> {
+    let route = usize::try_from(device)
+        .ok()
+        .and_then(|d| served_device(system, backend.id, d));
+    match route.map(|i| &system.virtio[i]) {
+        Some(r) if !r.has_failed() => {
+            system.partitions[r.frontend].raise(r.fe_intid, usize::MAX, fx);
+            Ok(())
+        }
+        _ => Err(HypercallStatus::InvalidParameters),
+    }
+}
+
+/// BACKEND_READY from `backend` at counter value `now`: frontend accesses get
+/// their normal deadline from now on. Refused with NOT_SUPPORTED for a
+/// partition without a request page.
+pub fn backend_ready(
+    backend: &Partition,
+    now: u64,
+    fx: &mut Effects,
+) -> Result<(), HypercallStatus> {
+    let Some(page) = backend.ioreq.as_ref() else {
+        return Err(HypercallStatus::NotSupported);
+    };
+    if page.mark_ready(now) {
+        let ms = now.saturating_sub(page.created_at) * 1000 / page.frequency;
+        fx.log(Event::BackendServes {
+            backend: backend.id,
+            ms,
+        });
+    }
+    // Wake frontend cores waiting for it (their deadline changed).
+    fx.push(Effect::WakeWaiters);
+    Ok(())
+}
+
+/// Backend `backend` stopped: every device it serves fails, and frontend cores
+/// waiting on it are woken.
+pub fn backend_stopped(system: &System, backend: usize, fx: &mut Effects) {
+    for route in 0..system.virtio.len() {
+        if system.virtio[route].backend == backend {
+            fail(system, route, FailReason::BackendStopped, fx);
+        }
+    }
+    fx.push(Effect::WakeWaiters);
+}
