@@ -9,7 +9,7 @@
 #   make test-guests       the bare-metal test guests into build/guests-bin/<name>.bin
 #   make guest-smoke       boot each test guest on plain QEMU (no Ferry; PL011 console)
 #   make ferry-tool        the `ferry` CLI (check, pack): target/release/ferry
-#   make test              deps, images, guests, test guests, ferry CLI, then host unit
+#   make test              deps, images, guests, partitions, test guests, ferry CLI, then host unit
 #                          tests + QEMU scenarios
 #   make run               boot $(RUN_SCENARIO) on QEMU interactively (Ctrl-A X quits)
 #   make run-linux         Debian Linux in a partition, with a shell (docs/linux.md)
@@ -58,7 +58,7 @@ PARTITION_ELF_DIR := $(or $(CARGO_TARGET_DIR),devices/partition/target)/aarch64-
 PARTITION_BIN := build/partitions
 
 # The bare-metal EL1 test guests: a cargo workspace of their own (tests/guests/README.md).
-GUESTS := hello smp cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe vbench
+GUESTS := hello smp cpu-off-irq cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe vbench
 GUEST_TARGET := aarch64-unknown-none
 GUEST_MANIFEST := tests/guests/Cargo.toml
 GUEST_ELF_DIR := $(or $(CARGO_TARGET_DIR),tests/guests/target)/$(GUEST_TARGET)/release

@@ -13,10 +13,15 @@
 //! 4. **Memory first.** The EL2 MMU and caches are on before any lock or atomic
 //!    read-modify-write is used.
 //!
-//! Modules by mechanism: [`el2map`] decides the EL2 address map, [`esr`] names
-//! exception syndromes, [`exit`] ends a run; on the target, `start` is the primary
-//! boot path, `smp` brings up the other cores, `trap` handles exceptions, `logger`
-//! writes log lines, `panic` reports panics.
+//! Two layers (hypervisor/README.md): [`state`], the run-time state and every
+//! decision on it, plain Rust tested on the host, returning effects; and the shell
+//! (target only) that touches the hardware and applies them: `trap` and `fatal`
+//! (exceptions at EL2), `guest_trap` (a guest's synchronous exceptions), `irq` and
+//! `sgi` (interrupts), `vcpu` (each core's vCPU loop), `apply`, `current`, `pages`,
+//! `physgic`; boot: `start`, `smp`, `system`; `logger`, `panic`, `heap`, `cpu`,
+//! `selftest`. Plain host-tested logic beside the state layer: [`vgic`], [`vuart`],
+//! [`console_mux`], [`mmio`], [`esr`], [`sysregs`], [`stage2`], [`vpsci`],
+//! [`policy`], [`exit`], [`el2map`].
 #![cfg_attr(not(test), no_std)]
 
 extern crate alloc;

@@ -159,7 +159,10 @@ unsafe fn enter(vtcr: u64, vttbr: u64, index: usize, entry: u64, arg: u64) -> ! 
             options(nostack)
         );
     }
-    crate::vgic::lr::reset(cpu::index());
+    if let Some((_, partition, vcpu)) = current() {
+        // What the list registers still hold from before a CPU_OFF goes back.
+        crate::vgic::lr::reset(cpu::index(), &mut partition.vgic.lock(), vcpu);
+    }
     sync_vgic();
     // The start frame lives outside the stack that `enter_guest` resets.
     let slot = START_FRAMES[cpu::index()].0.get();

@@ -12,6 +12,8 @@ use tock_registers::registers::{ReadOnly, ReadWrite};
 
 use crate::Region;
 
+use self::offsets::{GICR_SGI_BASE, GICR_SIZE};
+
 register_bitfields! {u32,
     /// Distributor control (non-secure view; same bits with a single security state).
     GICD_CTLR [
@@ -41,7 +43,8 @@ register_structs! {
     pub GicdRegisters {
         (0x0000 => ctlr: ReadWrite<u32, GICD_CTLR::Register>),
         (0x0004 => typer: ReadOnly<u32, GICD_TYPER::Register>),
-        (0x0008 => _reserved0),
+        (0x0008 => iidr: ReadOnly<u32>),
+        (0x000c => _reserved0),
         (0x0080 => igroupr: [ReadWrite<u32>; 32]),
         (0x0100 => isenabler: [ReadWrite<u32>; 32]),
         (0x0180 => icenabler: [ReadWrite<u32>; 32]),
@@ -53,6 +56,7 @@ register_structs! {
         (0x07fc => _reserved1),
         (0x0c00 => icfgr: [ReadWrite<u32>; 64]),
         (0x0d00 => _reserved2),
+        // GICD_IROUTER<n> for the SPIs, n = 32..1020.
         (0x6100 => irouter: [ReadWrite<u64>; 988]),
         (0x7fe0 => _reserved3),
         (0xffe8 => pidr2: ReadOnly<u32>),
@@ -65,11 +69,13 @@ register_structs! {
     /// Redistributor control frame (RD_base), 64 KiB.
     pub GicrRegisters {
         (0x0000 => ctlr: ReadWrite<u32>),
-        (0x0004 => _reserved0),
+        (0x0004 => iidr: ReadOnly<u32>),
         (0x0008 => typer: ReadOnly<u64>),
-        (0x0010 => _reserved1),
+        (0x0010 => _reserved0),
         (0x0014 => waker: ReadWrite<u32, GICR_WAKER::Register>),
-        (0x0018 => _reserved2),
+        (0x0018 => _reserved1),
+        (0xffe8 => pidr2: ReadOnly<u32>),
+        (0xffec => _reserved2),
         (0x10000 => @END),
     }
 }
@@ -84,14 +90,181 @@ register_structs! {
         (0x0104 => _reserved2),
         (0x0180 => icenabler0: ReadWrite<u32>),
         (0x0184 => _reserved3),
+        (0x0200 => ispendr0: ReadWrite<u32>),
+        (0x0204 => _reserved4),
         (0x0280 => icpendr0: ReadWrite<u32>),
-        (0x0284 => _reserved4),
+        (0x0284 => _reserved5),
+        (0x0300 => isactiver0: ReadWrite<u32>),
+        (0x0304 => _reserved6),
         (0x0380 => icactiver0: ReadWrite<u32>),
-        (0x0384 => _reserved5),
+        (0x0384 => _reserved7),
         (0x0400 => ipriorityr: [ReadWrite<u32>; 8]),
-        (0x0420 => _reserved6),
+        (0x0420 => _reserved8),
+        (0x0c00 => icfgr0: ReadWrite<u32>),
+        (0x0c04 => icfgr1: ReadWrite<u32>),
+        (0x0c08 => _reserved9),
         (0x10000 => @END),
     }
+}
+
+/// Byte offsets of the GIC registers in their 64 KiB frames, taken from the
+/// register structs above: the one definition of the layout, shared by this driver
+/// and the GIC that Ferry emulates for partitions (`ferry-hypervisor`'s vGIC).
+///
+/// `GICD_*` count from the distributor's base, `GICR_CTLR` to `GICR_PIDR2` from
+/// RD_base, the other `GICR_*` (the SGI/PPI registers) from SGI_base, which lies
+/// [`GICR_SGI_BASE`] bytes after RD_base. An `*_END` constant is the first byte
+/// after a register array. Each value is checked against the architecture (Arm
+/// IHI 0069) at compile time.
+pub mod offsets {
+    use core::mem::{offset_of, size_of};
+
+    use super::{GicdRegisters, GicrRegisters, GicrSgiRegisters};
+
+    /// Bytes of a register struct's field (the whole of an array).
+    const fn field_bytes<S, F>(_field: fn(&S) -> &F) -> u64 {
+        size_of::<F>() as u64
+    }
+
+    /// The offset of a register struct's field, as `u64`.
+    macro_rules! at {
+        ($regs:ty, $field:ident) => {
+            offset_of!($regs, $field) as u64
+        };
+    }
+
+    /// The first byte after a register struct's field.
+    macro_rules! end {
+        ($regs:ty, $field:ident) => {
+            offset_of!($regs, $field) as u64 + field_bytes(|r: &$regs| &r.$field)
+        };
+    }
+
+    /// Size of the distributor frame.
+    pub const GICD_SIZE: u64 = size_of::<GicdRegisters>() as u64;
+    /// Offset of SGI_base from RD_base (the size of the RD_base frame).
+    pub const GICR_SGI_BASE: u64 = size_of::<GicrRegisters>() as u64;
+    /// Size of a redistributor without virtual LPIs: RD_base and SGI_base.
+    pub const GICR_SIZE: u64 = GICR_SGI_BASE + size_of::<GicrSgiRegisters>() as u64;
+
+    /// GICD_CTLR.
+    pub const GICD_CTLR: u64 = at!(GicdRegisters, ctlr);
+    /// GICD_TYPER.
+    pub const GICD_TYPER: u64 = at!(GicdRegisters, typer);
+    /// GICD_IIDR.
+    pub const GICD_IIDR: u64 = at!(GicdRegisters, iidr);
+    /// `GICD_IGROUPR<n>`, one bit per INTID.
+    pub const GICD_IGROUPR: u64 = at!(GicdRegisters, igroupr);
+    /// End of `GICD_IGROUPR<n>`.
+    pub const GICD_IGROUPR_END: u64 = end!(GicdRegisters, igroupr);
+    /// `GICD_ISENABLER<n>`, one bit per INTID.
+    pub const GICD_ISENABLER: u64 = at!(GicdRegisters, isenabler);
+    /// End of `GICD_ISENABLER<n>`.
+    pub const GICD_ISENABLER_END: u64 = end!(GicdRegisters, isenabler);
+    /// `GICD_ICENABLER<n>`, one bit per INTID.
+    pub const GICD_ICENABLER: u64 = at!(GicdRegisters, icenabler);
+    /// End of `GICD_ICENABLER<n>`.
+    pub const GICD_ICENABLER_END: u64 = end!(GicdRegisters, icenabler);
+    /// `GICD_ISPENDR<n>`, one bit per INTID.
+    pub const GICD_ISPENDR: u64 = at!(GicdRegisters, ispendr);
+    /// End of `GICD_ISPENDR<n>`.
+    pub const GICD_ISPENDR_END: u64 = end!(GicdRegisters, ispendr);
+    /// `GICD_ICPENDR<n>`, one bit per INTID.
+    pub const GICD_ICPENDR: u64 = at!(GicdRegisters, icpendr);
+    /// End of `GICD_ICPENDR<n>`.
+    pub const GICD_ICPENDR_END: u64 = end!(GicdRegisters, icpendr);
+    /// `GICD_ISACTIVER<n>`, one bit per INTID.
+    pub const GICD_ISACTIVER: u64 = at!(GicdRegisters, isactiver);
+    /// End of `GICD_ISACTIVER<n>`.
+    pub const GICD_ISACTIVER_END: u64 = end!(GicdRegisters, isactiver);
+    /// `GICD_ICACTIVER<n>`, one bit per INTID.
+    pub const GICD_ICACTIVER: u64 = at!(GicdRegisters, icactiver);
+    /// End of `GICD_ICACTIVER<n>`.
+    pub const GICD_ICACTIVER_END: u64 = end!(GicdRegisters, icactiver);
+    /// `GICD_IPRIORITYR<n>`, one byte per INTID.
+    pub const GICD_IPRIORITYR: u64 = at!(GicdRegisters, ipriorityr);
+    /// End of `GICD_IPRIORITYR<n>` (INTIDs up to 1019).
+    pub const GICD_IPRIORITYR_END: u64 = end!(GicdRegisters, ipriorityr);
+    /// `GICD_ICFGR<n>`, two bits per INTID.
+    pub const GICD_ICFGR: u64 = at!(GicdRegisters, icfgr);
+    /// End of `GICD_ICFGR<n>`.
+    pub const GICD_ICFGR_END: u64 = end!(GicdRegisters, icfgr);
+    /// `GICD_IROUTER<32>`, the first SPI's route; one 64-bit register per SPI.
+    pub const GICD_IROUTER: u64 = at!(GicdRegisters, irouter);
+    /// End of `GICD_IROUTER<n>` (after `GICD_IROUTER<1019>`).
+    pub const GICD_IROUTER_END: u64 = end!(GicdRegisters, irouter);
+    /// GICD_PIDR2.
+    pub const GICD_PIDR2: u64 = at!(GicdRegisters, pidr2);
+
+    /// GICR_CTLR (RD_base).
+    pub const GICR_CTLR: u64 = at!(GicrRegisters, ctlr);
+    /// GICR_IIDR (RD_base).
+    pub const GICR_IIDR: u64 = at!(GicrRegisters, iidr);
+    /// GICR_TYPER (RD_base), 64 bits.
+    pub const GICR_TYPER: u64 = at!(GicrRegisters, typer);
+    /// GICR_WAKER (RD_base).
+    pub const GICR_WAKER: u64 = at!(GicrRegisters, waker);
+    /// GICR_PIDR2 (RD_base).
+    pub const GICR_PIDR2: u64 = at!(GicrRegisters, pidr2);
+
+    /// GICR_IGROUPR0 (SGI_base).
+    pub const GICR_IGROUPR0: u64 = at!(GicrSgiRegisters, igroupr0);
+    /// GICR_ISENABLER0 (SGI_base).
+    pub const GICR_ISENABLER0: u64 = at!(GicrSgiRegisters, isenabler0);
+    /// GICR_ICENABLER0 (SGI_base).
+    pub const GICR_ICENABLER0: u64 = at!(GicrSgiRegisters, icenabler0);
+    /// GICR_ISPENDR0 (SGI_base).
+    pub const GICR_ISPENDR0: u64 = at!(GicrSgiRegisters, ispendr0);
+    /// GICR_ICPENDR0 (SGI_base).
+    pub const GICR_ICPENDR0: u64 = at!(GicrSgiRegisters, icpendr0);
+    /// GICR_ISACTIVER0 (SGI_base).
+    pub const GICR_ISACTIVER0: u64 = at!(GicrSgiRegisters, isactiver0);
+    /// GICR_ICACTIVER0 (SGI_base).
+    pub const GICR_ICACTIVER0: u64 = at!(GicrSgiRegisters, icactiver0);
+    /// `GICR_IPRIORITYR<n>` (SGI_base), one byte per SGI and PPI.
+    pub const GICR_IPRIORITYR: u64 = at!(GicrSgiRegisters, ipriorityr);
+    /// End of `GICR_IPRIORITYR<n>` (after INTID 31).
+    pub const GICR_IPRIORITYR_END: u64 = end!(GicrSgiRegisters, ipriorityr);
+    /// GICR_ICFGR0 (SGI_base): the SGIs' configuration.
+    pub const GICR_ICFGR0: u64 = at!(GicrSgiRegisters, icfgr0);
+    /// GICR_ICFGR1 (SGI_base): the PPIs' configuration.
+    pub const GICR_ICFGR1: u64 = at!(GicrSgiRegisters, icfgr1);
+
+    // The architected layout (Arm IHI 0069, 12.8 to 12.11).
+    const _: () = {
+        assert!(GICD_SIZE == 0x1_0000);
+        assert!(GICR_SGI_BASE == 0x1_0000);
+        assert!(GICR_SIZE == 0x2_0000);
+        assert!(GICD_CTLR == 0x0000);
+        assert!(GICD_TYPER == 0x0004);
+        assert!(GICD_IIDR == 0x0008);
+        assert!(GICD_IGROUPR == 0x0080 && GICD_IGROUPR_END == 0x0100);
+        assert!(GICD_ISENABLER == 0x0100 && GICD_ISENABLER_END == 0x0180);
+        assert!(GICD_ICENABLER == 0x0180 && GICD_ICENABLER_END == 0x0200);
+        assert!(GICD_ISPENDR == 0x0200 && GICD_ISPENDR_END == 0x0280);
+        assert!(GICD_ICPENDR == 0x0280 && GICD_ICPENDR_END == 0x0300);
+        assert!(GICD_ISACTIVER == 0x0300 && GICD_ISACTIVER_END == 0x0380);
+        assert!(GICD_ICACTIVER == 0x0380 && GICD_ICACTIVER_END == 0x0400);
+        assert!(GICD_IPRIORITYR == 0x0400 && GICD_IPRIORITYR_END == 0x07fc);
+        assert!(GICD_ICFGR == 0x0c00 && GICD_ICFGR_END == 0x0d00);
+        assert!(GICD_IROUTER == 0x6000 + 8 * 32 && GICD_IROUTER_END == 0x6000 + 8 * 1020);
+        assert!(GICD_PIDR2 == 0xffe8);
+        assert!(GICR_CTLR == 0x0000);
+        assert!(GICR_IIDR == 0x0004);
+        assert!(GICR_TYPER == 0x0008);
+        assert!(GICR_WAKER == 0x0014);
+        assert!(GICR_PIDR2 == 0xffe8);
+        assert!(GICR_IGROUPR0 == 0x0080);
+        assert!(GICR_ISENABLER0 == 0x0100);
+        assert!(GICR_ICENABLER0 == 0x0180);
+        assert!(GICR_ISPENDR0 == 0x0200);
+        assert!(GICR_ICPENDR0 == 0x0280);
+        assert!(GICR_ISACTIVER0 == 0x0300);
+        assert!(GICR_ICACTIVER0 == 0x0380);
+        assert!(GICR_IPRIORITYR == 0x0400 && GICR_IPRIORITYR_END == 0x0420);
+        assert!(GICR_ICFGR0 == 0x0c00);
+        assert!(GICR_ICFGR1 == 0x0c04);
+    };
 }
 
 /// The priority Ferry gives every interrupt at boot (the middle of the range).
@@ -147,9 +320,9 @@ pub fn affinity_of(mpidr: u64) -> u32 {
 /// GICv4 virtual LPIs.
 pub fn redistributor_stride(typer: u64) -> u64 {
     if typer & TYPER_VLPIS != 0 {
-        0x4_0000
+        2 * GICR_SIZE
     } else {
-        0x2_0000
+        GICR_SIZE
     }
 }
 
@@ -234,7 +407,7 @@ impl Gic {
         let wanted = affinity_of(mpidr);
         for region in &self.gicr[..self.gicr_count] {
             let mut frame = region.base;
-            while frame + 0x2_0000 <= region.end() {
+            while frame + GICR_SIZE <= region.end() {
                 // SAFETY: `frame` lies inside a mapped GICR region (checked above).
                 let regs = unsafe { &*(frame as usize as *const GicrRegisters) };
                 let typer = regs.typer.get();
@@ -261,7 +434,7 @@ impl Gic {
         let (rd, sgi) = unsafe {
             (
                 &*(rd_base as usize as *const GicrRegisters),
-                &*((rd_base + 0x1_0000) as usize as *const GicrSgiRegisters),
+                &*((rd_base + GICR_SGI_BASE) as usize as *const GicrSgiRegisters),
             )
         };
         rd.waker.write(GICR_WAKER::PROCESSOR_SLEEP::CLEAR);
@@ -300,7 +473,7 @@ impl Gic {
         if intid < 32 {
             // SAFETY: `rd_base` came from `find_redistributor`, inside a mapped
             // GICR region; SGI_base follows RD_base.
-            let sgi = unsafe { &*((rd_base + 0x1_0000) as usize as *const GicrSgiRegisters) };
+            let sgi = unsafe { &*((rd_base + GICR_SGI_BASE) as usize as *const GicrSgiRegisters) };
             sgi.isenabler0.set(1 << intid);
         }
     }

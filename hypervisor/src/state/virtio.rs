@@ -20,16 +20,19 @@ use super::ioreq::{PageMemory, RequestPage};
 use super::partition::Partition;
 use super::system::System;
 
-/// virtio-mmio registers Ferry looks at itself (virtio 1.2, 4.2.2).
-pub const QUEUE_NOTIFY: u64 = 0x50;
+use ferry_virtio_backend::spec;
+
+/// virtio-mmio registers Ferry looks at itself (virtio 1.2, 4.2.2), from the
+/// device library's definitions: QueueNotify.
+pub const QUEUE_NOTIFY: u64 = spec::reg::QUEUE_NOTIFY as u64;
 /// InterruptStatus.
-pub const INTERRUPT_STATUS: u64 = 0x60;
+pub const INTERRUPT_STATUS: u64 = spec::reg::INTERRUPT_STATUS as u64;
 /// Status.
-pub const STATUS: u64 = 0x70;
+pub const STATUS: u64 = spec::reg::STATUS as u64;
 /// Status bit DEVICE_NEEDS_RESET.
-pub const DEVICE_NEEDS_RESET: u32 = 0x40;
+pub const DEVICE_NEEDS_RESET: u32 = spec::status::DEVICE_NEEDS_RESET as u32;
 /// InterruptStatus bit "configuration change".
-pub const CONFIG_CHANGE: u32 = 0x2;
+pub const CONFIG_CHANGE: u32 = spec::INT_CONFIG_CHANGE;
 
 /// One routed virtio device.
 #[derive(Debug)]

@@ -7,6 +7,7 @@
 //! (its passthrough devices' and its emulated devices'): every other SPI reads as
 //! zero and ignores writes, so it can neither enable, route, pend nor observe them.
 
+pub mod listregs;
 pub mod model;
 pub mod regs;
 
@@ -18,9 +19,9 @@ pub use model::{Irq, Vgic};
 /// INTIDs below this are private to a vCPU (SGIs 0-15, PPIs 16-31).
 pub const PRIVATE: u32 = 32;
 /// Size of one vCPU's redistributor view: RD_base and SGI_base frames.
-pub const REDIST_STRIDE: u64 = 0x2_0000;
+pub const REDIST_STRIDE: u64 = ferry_platform::gicv3::offsets::GICR_SIZE;
 /// Size of the distributor window.
-pub const DIST_SIZE: u64 = 0x1_0000;
+pub const DIST_SIZE: u64 = ferry_platform::gicv3::offsets::GICD_SIZE;
 /// The virtual timer's PPI.
 pub const VTIMER_PPI: u32 = 27;
 /// The GIC maintenance interrupt's PPI.

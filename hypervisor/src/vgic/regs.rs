@@ -2,6 +2,15 @@
 //! trapped ICC_SGI1R_EL1 write. Every function returns a bit mask of the vCPUs
 //! whose list registers must be looked at again (bit n = vCPU n).
 
+use ferry_platform::gicv3::offsets::{
+    GICD_CTLR, GICD_ICACTIVER, GICD_ICACTIVER_END, GICD_ICENABLER, GICD_ICFGR, GICD_ICFGR_END,
+    GICD_ICPENDR, GICD_IGROUPR, GICD_IGROUPR_END, GICD_IIDR, GICD_IPRIORITYR, GICD_IPRIORITYR_END,
+    GICD_IROUTER, GICD_IROUTER_END, GICD_ISACTIVER, GICD_ISENABLER, GICD_ISPENDR, GICD_PIDR2,
+    GICD_TYPER, GICR_ICACTIVER0, GICR_ICENABLER0, GICR_ICFGR0, GICR_ICFGR1, GICR_ICPENDR0,
+    GICR_IGROUPR0, GICR_IIDR, GICR_IPRIORITYR, GICR_IPRIORITYR_END, GICR_ISACTIVER0,
+    GICR_ISENABLER0, GICR_ISPENDR0, GICR_PIDR2, GICR_SGI_BASE, GICR_TYPER, GICR_WAKER,
+};
+
 use super::PRIVATE;
 use super::model::{Irq, Vgic};
 
@@ -13,6 +22,34 @@ const IIDR_ARM: u64 = 0x43b;
 const CTLR_ENABLE_GRP1: u64 = 1 << 1;
 const CTLR_ARE: u64 = 1 << 4;
 const CTLR_DS: u64 = 1 << 6;
+
+/// Bytes of one bit-per-INTID register array (32 words, 1024 INTIDs); each array
+/// starts on a multiple of it.
+const BIT_ARRAY: u64 = GICD_IGROUPR_END - GICD_IGROUPR;
+/// GICR_TYPER's upper word (the affinity), read on its own.
+const GICR_TYPER_HIGH: u64 = GICR_TYPER + 4;
+/// The SGI_base registers at their offsets in a redistributor's frames.
+const SGI_IGROUPR0: u64 = GICR_SGI_BASE + GICR_IGROUPR0;
+const SGI_ICACTIVER0: u64 = GICR_SGI_BASE + GICR_ICACTIVER0;
+const SGI_IPRIORITYR: u64 = GICR_SGI_BASE + GICR_IPRIORITYR;
+const SGI_IPRIORITYR_END: u64 = GICR_SGI_BASE + GICR_IPRIORITYR_END;
+const SGI_ICFGR0: u64 = GICR_SGI_BASE + GICR_ICFGR0;
+const SGI_ICFGR1: u64 = GICR_SGI_BASE + GICR_ICFGR1;
+
+// `bit_register` serves both frames: SGI_base's word-0 registers sit where the
+// distributor's arrays start, and masking with `BIT_ARRAY` finds the array.
+const _: () = assert!(
+    GICR_IGROUPR0 == GICD_IGROUPR
+        && GICR_ISENABLER0 == GICD_ISENABLER
+        && GICR_ICENABLER0 == GICD_ICENABLER
+        && GICR_ISPENDR0 == GICD_ISPENDR
+        && GICR_ICPENDR0 == GICD_ICPENDR
+        && GICR_ISACTIVER0 == GICD_ISACTIVER
+        && GICR_ICACTIVER0 == GICD_ICACTIVER
+        && BIT_ARRAY.is_power_of_two()
+        && GICD_IGROUPR.is_multiple_of(BIT_ARRAY)
+        && GICD_ICACTIVER_END - GICD_IGROUPR == 7 * BIT_ARRAY
+);
 
 fn all(v: &Vgic) -> u64 {
     (1u64 << v.vcpus.len().min(63)) - 1
@@ -44,27 +81,28 @@ fn bit_register(
     first: u32,
     write: Option<u64>,
 ) -> Option<(u64, u64)> {
-    let (read, update) = match offset & !0x7f {
+    let array = offset & !(BIT_ARRAY - 1);
+    let (read, update) = match array {
         // IGROUPR: every visible interrupt is Group 1; writes ignored.
-        0x080 => (bits(v, vcpu, first, |_| true), None),
-        0x100 | 0x180 => {
+        GICD_IGROUPR => (bits(v, vcpu, first, |_| true), None),
+        GICD_ISENABLER | GICD_ICENABLER => {
             let read = bits(v, vcpu, first, |i| i.enabled);
-            let enable = offset & !0x7f == 0x100;
+            let enable = array == GICD_ISENABLER;
             (
                 read,
                 write.map(|w| set_bits(v, vcpu, first, w, |i| i.enabled = enable)),
             )
         }
-        0x200 => (
+        GICD_ISPENDR => (
             bits(v, vcpu, first, Vgic::seen_pending),
             write.map(|w| set_bits(v, vcpu, first, w, |i| i.pending = true)),
         ),
-        0x280 => (
+        GICD_ICPENDR => (
             bits(v, vcpu, first, Vgic::seen_pending),
             write.map(|w| set_bits(v, vcpu, first, w, |i| i.pending = false)),
         ),
         // Active state lives in the list registers.
-        0x300 | 0x380 => (bits(v, vcpu, first, Vgic::seen_active), None),
+        GICD_ISACTIVER | GICD_ICACTIVER => (bits(v, vcpu, first, Vgic::seen_active), None),
         _ => return None,
     };
     Some((read, update.unwrap_or(0)))
@@ -102,11 +140,12 @@ fn config(v: &mut Vgic, vcpu: usize, index: u32, write: Option<u64>) -> (u64, u6
 /// Whether reading the register at `offset` (in the distributor, or in a
 /// redistributor's frames) shows pending or active state, which list registers hold.
 pub fn reads_lr_state(dist: bool, offset: u64) -> bool {
-    let bit_regs = 0x200..0x400;
+    // ISPENDR to ICACTIVER, at the same offsets in the distributor and SGI_base.
+    let bit_regs = GICD_ISPENDR..GICD_ICACTIVER_END;
     if dist {
         bit_regs.contains(&offset)
     } else {
-        bit_regs.contains(&(offset.wrapping_sub(0x1_0000)))
+        bit_regs.contains(&(offset.wrapping_sub(GICR_SGI_BASE)))
     }
 }
 
@@ -114,7 +153,7 @@ pub fn reads_lr_state(dist: bool, offset: u64) -> bool {
 /// Returns (value read, vCPUs to update).
 pub fn dist(v: &mut Vgic, offset: u64, size: u8, write: Option<u64>) -> (u64, u64) {
     match offset {
-        0x0000 => {
+        GICD_CTLR => {
             if let Some(w) = write {
                 v.enabled = w & CTLR_ENABLE_GRP1 != 0;
                 return (0, all(v));
@@ -125,37 +164,37 @@ pub fn dist(v: &mut Vgic, offset: u64, size: u8, write: Option<u64>) -> (u64, u6
             )
         }
         // TYPER: ITLinesNumber as the hardware, 10 INTID bits, no LPIs.
-        0x0004 => (
+        GICD_TYPER => (
             (u64::from(v.lines / 32).saturating_sub(1) & 0x1f) | 9 << 19,
             0,
         ),
-        0x0008 => (IIDR_ARM, 0),
-        0x0080..=0x03ff => {
-            let first = ((offset & 0x7f) / 4 * 32) as u32;
+        GICD_IIDR => (IIDR_ARM, 0),
+        GICD_IGROUPR..GICD_ICACTIVER_END => {
+            let first = ((offset & (BIT_ARRAY - 1)) / 4 * 32) as u32;
             if first < PRIVATE {
                 // With affinity routing, privates live in the redistributors.
                 return (0, 0);
             }
             bit_register(v, 0, offset, first, write).unwrap_or((0, 0))
         }
-        0x0400..=0x07fb => {
-            let intid = (offset - 0x400) as u32;
+        GICD_IPRIORITYR..GICD_IPRIORITYR_END => {
+            let intid = (offset - GICD_IPRIORITYR) as u32;
             if intid < PRIVATE {
                 (0, 0)
             } else {
                 priority(v, 0, intid, size, write)
             }
         }
-        0x0c00..=0x0cff => {
-            let index = ((offset - 0xc00) / 4) as u32;
+        GICD_ICFGR..GICD_ICFGR_END => {
+            let index = ((offset - GICD_ICFGR) / 4) as u32;
             if index < 2 {
                 (0, 0)
             } else {
                 config(v, 0, index, write)
             }
         }
-        0x6100..=0x7fdf => {
-            let intid = ((offset - 0x6100) / 8) as u32 + PRIVATE;
+        GICD_IROUTER..GICD_IROUTER_END => {
+            let intid = ((offset - GICD_IROUTER) / 8) as u32 + PRIVATE;
             let high = offset % 8 == 4;
             let Some(spi) = v.spis.iter_mut().find(|s| s.intid == intid) else {
                 return (0, 0);
@@ -173,41 +212,49 @@ pub fn dist(v: &mut Vgic, offset: u64, size: u8, write: Option<u64>) -> (u64, u6
             }
             (if high { spi.router >> 32 } else { spi.router }, 0)
         }
-        0xffe8 => (PIDR2_GICV3, 0),
+        GICD_PIDR2 => (PIDR2_GICV3, 0),
         _ => (0, 0),
     }
 }
 
 /// A redistributor access by the guest to `vcpu`'s frames (RD_base at 0, SGI_base at
-/// 0x10000). Returns (value read, vCPUs to update).
+/// [`GICR_SGI_BASE`]). Returns (value read, vCPUs to update).
 pub fn redist(v: &mut Vgic, vcpu: usize, offset: u64, size: u8, write: Option<u64>) -> (u64, u64) {
     let vcpus = v.vcpus.len();
     if vcpu >= vcpus {
         return (0, 0);
     }
     match offset {
-        0x0004 => (IIDR_ARM, 0),
-        0x0008 | 0x000c => {
+        GICR_IIDR => (IIDR_ARM, 0),
+        GICR_TYPER | GICR_TYPER_HIGH => {
             let last = if vcpu + 1 == vcpus { 1 << 4 } else { 0 };
             let typer = (vcpu as u64) << 32 | (vcpu as u64) << 8 | last;
-            (if offset == 0x000c { typer >> 32 } else { typer }, 0)
+            let word = if offset == GICR_TYPER_HIGH {
+                typer >> 32
+            } else {
+                typer
+            };
+            (word, 0)
         }
-        0x0014 => {
+        GICR_WAKER => {
             if let Some(w) = write {
                 v.vcpus[vcpu].asleep = w & 0b10 != 0;
             }
             // ChildrenAsleep follows ProcessorSleep at once.
             (if v.vcpus[vcpu].asleep { 0b110 } else { 0 }, 0)
         }
-        0xffe8 => (PIDR2_GICV3, 0),
-        0x1_0080..=0x1_03ff if (offset & 0x7f) == 0 => {
+        GICR_PIDR2 => (PIDR2_GICV3, 0),
+        // Word 0 of each bit-per-INTID array: the privates.
+        SGI_IGROUPR0..=SGI_ICACTIVER0 if offset & (BIT_ARRAY - 1) == 0 => {
             let (read, update) =
-                bit_register(v, vcpu, offset - 0x1_0000, 0, write).unwrap_or((0, 0));
+                bit_register(v, vcpu, offset - GICR_SGI_BASE, 0, write).unwrap_or((0, 0));
             // Updates of private interrupts concern this vCPU only.
             (read, update & (1 << vcpu))
         }
-        0x1_0400..=0x1_041f => priority(v, vcpu, (offset - 0x1_0400) as u32, size, write),
-        0x1_0c00 | 0x1_0c04 => config(v, vcpu, ((offset - 0x1_0c00) / 4) as u32, write),
+        SGI_IPRIORITYR..SGI_IPRIORITYR_END => {
+            priority(v, vcpu, (offset - SGI_IPRIORITYR) as u32, size, write)
+        }
+        SGI_ICFGR0 | SGI_ICFGR1 => config(v, vcpu, ((offset - SGI_ICFGR0) / 4) as u32, write),
         _ => (0, 0),
     }
 }
@@ -244,6 +291,12 @@ pub fn send_sgi(v: &mut Vgic, from: usize, value: u64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ferry_platform::gicv3::offsets::{GICD_ICACTIVER_END, GICD_SIZE, GICR_SIZE};
+
+    /// An SGI_base register at its offset in a redistributor's frames.
+    fn sgi(offset: u64) -> u64 {
+        GICR_SGI_BASE + offset
+    }
 
     fn vgic() -> Vgic {
         Vgic::new(2, 288, &[(34, false), (40, true)])
@@ -255,91 +308,103 @@ mod tests {
 
     #[test]
     fn which_reads_need_list_register_state() {
-        assert!(reads_lr_state(true, 0x204));
-        assert!(reads_lr_state(true, 0x3fc));
-        assert!(!reads_lr_state(true, 0x104));
-        assert!(reads_lr_state(false, 0x1_0200));
-        assert!(reads_lr_state(false, 0x1_0300));
-        assert!(!reads_lr_state(false, 0x200));
-        assert!(!reads_lr_state(false, 0x1_0100));
+        assert!(reads_lr_state(true, GICD_ISPENDR + 4));
+        assert!(reads_lr_state(true, GICD_ICACTIVER_END - 4));
+        assert!(!reads_lr_state(true, GICD_ISENABLER + 4));
+        assert!(reads_lr_state(false, sgi(GICR_ISPENDR0)));
+        assert!(reads_lr_state(false, sgi(GICR_ISACTIVER0)));
+        assert!(
+            !reads_lr_state(false, GICR_ISPENDR0),
+            "RD_base, not SGI_base"
+        );
+        assert!(!reads_lr_state(false, sgi(GICR_ISENABLER0)));
     }
 
     #[test]
     fn identification() {
         let mut v = vgic();
-        assert_eq!(rd(&mut v, 0x0), CTLR_ARE | CTLR_DS);
-        assert_eq!(rd(&mut v, 0x4) & 0x1f, 8, "288 lines: ITLinesNumber 8");
-        assert_eq!(rd(&mut v, 0xffe8) >> 4 & 0xf, 3);
-        dist(&mut v, 0x0, 4, Some(CTLR_ENABLE_GRP1));
-        assert!(v.enabled);
-        assert_eq!(redist(&mut v, 0, 0x8, 8, None).0, 0);
+        assert_eq!(rd(&mut v, GICD_CTLR), CTLR_ARE | CTLR_DS);
         assert_eq!(
-            redist(&mut v, 1, 0x8, 8, None).0,
+            rd(&mut v, GICD_TYPER) & 0x1f,
+            8,
+            "288 lines: ITLinesNumber 8"
+        );
+        assert_eq!(rd(&mut v, GICD_PIDR2) >> 4 & 0xf, 3);
+        dist(&mut v, GICD_CTLR, 4, Some(CTLR_ENABLE_GRP1));
+        assert!(v.enabled);
+        assert_eq!(redist(&mut v, 0, GICR_TYPER, 8, None).0, 0);
+        assert_eq!(
+            redist(&mut v, 1, GICR_TYPER, 8, None).0,
             1 << 32 | 1 << 8 | 1 << 4,
             "vCPU 1 is last"
         );
-        assert_eq!(redist(&mut v, 1, 0xc, 4, None).0, 1);
-        assert_eq!(redist(&mut v, 2, 0x8, 8, None).0, 0, "no vCPU 2");
+        assert_eq!(redist(&mut v, 1, GICR_TYPER_HIGH, 4, None).0, 1);
+        assert_eq!(redist(&mut v, 2, GICR_TYPER, 8, None).0, 0, "no vCPU 2");
     }
 
     #[test]
     fn foreign_spis_are_invisible() {
         let mut v = vgic();
         // SPI 35 (INTID 35) is not owned: every write is ignored, reads are zero.
-        let word = 0x100 + 4; // ISENABLER1: INTIDs 32..63
+        let word = GICD_ISENABLER + 4; // ISENABLER1: INTIDs 32..63
         dist(&mut v, word, 4, Some(1 << 3));
-        dist(&mut v, 0x200 + 4, 4, Some(1 << 3));
-        dist(&mut v, 0x400 + 35, 1, Some(0x10));
-        dist(&mut v, 0x6100 + 8 * 3, 8, Some(1));
+        dist(&mut v, GICD_ISPENDR + 4, 4, Some(1 << 3));
+        dist(&mut v, GICD_IPRIORITYR + 35, 1, Some(0x10));
+        dist(&mut v, GICD_IROUTER + 8 * 3, 8, Some(1));
         assert_eq!(rd(&mut v, word), 0);
-        assert_eq!(rd(&mut v, 0x200 + 4), 0);
-        assert_eq!(dist(&mut v, 0x400 + 35, 1, None).0, 0);
-        assert_eq!(dist(&mut v, 0x6100 + 8 * 3, 8, None).0, 0);
+        assert_eq!(rd(&mut v, GICD_ISPENDR + 4), 0);
+        assert_eq!(dist(&mut v, GICD_IPRIORITYR + 35, 1, None).0, 0);
+        assert_eq!(dist(&mut v, GICD_IROUTER + 8 * 3, 8, None).0, 0);
         assert_eq!(
-            rd(&mut v, 0x80 + 4),
+            rd(&mut v, GICD_IGROUPR + 4),
             1 << 2 | 1 << 8,
             "groups show only owned SPIs"
         );
         // Owned SPI 34 works.
         dist(&mut v, word, 4, Some(1 << 2));
         assert_eq!(rd(&mut v, word), 1 << 2);
-        dist(&mut v, 0x180 + 4, 4, Some(1 << 2));
+        dist(&mut v, GICD_ICENABLER + 4, 4, Some(1 << 2));
         assert_eq!(rd(&mut v, word), 0);
     }
 
     #[test]
     fn priorities_configs_and_routes() {
         let mut v = vgic();
-        dist(&mut v, 0x400 + 32, 4, Some(0xa0b0_c0d0));
+        dist(&mut v, GICD_IPRIORITYR + 32, 4, Some(0xa0b0_c0d0));
         assert_eq!(
-            dist(&mut v, 0x400 + 32, 4, None).0,
+            dist(&mut v, GICD_IPRIORITYR + 32, 4, None).0,
             0x00b0_0000,
             "only INTID 34 owned"
         );
-        dist(&mut v, 0xc00 + 8, 4, Some(0b10 << 4));
+        dist(&mut v, GICD_ICFGR + 8, 4, Some(0b10 << 4));
         assert!(v.irq(0, 34).unwrap().edge);
-        dist(&mut v, 0x6100 + 8 * 8, 4, Some(1));
+        dist(&mut v, GICD_IROUTER + 8 * 8, 4, Some(1));
         assert_eq!(v.spi_target(40), 1);
-        dist(&mut v, 0x6100 + 8 * 8 + 4, 4, Some(0));
-        assert_eq!(dist(&mut v, 0x6100 + 8 * 8, 8, None).0, 1);
+        dist(&mut v, GICD_IROUTER + 8 * 8 + 4, 4, Some(0));
+        assert_eq!(dist(&mut v, GICD_IROUTER + 8 * 8, 8, None).0, 1);
         // Privates through the distributor are RAZ/WI (affinity routing).
-        dist(&mut v, 0x100, 4, Some(u64::MAX));
+        dist(&mut v, GICD_ISENABLER, 4, Some(u64::MAX));
         assert!(!v.irq(0, 0).unwrap().enabled);
     }
 
     #[test]
     fn redistributor_privates_are_per_vcpu() {
         let mut v = vgic();
-        redist(&mut v, 1, 0x1_0100, 4, Some(1 << 27 | 1 << 1));
-        assert_eq!(redist(&mut v, 1, 0x1_0100, 4, None).0, 1 << 27 | 1 << 1);
-        assert_eq!(redist(&mut v, 0, 0x1_0100, 4, None).0, 0);
-        redist(&mut v, 1, 0x1_0400 + 27, 1, Some(0x20));
+        let isenabler0 = sgi(GICR_ISENABLER0);
+        redist(&mut v, 1, isenabler0, 4, Some(1 << 27 | 1 << 1));
+        assert_eq!(redist(&mut v, 1, isenabler0, 4, None).0, 1 << 27 | 1 << 1);
+        assert_eq!(redist(&mut v, 0, isenabler0, 4, None).0, 0);
+        redist(&mut v, 1, sgi(GICR_IPRIORITYR) + 27, 1, Some(0x20));
         assert_eq!(v.irq(1, 27).unwrap().priority, 0x20);
-        redist(&mut v, 0, 0x1_0c00, 4, Some(0));
+        redist(&mut v, 0, sgi(GICR_ICFGR0), 4, Some(0));
         assert!(v.irq(0, 5).unwrap().edge, "SGIs stay edge-triggered");
-        assert_eq!(redist(&mut v, 0, 0x14, 4, None).0, 0b110, "asleep at reset");
-        redist(&mut v, 0, 0x14, 4, Some(0));
-        assert_eq!(redist(&mut v, 0, 0x14, 4, None).0, 0);
+        assert_eq!(
+            redist(&mut v, 0, GICR_WAKER, 4, None).0,
+            0b110,
+            "asleep at reset"
+        );
+        redist(&mut v, 0, GICR_WAKER, 4, Some(0));
+        assert_eq!(redist(&mut v, 0, GICR_WAKER, 4, None).0, 0);
     }
 
     #[test]
@@ -370,13 +435,13 @@ mod tests {
     #[test]
     fn no_offset_or_size_panics() {
         let mut v = vgic();
-        for off in (0..0x1_0000u64).step_by(1) {
+        for off in (0..GICD_SIZE).step_by(1) {
             for size in [1u8, 2, 4, 8] {
                 dist(&mut v, off, size, Some(u64::MAX));
                 dist(&mut v, off, size, None);
             }
         }
-        for off in (0..0x2_0000u64).step_by(3) {
+        for off in (0..GICR_SIZE).step_by(3) {
             redist(&mut v, 0, off, 4, Some(u64::MAX));
             redist(&mut v, 1, off, 1, None);
         }
@@ -390,8 +455,8 @@ mod burst_tests {
     #[test]
     fn pending_view_includes_list_registers() {
         let mut v = Vgic::new(1, 288, &[]);
-        dist(&mut v, 0, 4, Some(CTLR_ENABLE_GRP1));
-        redist(&mut v, 0, 0x1_0100, 4, Some(0xffff));
+        dist(&mut v, GICD_CTLR, 4, Some(CTLR_ENABLE_GRP1));
+        redist(&mut v, 0, GICR_SGI_BASE + GICR_ISENABLER0, 4, Some(0xffff));
         for sgi in 0..16 {
             send_sgi(&mut v, 0, sgi << 24 | 1);
             if let Some((intid, _)) = v.next_for_lr(0)
@@ -400,6 +465,9 @@ mod burst_tests {
                 v.to_lr(0, intid);
             }
         }
-        assert_eq!(redist(&mut v, 0, 0x1_0200, 4, None).0, 0xffff);
+        assert_eq!(
+            redist(&mut v, 0, GICR_SGI_BASE + GICR_ISPENDR0, 4, None).0,
+            0xffff
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! `ferry-test`: Ferry's host test runner.
 //!
-//! `test` runs the host unit tests (`cargo test --workspace`, plus the test guests'
-//! runtime) and the QEMU scenarios of `tests/scenarios.toml`, and closes with
+//! `test` runs the host unit tests (`cargo test --workspace`, plus the bare-metal
+//! partitions' workspace) and the QEMU scenarios of `tests/scenarios.toml`, and closes with
 //! `total: N passed, M failed`; `run NAME` boots one scenario interactively; `list` shows
 //! the scenarios; `bench` boots tests/partitions/bench.dts twice under `-icount` and
 //! prints the benchmark table (docs/bench.md).

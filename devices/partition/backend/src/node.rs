@@ -16,6 +16,7 @@ use core::ops::Range;
 
 use fdt::Fdt;
 use fdt::node::FdtNode;
+use ferry_abi::{Region, ioreq};
 
 /// Most devices one backend serves (the request page's sync slots, per device).
 pub use ferry_abi::ioreq::MAX_DEVICES;
@@ -78,8 +79,8 @@ pub struct DeviceNode {
     pub kind: Kind,
     /// `frontend-memory`.
     pub memory: FrontendMemory,
-    /// `disk` (blk only): the RAM disk in backend memory, `start..end`.
-    pub disk: Option<Range<u64>>,
+    /// `disk` (blk only): the RAM disk in backend memory.
+    pub disk: Option<Region>,
 }
 
 /// The parsed node.
@@ -201,7 +202,7 @@ pub fn parse<'a>(fdt: &Fdt<'a>, normal: Range<u64>) -> Result<BackendNode, NodeE
         .property("request-page")
         .and_then(|p| u64s::<1>(p.value))
         .map(|[a]| a)
-        .filter(|a| a % 4096 == 0 && *a != 0)
+        .filter(|a| a % ioreq::PAGE_SIZE as u64 == 0 && *a != 0)
         .ok_or(NodeError::RequestPage)?;
     let irq = node.property("interrupts").map(|p| p.value);
     let poll = node.property("poll-interval-ms").map(|p| p.value);
@@ -277,7 +278,7 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
                 size,
             })
         } else {
-            Ok(start..start + size)
+            Ok(Region::new(start, size))
         }
     };
     let Some([fe_base, size, be_addr]) = c.property("frontend-memory").and_then(|p| u64s(p.value))
@@ -400,7 +401,7 @@ mod tests {
         assert_eq!(kinds, [(0, Kind::Blk), (1, Kind::Rng), (2, Kind::Console)]);
         assert_eq!(
             n.devices[0].as_ref().unwrap().disk,
-            Some(0x4040_0000..0x4050_0000)
+            Some(Region::new(0x4040_0000, 0x10_0000))
         );
         assert_eq!(n.devices[1].as_ref().unwrap().disk, None);
     }

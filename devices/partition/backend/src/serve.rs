@@ -218,43 +218,41 @@ fn device(boot: &Boot, log: &str, d: &DeviceNode, hooks: &mut impl Hooks) -> Dev
 /// A blk device's RAM disk: its `disk` range, which must be this partition's RAM,
 /// clear of the image and the DTB (Ferry zeroed it and loaded the disk image).
 fn disk_memory(boot: &Boot, log: &str, d: &DeviceNode) -> &'static mut [u8] {
-    let Some(disk) = d.disk.clone() else {
+    let Some(disk) = d.disk else {
         fail!("{log}: device {}: blk without a disk", d.index);
     };
     let in_ram = boot
         .memory()
         .iter()
-        .any(|r| disk.start >= r.start && disk.end <= r.end);
-    let clear = |a: u64, b: u64| disk.end <= a || disk.start >= b;
+        .any(|r| disk.base >= r.base && disk.end() <= r.end());
+    let clear = |a: u64, b: u64| disk.end() <= a || disk.base >= b;
     let dtb = boot.dtb_region();
     if !in_ram
         || !clear(rt::image_start() as u64, rt::image_end() as u64)
-        || !clear(dtb.start, dtb.end)
+        || !clear(dtb.base, dtb.end())
     {
         fail!(
             "{log}: device {}: disk [{:#x}, {:#x}) is not free RAM of this partition (image [{:#x}, {:#x}), DTB [{:#x}, {:#x}))",
             d.index,
-            disk.start,
-            disk.end,
+            disk.base,
+            disk.end(),
             rt::image_start(),
             rt::image_end(),
-            dtb.start,
-            dtb.end
+            dtb.base,
+            dtb.end()
         );
     }
     println!(
         "{log}: device {}: RAM disk [{:#x}, {:#x}), {} sectors",
         d.index,
-        disk.start,
-        disk.end,
-        (disk.end - disk.start) / 512
+        disk.base,
+        disk.end(),
+        disk.size / 512
     );
     // SAFETY: RAM of this partition, clear of the image (code, data, stacks) and the
     // DTB, mapped Normal (`node::parse`), and handed out once: `ferry check` refuses
     // overlapping disks.
-    unsafe {
-        core::slice::from_raw_parts_mut(disk.start as *mut u8, (disk.end - disk.start) as usize)
-    }
+    unsafe { core::slice::from_raw_parts_mut(disk.base as *mut u8, disk.size as usize) }
 }
 
 /// Serves a synchronous access to device `d`; returns what a read gets.

@@ -1,4 +1,5 @@
 //! [`Boot`]: what the guest learns from its DTB (bootargs, CPUs, memory, PSCI method).
+//! Address ranges are [`ferry_abi::Region`]s (base and size), the type Ferry uses.
 //!
 //! The runtime copies the DTB without FDT_NOP tokens
 //! ([`ferry_abi::dtb::copy_without_nops`]) into its own buffer and parses that with
@@ -7,6 +8,7 @@
 
 use fdt::Fdt;
 use fdt::node::FdtNode;
+use ferry_abi::Region;
 
 use crate::args;
 
@@ -16,15 +18,6 @@ pub const MAX_DTB: usize = 64 * 1024;
 pub const MAX_CPUS: usize = 16;
 /// Most memory regions read from the DTB.
 pub const MAX_REGIONS: usize = 8;
-
-/// A memory range `[start, end)`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Region {
-    /// First byte.
-    pub start: u64,
-    /// One past the last byte.
-    pub end: u64,
-}
 
 /// The first [`HEADER_SIZE`](ferry_abi::dtb::HEADER_SIZE) bytes at `addr`, read
 /// bytewise and volatile (the MMU may be off; the DTB is not Rust-owned memory).
@@ -97,7 +90,7 @@ impl Boot {
             }
         }
 
-        let mut memory = [Region { start: 0, end: 0 }; MAX_REGIONS];
+        let mut memory = [Region::default(); MAX_REGIONS];
         let mut nregions = 0;
         let ac = cells_of(&root, "#address-cells", 2);
         let sc = cells_of(&root, "#size-cells", 1);
@@ -120,10 +113,8 @@ impl Boot {
                 let (size, r) = read_cells(r, sc).ok_or("bad memory reg")?;
                 rest = r;
                 if size > 0 {
-                    memory[nregions] = Region {
-                        start,
-                        end: start.saturating_add(size),
-                    };
+                    // A range past the top of the address space ends at u64::MAX.
+                    memory[nregions] = Region::new(start, size.min(u64::MAX - start));
                     nregions += 1;
                 }
             }
@@ -185,7 +176,8 @@ impl Boot {
         &self.cpus[..self.ncpus]
     }
 
-    /// The `/memory` regions, in DT order.
+    /// The `/memory` regions, in DT order (each of non-zero size; one that would run
+    /// past the top of the address space is cut at `u64::MAX`).
     pub fn memory(&self) -> &[Region] {
         &self.memory[..self.nregions]
     }
@@ -198,7 +190,7 @@ impl Boot {
             .and_then(|p| p.as_str())
     }
 
-    /// Where the DTB lies in memory, `[dtb_addr, dtb_addr + totalsize)` of the original.
+    /// Where the DTB lies in memory: base `dtb_addr`, size the original's `totalsize`.
     pub fn dtb_region(&self) -> Region {
         #[cfg(all(target_arch = "aarch64", target_os = "none"))]
         let size = {
@@ -208,10 +200,7 @@ impl Boot {
         };
         #[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
         let size = self.fdt.total_size() as u64;
-        Region {
-            start: self.dtb_addr as u64,
-            end: self.dtb_addr as u64 + size,
-        }
+        Region::new(self.dtb_addr as u64, size)
     }
 }
 
@@ -253,8 +242,8 @@ mod dtc_tests {
 };
 "#;
 
-    /// Compiles `DTS` with dtc; `None` (test skipped) if dtc is not installed.
-    fn compile() -> Option<&'static [u8]> {
+    /// Compiles `dts` with dtc; `None` (test skipped) if dtc is not installed.
+    fn compile(dts: &str) -> Option<&'static [u8]> {
         use std::io::Write as _;
         use std::process::{Command, Stdio};
         let mut child = Command::new("dtc")
@@ -264,7 +253,7 @@ mod dtc_tests {
             .stderr(Stdio::null())
             .spawn()
             .ok()?;
-        child.stdin.take()?.write_all(DTS.as_bytes()).ok()?;
+        child.stdin.take()?.write_all(dts.as_bytes()).ok()?;
         let out = child.wait_with_output().ok()?;
         assert!(out.status.success(), "dtc failed");
         Some(Box::leak(out.stdout.into_boxed_slice()))
@@ -272,7 +261,7 @@ mod dtc_tests {
 
     #[test]
     fn parses_a_guest_dtb() {
-        let Some(blob) = compile() else {
+        let Some(blob) = compile(DTS) else {
             eprintln!("dtc not installed: skipped");
             return;
         };
@@ -281,19 +270,37 @@ mod dtc_tests {
         assert_eq!(
             b.memory(),
             &[
-                Region {
-                    start: 0x4000_0000,
-                    end: 0x4080_0000
-                },
-                Region {
-                    start: 0x5000_0000,
-                    end: 0x5010_0000
-                },
+                Region::new(0x4000_0000, 0x80_0000),
+                Region::new(0x5000_0000, 0x10_0000),
             ]
         );
         assert_eq!(b.arg("name"), Some("alpha"));
         assert_eq!(b.arg_u64("wait"), Some(300));
         assert_eq!(b.psci_method(), Some("hvc"));
-        assert_eq!(b.dtb_region().start, 0x407f_0000);
+        assert_eq!(b.memory()[0].end(), 0x4080_0000);
+        let dtb = b.dtb_region();
+        assert_eq!((dtb.base, dtb.size), (0x407f_0000, blob.len() as u64));
+    }
+
+    #[test]
+    fn memory_past_the_top_of_the_address_space_is_cut() {
+        let dts = r#"/dts-v1/;
+/ {
+    #address-cells = <2>;
+    #size-cells = <2>;
+    memory@0 { device_type = "memory"; reg = <0xffffffff 0xfffff000 0x0 0x2000
+                                               0x0 0x40000000 0x0 0x0>; };
+};
+"#;
+        let Some(blob) = compile(dts) else {
+            eprintln!("dtc not installed: skipped");
+            return;
+        };
+        let b = Boot::parse(0x407f_0000, blob).unwrap();
+        // The range ends at u64::MAX (its size is what lies below that), as the end
+        // always saturated; an empty range is left out.
+        let top = Region::new(0xffff_ffff_ffff_f000, 0xfff);
+        assert_eq!(b.memory(), &[top]);
+        assert_eq!(top.end(), u64::MAX);
     }
 }

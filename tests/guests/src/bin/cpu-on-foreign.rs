@@ -2,7 +2,8 @@
 //! are not this partition's vCPUs (the vCPU count, count + 1, 0x100, 0x8000_0003) must
 //! each return INVALID_PARAMETERS (-2). Also checks PSCI VERSION = 1.1, FEATURES(CPU_ON)
 //! = 0, FEATURES(0x8600_1234) = NOT_SUPPORTED, MIGRATE_INFO_TYPE = 2, Ferry's hypercall
-//! VERSION = 1 and, with bootarg `smc`, PSCI VERSION over SMC too.
+//! VERSION = `ferry_abi::hypercall::ABI_VERSION` (1) and, with bootarg `smc`, PSCI
+//! VERSION over SMC too.
 //!
 //! Log: one `cpu-on-foreign: <call> = <value> ok|FAILED ...` line per check, then
 //! `cpu-on-foreign: all <K> checks passed` and SYSTEM_OFF, or
@@ -12,6 +13,7 @@
 
 use core::fmt;
 
+use ferry_abi::hypercall::ABI_VERSION;
 use ferry_partition_rt::psci::{self, Conduit, func, ret, ret_name};
 use ferry_partition_rt::{self as rt, Boot, console, println, time};
 
@@ -81,7 +83,7 @@ fn main(boot: &'static Boot) -> ! {
         t.check(
             format_args!("hypercall VERSION"),
             console::ferry_version(),
-            1,
+            ABI_VERSION as i64,
         );
     }
     if boot.arg("smc").is_some() {

@@ -26,8 +26,8 @@ fn main(boot: &'static Boot) -> ! {
         "hello from {name} on vCPU {}, {} vCPUs, memory [{:#x}, {:#x})",
         arch::vcpu_index(),
         boot.cpus().len(),
-        mem.start,
-        mem.end
+        mem.base,
+        mem.end()
     );
     if let Some(ms) = boot.arg_u64("wait") {
         let start = time::ticks();

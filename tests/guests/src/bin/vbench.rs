@@ -28,6 +28,7 @@
 use core::ptr::{self, NonNull};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use ferry_abi::hypercall;
 use ferry_partition_rt::gic::{self, VTIMER_INTID};
 use ferry_partition_rt::{self as rt, Boot, arch, fail, irq, println, psci, time, vtimer};
 use virtio_drivers::device::rng::VirtIORng;
@@ -39,7 +40,6 @@ const MAGIC: u32 = 0x7472_6976;
 const R_MAGIC: usize = 0x000;
 const R_DEVICE_ID: usize = 0x008;
 const R_QUEUE_NOTIFY: usize = 0x050;
-const VERSION_HVC: u64 = 0x8600_0000;
 /// Most samples any benchmark keeps.
 const MAX_SAMPLES: usize = 1000;
 
@@ -221,7 +221,7 @@ fn main(boot: &'static Boot) -> ! {
     );
 
     batched("null-hvc", batches, batch, || {
-        let r = arch::hvc(VERSION_HVC, 0, 0, 0, 0);
+        let r = arch::hvc(u64::from(hypercall::VERSION), 0, 0, 0, 0);
         if r[0] as i64 <= 0 {
             fail!("vbench: VERSION returned {:#x}", r[0]);
         }

@@ -26,18 +26,18 @@ fn main(boot: &'static Boot) -> ! {
         fail!("victim: the DTB has no /memory")
     };
     let start = (rt::image_end() as u64 + 0xfff) & !0xfff;
-    let mut end = mem.end.min(start.saturating_add(MAX_FILL));
+    let mut end = mem.end().min(start.saturating_add(MAX_FILL));
     let dtb = boot.dtb_region();
-    if (start..end).contains(&dtb.start) {
-        end = dtb.start;
+    if (start..end).contains(&dtb.base) {
+        end = dtb.base;
     }
     end &= !7;
-    if start < mem.start || start >= end {
+    if start < mem.base || start >= end {
         fail!(
             "victim: nothing to fill: image ends at {start:#x}, memory [{:#x}, {:#x}), DTB at {:#x}",
-            mem.start,
-            mem.end,
-            dtb.start
+            mem.base,
+            mem.end(),
+            dtb.base
         );
     }
 
