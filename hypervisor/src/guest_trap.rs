@@ -92,7 +92,7 @@ fn hypercall(system: &'static System, partition: &'static Partition, x: [u64; 5]
             virtio::complete(system, partition, (x[1], x[2], x[3]), cpu::counter(), fx)
         }),
         hypercall::NOTIFY_FRONTEND => {
-            with_effects(&|fx| virtio::notify_frontend(system, partition, x[1], fx))
+            with_effects(&|fx| virtio::notify_frontend(system, partition, x[1], &PhysPages, fx))
         }
         hypercall::BACKEND_READY => {
             with_effects(&|fx| virtio::backend_ready(partition, cpu::counter(), fx))

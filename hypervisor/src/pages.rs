@@ -1,5 +1,5 @@
-//! Request pages in physical memory: the [`PageMemory`] the state layer writes
-//! IOREQ records through.
+//! Physical memory as the state layer reaches it ([`PageMemory`]): request pages
+//! (IOREQ records) and, for the copy path, partitions' RAM.
 
 use crate::state::ioreq::PageMemory;
 
@@ -20,8 +20,17 @@ impl PageMemory for PhysPages {
 
     fn write_bytes(&self, addr: u64, bytes: &[u8]) {
         for (i, &b) in bytes.iter().enumerate() {
-            // SAFETY: as in `read_u32`; the record or header lies inside the page.
+            // SAFETY: as in `read_u32`, or partition RAM the state layer translated
+            // through the partition's regions (identity-mapped at EL2).
             unsafe { core::ptr::write_volatile((addr + i as u64) as *mut u8, b) };
+        }
+    }
+
+    fn read_bytes(&self, addr: u64, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            // SAFETY: the state layer reads only request pages and partition RAM it
+            // translated through the partition's regions (identity-mapped at EL2).
+            *b = unsafe { core::ptr::read_volatile((addr + i as u64) as *const u8) };
         }
     }
 

@@ -17,6 +17,11 @@ pub enum GuestMemory {
     Ram,
     /// A passthrough device: Device-nGnRE, read/write, never executed.
     Device,
+    /// Another partition's memory shared with this one (a virtio backend's view of
+    /// its frontend's RAM): Normal write-back, read/write, never executed. The
+    /// partition may read and write it as data, but an instruction fetch from it is
+    /// a stage-2 permission fault, whatever its own stage 1 says.
+    Shared,
 }
 
 impl GuestMemory {
@@ -27,10 +32,13 @@ impl GuestMemory {
         const SH_INNER: u64 = 0b11 << 8;
         const MEMATTR_NORMAL_WB: u64 = 0b1111 << 2;
         const MEMATTR_DEVICE_NGNRE: u64 = 0b0001 << 2;
+        // Stage-2 XN[1:0] (bits 54:53): 0b10 = not executable at EL1 or EL0. The same
+        // encoding without FEAT_XNX (bit 54 = XN, bit 53 RES0).
         const XN_ALL: u64 = 0b10 << 53;
         match self {
             GuestMemory::Ram => AF | S2AP_RW | SH_INNER | MEMATTR_NORMAL_WB,
             GuestMemory::Device => AF | S2AP_RW | MEMATTR_DEVICE_NGNRE | XN_ALL,
+            GuestMemory::Shared => AF | S2AP_RW | SH_INNER | MEMATTR_NORMAL_WB | XN_ALL,
         }
     }
 }
@@ -63,6 +71,11 @@ mod tests {
     use super::*;
     use ferry_boot::mmu::{Table, Tables};
 
+    /// Stage-2 XN\[1:0\], descriptor bits 54:53.
+    fn xn(attrs: u64) -> u64 {
+        attrs >> 53 & 0b11
+    }
+
     #[test]
     fn attributes() {
         assert_eq!(GuestMemory::Ram.attributes(), 0x7fc);
@@ -70,6 +83,26 @@ mod tests {
             GuestMemory::Device.attributes(),
             1 << 54 | 1 << 10 | 0b11 << 6 | 1 << 2
         );
+        // AF, SH inner, S2AP read/write, MemAttr Normal outer/inner write-back,
+        // XN 0b10.
+        assert_eq!(
+            GuestMemory::Shared.attributes(),
+            1 << 54 | 1 << 10 | 0b11 << 8 | 0b11 << 6 | 0b1111 << 2
+        );
+        assert_eq!(GuestMemory::Shared.attributes(), 0x0040_0000_0000_07fc);
+    }
+
+    #[test]
+    fn shared_memory_is_ram_but_never_executable() {
+        let (ram, shared) = (
+            GuestMemory::Ram.attributes(),
+            GuestMemory::Shared.attributes(),
+        );
+        assert_eq!(xn(ram), 0b00, "guest RAM: executable at EL1 and EL0");
+        assert_eq!(xn(shared), 0b10, "not executable at EL1 or EL0");
+        assert_eq!(xn(GuestMemory::Device.attributes()), 0b10);
+        // Everything else (memory type, shareability, access, AF) as guest RAM.
+        assert_eq!(shared & !(0b11 << 53), ram);
     }
 
     #[test]
@@ -109,5 +142,31 @@ mod tests {
             t.translate(0x0904_0010).unwrap().1,
             GuestMemory::Device.attributes()
         );
+    }
+
+    #[test]
+    fn shared_memory_keeps_execute_never_in_blocks_and_pages() {
+        let mut pool = vec![Table::EMPTY; 8];
+        let mut t = Tables::new(&mut pool, 0x5000_0000, IPA_BITS).unwrap();
+        let shared = GuestMemory::Shared.attributes();
+        // A frontend's 8 MiB (2 MiB blocks) and a region that needs pages.
+        t.map(0x8000_0000, 0x4800_0000, 8 << 20, shared).unwrap();
+        t.map(0x8100_0000, 0x4900_0000, 0x3000, shared).unwrap();
+        t.map(
+            0x4000_0000,
+            0x4880_0000,
+            8 << 20,
+            GuestMemory::Ram.attributes(),
+        )
+        .unwrap();
+        for ipa in [0x8000_0000, 0x8040_0abc, 0x807f_fffc, 0x8100_2000] {
+            let (_, attrs, _) = t.translate(ipa).unwrap();
+            assert_eq!(attrs, shared, "{ipa:#x}");
+            assert_eq!(xn(attrs), 0b10, "{ipa:#x}");
+        }
+        assert_eq!(t.translate(0x8000_0000).unwrap().2, 2, "a block");
+        assert_eq!(t.translate(0x8100_2000).unwrap().2, 3, "a page");
+        assert_eq!(t.translate(0x8040_0000).unwrap().0, 0x4840_0000);
+        assert_eq!(xn(t.translate(0x4000_0000).unwrap().1), 0b00);
     }
 }

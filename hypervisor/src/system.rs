@@ -23,7 +23,7 @@ use crate::policy::RunPolicy;
 use crate::stage2::{self, GuestMemory};
 use crate::state::ioreq::RequestPage;
 use crate::state::partition::{EmulatedUart, Partition, PartitionParts};
-use crate::state::plan;
+use crate::state::plan::{self, Mapping};
 use crate::state::power::Vcpu;
 use crate::state::system::System;
 use crate::state::virtio::{Route, RouteSpec};
@@ -315,8 +315,20 @@ fn build_partition(
     })
 }
 
-/// Builds `p`'s stage-2 tables: guest RAM and passthrough devices. Returns VTTBR.
-fn build_stage2(p: &PartitionConfig, extra: &[GuestRegion]) -> u64 {
+/// How a backend maps a region beyond its RAM: its request page as ordinary memory
+/// (Ferry's, written by Ferry and the backend), the frontend memory it shares as
+/// [`GuestMemory::Shared`]: read/write, never executed.
+fn backend_memory(m: Mapping) -> GuestMemory {
+    match m {
+        Mapping::RequestPage => GuestMemory::Ram,
+        Mapping::FrontendShared => GuestMemory::Shared,
+    }
+}
+
+/// Builds `p`'s stage-2 tables: guest RAM, passthrough devices and, for a backend,
+/// `extra` ([`plan::backend_regions`]: its request page and the frontend memory it
+/// shares). Returns VTTBR.
+fn build_stage2(p: &PartitionConfig, extra: &[(GuestRegion, Mapping)]) -> u64 {
     let pool = vec![Table::EMPTY; STAGE2_TABLES].leak();
     let pool_pa = pool.as_ptr() as u64;
     let fail = |what: &str, e: ferry_boot::mmu::MapError| -> ! {
@@ -342,8 +354,8 @@ fn build_stage2(p: &PartitionConfig, extra: &[GuestRegion]) -> u64 {
         }
     }
     // A backend's request page and the frontend memory it shares.
-    for r in extra {
-        if let Err(e) = tables.map(r.ipa, r.pa, r.size, GuestMemory::Ram.attributes()) {
+    for &(r, m) in extra {
+        if let Err(e) = tables.map(r.ipa, r.pa, r.size, backend_memory(m).attributes()) {
             fail("virtio memory", e);
         }
     }

@@ -169,12 +169,16 @@ fn read_desc(t: &mut dyn Transport, table: u64, index: u32) -> Result<Desc, Erro
 }
 
 /// Walks the chain starting at descriptor `head` of the table at `table`
-/// (`queue_size` entries) and validates it.
+/// (`queue_size` entries) and validates it. `indirect_ok`: the driver negotiated
+/// VIRTIO_F_RING_INDIRECT_DESC (else an indirect descriptor is an error).
+///
+/// Public for transports that move requests themselves (a hypervisor's copy path
+/// walks the driver's ring with this same validation).
 ///
 /// Terminates after at most `MAX_CHAIN_LEN + 2` descriptor reads: every step either
 /// adds a buffer (bounded by [`MAX_CHAIN_LEN`]) or enters the one allowed indirect
 /// table; and a chain that revisits more descriptors than its table holds is a loop.
-pub(crate) fn walk(
+pub fn walk(
     t: &mut dyn Transport,
     table: u64,
     queue_size: u16,

@@ -62,7 +62,7 @@ pub mod console;
 pub mod rng;
 pub mod spec;
 
-pub use chain::{Buffer, Chain, MAX_CHAIN_LEN};
+pub use chain::{Buffer, Chain, MAX_CHAIN_LEN, walk as walk_chain};
 pub use device::{Completion, Options, VirtioDevice, config_bytes};
 pub use error::Error;
 pub use mmio::{Device, MAX_QUEUES, WriteEffect};

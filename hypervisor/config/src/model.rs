@@ -62,6 +62,21 @@ impl Config {
         v
     }
 
+    /// The frontend guest range shared-mode device `d` shows its backend (at its
+    /// `shared-memory`): its `shared-region`, else the frontend's first memory
+    /// region. `None` in copy mode (the backend sees no frontend memory) or when
+    /// the frontend has no memory region.
+    pub fn shared_region(&self, d: &VirtioDevice) -> Option<Region> {
+        if d.sharing != Sharing::Shared {
+            return None;
+        }
+        d.shared_region.or_else(|| {
+            self.partition(d.frontend)
+                .and_then(|fe| fe.memory.first())
+                .map(GuestRegion::guest)
+        })
+    }
+
     /// The first partition labelled `label`.
     pub fn partition_by_label(&self, label: &str) -> Option<&Partition> {
         self.partitions.iter().find(|p| p.label == label)
@@ -405,13 +420,19 @@ impl VirtioKind {
     }
 }
 
-/// How a virtio backend reaches the frontend's buffers (`sharing`).
+/// How a virtio backend reaches the frontend's buffers (`sharing`; docs/ioreq.md,
+/// "Sharing modes").
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Sharing {
-    /// `"shared"` (the default): the frontend's first memory region is mapped
-    /// read/write into the backend at `shared-memory`.
+    /// `"shared"` (the default): the frontend's shared region (`shared-region`,
+    /// default its first memory region) is mapped read/write, never executable,
+    /// into the backend at `shared-memory`: the backend is trusted with it.
     #[default]
     Shared,
+    /// `"copy"`: the backend gets no mapping of frontend memory; Ferry copies
+    /// the buffers the frontend posts through the device's `bounce` area in the
+    /// backend's own memory.
+    Copy,
 }
 
 impl Sharing {
@@ -419,9 +440,21 @@ impl Sharing {
     pub const fn name(self) -> &'static str {
         match self {
             Sharing::Shared => "shared",
+            Sharing::Copy => "copy",
         }
     }
+
+    /// The mode a config value names, if any.
+    pub fn from_name(s: &str) -> Option<Self> {
+        [Sharing::Shared, Sharing::Copy]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
 }
+
+/// Smallest `bounce` area of a copy-mode device (64 KiB): room for the shadow
+/// virtqueues and the buffers in flight.
+pub const MIN_BOUNCE_SIZE: u64 = 64 * 1024;
 
 /// Default `deadline-ms` of a virtio device.
 pub const DEFAULT_DEADLINE_MS: u32 = 100;
@@ -462,9 +495,17 @@ pub struct VirtioDevice {
     pub spi: u32,
     /// `sharing` (default [`Sharing::Shared`]).
     pub sharing: Sharing,
-    /// `shared-memory`: backend guest address where the frontend's first memory
-    /// region is mapped.
-    pub shared_memory: u64,
+    /// `shared-memory`: backend guest address where the frontend's shared region
+    /// ([`Config::shared_region`]) is mapped. `Some` exactly in shared mode
+    /// ([`parse`](crate::parse) requires it there and refuses it in copy mode).
+    pub shared_memory: Option<u64>,
+    /// `shared-region` as written: the frontend guest range the backend may see
+    /// (shared mode only; inside one of the frontend's memory regions). `None`:
+    /// the frontend's first memory region ([`Config::shared_region`] resolves it).
+    pub shared_region: Option<Region>,
+    /// `bounce`: the bounce area of a copy-mode device, a backend guest range
+    /// inside one of the backend's memory regions. `Some` exactly in copy mode.
+    pub bounce: Option<Region>,
     /// `deadline-ms` (default [`DEFAULT_DEADLINE_MS`]).
     pub deadline_ms: u32,
     /// `disk`: where a blk device's RAM disk lives in the **backend**'s guest

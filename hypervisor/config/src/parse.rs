@@ -471,7 +471,7 @@ fn number_per_backend(devices: &mut [VirtioDevice]) {
 }
 
 /// Properties a virtio device node may have.
-const VIRTIO_PROPS: [&str; 11] = [
+const VIRTIO_PROPS: [&str; 13] = [
     "reg",
     "type",
     "frontend",
@@ -480,6 +480,8 @@ const VIRTIO_PROPS: [&str; 11] = [
     "spi",
     "sharing",
     "shared-memory",
+    "shared-region",
+    "bounce",
     "deadline-ms",
     "disk",
     "disk-image",
@@ -511,13 +513,19 @@ fn parse_virtio_device(
     let window = p.require("window", Props::region);
     let spi = p.require("spi", Props::u32);
     let sharing = p.optional("sharing", sharing);
-    let shared_memory = p.require("shared-memory", Props::address);
+    let shared_memory = p.optional("shared-memory", Props::address);
+    let shared_region = p.optional("shared-region", Props::region);
+    let bounce = p.optional("bounce", Props::region);
     let deadline_ms = p.optional("deadline-ms", Props::u32);
     let disk = p.optional("disk", Props::region);
     let disk_image = p.optional("disk-image", Props::string);
     if kind == Some(VirtioKind::Blk) && n.prop("disk").is_none() {
         let msg = "is missing (a \"blk\" device needs the region of the backend's memory its RAM disk lives in)";
         p.errs.prop(&n.path, "disk", msg);
+        return None;
+    }
+    let sharing = sharing?.unwrap_or_default();
+    if !sharing_properties(&mut p, sharing) {
         return None;
     }
     Some(VirtioDevice {
@@ -529,8 +537,10 @@ fn parse_virtio_device(
         backend: backend?,
         window: window?,
         spi: spi?,
-        sharing: sharing?.unwrap_or_default(),
+        sharing,
         shared_memory: shared_memory?,
+        shared_region: shared_region?,
+        bounce: bounce?,
         deadline_ms: deadline_ms?.unwrap_or(DEFAULT_DEADLINE_MS),
         disk: disk?,
         disk_image: disk_image?,
@@ -550,20 +560,50 @@ fn virtio_kind(p: &mut Props<'_, '_, '_>, name: &str, v: &[u8]) -> Option<Virtio
     kind
 }
 
-/// A virtio device's `sharing`: `"shared"` (`"copy"` is reserved).
+/// A virtio device's `sharing`: `"shared"` or `"copy"`.
 fn sharing(p: &mut Props<'_, '_, '_>, name: &str, v: &[u8]) -> Option<Sharing> {
     let s = p.string(name, v)?;
-    match s.as_str() {
-        "shared" => Some(Sharing::Shared),
-        "copy" => {
-            let msg = "\"copy\" is not implemented yet (use \"shared\")";
-            p.errs.prop(&p.node.path, name, msg);
-            None
-        }
-        _ => {
-            let msg = format!("\"{s}\" is not a sharing mode (expected \"shared\")");
-            p.errs.prop(&p.node.path, name, msg);
-            None
-        }
+    let mode = Sharing::from_name(&s);
+    if mode.is_none() {
+        let msg = format!("\"{s}\" is not a sharing mode (expected \"shared\" or \"copy\")");
+        p.errs.prop(&p.node.path, name, msg);
     }
+    mode
+}
+
+/// The properties that depend on a virtio device's `sharing` mode: in shared
+/// mode `shared-memory` (required) and `shared-region` (optional), no `bounce`;
+/// in copy mode `bounce` (required) and neither of the other two. Records every
+/// problem; returns whether there was none.
+fn sharing_properties(p: &mut Props<'_, '_, '_>, sharing: Sharing) -> bool {
+    let n = p.node;
+    let mut ok = true;
+    let (needed, why, refused): (&str, &str, &[&str]) = match sharing {
+        Sharing::Shared => (
+            "shared-memory",
+            "the backend address the frontend's shared region is mapped at",
+            &["bounce"],
+        ),
+        Sharing::Copy => (
+            "bounce",
+            "its bounce area in the backend's memory",
+            &["shared-memory", "shared-region"],
+        ),
+    };
+    if n.prop(needed).is_none() {
+        let msg = format!("is missing (a \"{}\" device needs {why})", sharing.name());
+        p.errs.prop(&n.path, needed, msg);
+        ok = false;
+    }
+    for &name in refused.iter().filter(|&&name| n.prop(name).is_some()) {
+        let msg = match sharing {
+            Sharing::Shared => "is only for sharing \"copy\" (this device is \"shared\")",
+            Sharing::Copy => {
+                "is only for sharing \"shared\" (this device is \"copy\": the backend gets no mapping of frontend memory)"
+            }
+        };
+        p.errs.prop(&n.path, name, msg);
+        ok = false;
+    }
+    ok
 }

@@ -6,7 +6,8 @@ mod common;
 use common::*;
 use ferry_config::{
     DEFAULT_DEADLINE_MS, IoreqPage, IoreqSignal, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND,
-    MIN_IOREQ_POLL_MS, Region, Sharing, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
+    MIN_BOUNCE_SIZE, MIN_IOREQ_POLL_MS, Region, Sharing, VIRTIO_WINDOW_SIZE, VirtioDevice,
+    VirtioKind,
 };
 
 const NONE: [&str; 0] = [];
@@ -94,13 +95,20 @@ fn parses_with_defaults() {
             window: Region::new(0x0a00_3e00, VIRTIO_WINDOW_SIZE),
             spi: 47,
             sharing: Sharing::Shared,
-            shared_memory: 0x8000_0000,
+            shared_memory: Some(0x8000_0000),
+            shared_region: None,
+            bounce: None,
             deadline_ms: DEFAULT_DEADLINE_MS,
             disk: None,
             disk_image: None,
         }]
     );
     assert_eq!(DEFAULT_DEADLINE_MS, 100);
+    // The default shared region: alpha's first memory region.
+    assert_eq!(
+        c.shared_region(&c.virtio[0]),
+        Some(Region::new(0x4000_0000, 0x80_0000))
+    );
     // Without /virtio: no devices.
     assert!(parsed(&good()).virtio.is_empty());
 }
@@ -182,21 +190,39 @@ fn structure_problems() {
 }
 
 #[test]
-fn sharing_copy_is_not_implemented() {
-    let p = edit(virtio, |t| {
-        t.at(D0).set("sharing", s("copy"));
-    });
-    assert_eq!(
-        p,
-        ["/virtio/device@0: sharing: \"copy\" is not implemented yet (use \"shared\")"]
-    );
+fn sharing_modes() {
     let p = edit(virtio, |t| {
         t.at(D0).set("sharing", s("grant"));
     });
     assert_eq!(
         p,
-        ["/virtio/device@0: sharing: \"grant\" is not a sharing mode (expected \"shared\")"]
+        [
+            "/virtio/device@0: sharing: \"grant\" is not a sharing mode (expected \"shared\" or \"copy\")"
+        ]
     );
+    for m in [Sharing::Shared, Sharing::Copy] {
+        assert_eq!(Sharing::from_name(m.name()), Some(m));
+    }
+    assert_eq!(Sharing::Copy.name(), "copy");
+    assert_eq!(Sharing::default(), Sharing::Shared);
+    assert_eq!(Sharing::from_name("grant"), None);
+    // Shared mode (also the default) needs shared-memory.
+    for sharing in [Some("shared"), None] {
+        let p = edit(virtio, |t| {
+            t.at(D0).remove("shared-memory");
+            match sharing {
+                Some(m) => t.at(D0).set("sharing", s(m)),
+                None => t.at(D0).remove("sharing"),
+            };
+        });
+        assert_eq!(
+            p,
+            [
+                "/virtio/device@0: shared-memory: is missing (a \"shared\" device needs the backend address the frontend's shared region is mapped at)"
+            ],
+            "{sharing:?}"
+        );
+    }
 }
 
 #[test]
@@ -1009,4 +1035,475 @@ fn disk_image_must_fit_in_the_disk() {
             "/virtio/device@1: disk-image: \"disk.img\" (0x100001 bytes) is larger than disk [0x40400000, 0x40500000) (0x100000 bytes)"
         ]
     );
+}
+
+// ---------------------------------------------------------------------------
+// Copy mode: `sharing = "copy"` with a `bounce` area in the backend's memory.
+
+/// Where `copy()`'s device keeps its bounce area in beta: 64 KiB at 0x40600000,
+/// clear of beta.bin, the blk disk of `two()`, beta.cpio and the DTB.
+const BOUNCE: [u64; 2] = [0x4060_0000, 0x1_0000];
+
+/// Makes device `d` of `t` a copy-mode device with bounce area `bounce`.
+fn make_copy(t: &mut N, d: &str, bounce: [u64; 2]) {
+    t.at(d)
+        .set("sharing", s("copy"))
+        .remove("shared-memory")
+        .set("bounce", u64s(&bounce));
+}
+
+/// `virtio()` with its rng device in copy mode (bounce area [`BOUNCE`]).
+fn copy() -> N {
+    let mut t = virtio();
+    make_copy(&mut t, D0, BOUNCE);
+    t
+}
+
+/// `two()` with its rng device (device 0) in copy mode.
+fn copy_two() -> N {
+    let mut t = two();
+    make_copy(&mut t, D0, BOUNCE);
+    t
+}
+
+#[test]
+fn copy_mode_parses() {
+    let t = copy();
+    assert_eq!(problems(&t), NONE);
+    let c = parsed(&t);
+    let d = &c.virtio[0];
+    assert_eq!(d.sharing, Sharing::Copy);
+    assert_eq!(d.shared_memory, None);
+    assert_eq!(d.shared_region, None);
+    assert_eq!(d.bounce, Some(Region::new(BOUNCE[0], BOUNCE[1])));
+    // The backend sees nothing of the frontend.
+    assert_eq!(c.shared_region(d), None);
+    assert_eq!(MIN_BOUNCE_SIZE, 0x1_0000);
+    // A copy device beside a shared one on the same backend.
+    let t = copy_two();
+    assert_eq!(problems(&t), NONE);
+    let c = parsed(&t);
+    assert_eq!(
+        c.virtio.iter().map(|d| d.sharing).collect::<Vec<_>>(),
+        [Sharing::Copy, Sharing::Shared]
+    );
+    assert_eq!(c.virtio[1].bounce, None);
+    // A blk device in copy mode: its disk and its bounce area side by side.
+    let mut t = two();
+    make_copy(&mut t, D1, [0x4050_0000, 0x2_0000]);
+    assert_eq!(problems(&t), NONE);
+}
+
+#[test]
+fn copy_mode_properties() {
+    let copy_needs_bounce = "/virtio/device@0: bounce: is missing (a \"copy\" device needs its bounce area in the backend's memory)";
+    let p = edit(copy, |t| {
+        t.at(D0).remove("bounce");
+    });
+    assert_eq!(p, [copy_needs_bounce]);
+    // shared-memory and shared-region are for shared mode only.
+    let only_shared = "is only for sharing \"shared\" (this device is \"copy\": the backend gets no mapping of frontend memory)";
+    let p = edit(copy, |t| {
+        t.at(D0).set("shared-memory", u64s(&[0x8000_0000]));
+    });
+    assert_eq!(
+        p,
+        [format!("/virtio/device@0: shared-memory: {only_shared}")]
+    );
+    let p = edit(copy, |t| {
+        t.at(D0)
+            .set("shared-region", u64s(&[0x4000_0000, 0x10_0000]));
+    });
+    assert_eq!(
+        p,
+        [format!("/virtio/device@0: shared-region: {only_shared}")]
+    );
+    // All at once: every problem is reported.
+    let p = edit(copy, |t| {
+        t.at(D0)
+            .remove("bounce")
+            .set("shared-memory", u64s(&[0x8000_0000]))
+            .set("shared-region", u64s(&[0x4000_0000, 0x10_0000]));
+    });
+    assert_eq!(
+        p,
+        [
+            copy_needs_bounce.to_string(),
+            format!("/virtio/device@0: shared-memory: {only_shared}"),
+            format!("/virtio/device@0: shared-region: {only_shared}"),
+        ]
+    );
+    // bounce is for copy mode only (explicit or default shared mode).
+    for sharing in [Some("shared"), None] {
+        let p = edit(virtio, |t| {
+            t.at(D0).set("bounce", u64s(&BOUNCE));
+            if sharing.is_none() {
+                t.at(D0).remove("sharing");
+            }
+        });
+        assert_eq!(
+            p,
+            ["/virtio/device@0: bounce: is only for sharing \"copy\" (this device is \"shared\")"],
+            "{sharing:?}"
+        );
+    }
+    // Malformed.
+    let p = edit(copy, |t| {
+        t.at(D0).set("bounce", u64s(&[0x4060_0000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@0: bounce: must be one (address, size) pair of 2 + 2 cells (found 8 bytes)"
+        ]
+    );
+}
+
+#[test]
+fn bounce_alignment_size_and_placement() {
+    let outside =
+        "is not inside one guest memory region of the backend \"beta\" (/partitions/partition@1)";
+    let cases: [([u64; 2], String); 7] = [
+        (
+            [0x4060_0800, 0x1_0000],
+            "[0x40600800, 0x40610800) is not 4 KiB-aligned (base and size must be multiples of 0x1000)".into(),
+        ),
+        (
+            [0x4060_0000, 0x1_0800],
+            "[0x40600000, 0x40610800) is not 4 KiB-aligned (base and size must be multiples of 0x1000)".into(),
+        ),
+        ([0x4060_0000, 0], "[0x40600000, 0x40600000) has size 0".into()),
+        (
+            [0x4060_0000, 0xf000],
+            "[0x40600000, 0x4060f000) is smaller than 0x10000 bytes (64 KiB: the shadow virtqueues and the buffers in flight)".into(),
+        ),
+        // Outside beta's RAM, across its end, and larger than its region.
+        (
+            [0x8000_0000, 0x1_0000],
+            format!("[0x80000000, 0x80010000) {outside}"),
+        ),
+        (
+            [0x407f_8000, 0x1_0000],
+            format!("[0x407f8000, 0x40808000) {outside}"),
+        ),
+        (
+            [0x4000_0000, 0x100_0000],
+            format!("[0x40000000, 0x41000000) {outside}"),
+        ),
+    ];
+    for (bounce, msg) in cases {
+        let p = edit(copy, |t| {
+            t.at(D0).set("bounce", u64s(&bounce));
+        });
+        assert_eq!(
+            p,
+            [format!("/virtio/device@0: bounce: {msg}")],
+            "{bounce:x?}"
+        );
+    }
+    // Exactly 64 KiB (copy()) is fine, and so is all the room between beta.bin
+    // and beta.cpio.
+    let p = edit(copy, |t| {
+        t.at(D0).set("bounce", u64s(&[0x4000_1000, 0x7d_f000]));
+    });
+    assert_eq!(p, NONE);
+}
+
+#[test]
+fn bounce_overlaps() {
+    let cases: [([u64; 2], &str); 3] = [
+        (
+            [0x4000_0000, 0x1_0000],
+            "[0x40000000, 0x40010000) overlaps /partitions/partition@1 image \"beta.bin\" [0x40000000, 0x40001000)",
+        ),
+        (
+            [0x407f_0000, 0x1_0000],
+            "[0x407f0000, 0x40800000) overlaps /partitions/partition@1 guest DTB [0x407f0000, 0x40800000)",
+        ),
+        (
+            [0x407d_0000, 0x1_1000],
+            "[0x407d0000, 0x407e1000) overlaps /partitions/partition@1 initrd \"beta.cpio\" [0x407e0000, 0x407f0000)",
+        ),
+    ];
+    for (bounce, msg) in cases {
+        let p = edit(copy, |t| {
+            t.at(D0).set("bounce", u64s(&bounce));
+        });
+        assert_eq!(
+            p,
+            [format!("/virtio/device@0: bounce: {msg}")],
+            "{bounce:x?}"
+        );
+    }
+    // The request page (itself refused inside guest memory).
+    let p = edit(copy, |t| {
+        t.at(P1).set("ioreq-page", u64s(&[0x4060_f000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/partitions/partition@1: ioreq-page: the request page [0x4060f000, 0x40610000) overlaps /partitions/partition@1 guest memory [0x40000000, 0x40800000)",
+            "/virtio/device@0: bounce: [0x40600000, 0x40610000) overlaps /partitions/partition@1 ioreq-page [0x4060f000, 0x40610000)",
+        ]
+    );
+    // A later device's disk over an earlier device's bounce area ...
+    let p = edit(copy_two, |t| {
+        t.at(D0).set("bounce", u64s(&[0x404f_0000, 0x2_0000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@1: disk: [0x40400000, 0x40500000) overlaps /virtio/device@0 bounce [0x404f0000, 0x40510000)"
+        ]
+    );
+    // ... a later device's bounce area over an earlier device's disk ...
+    let p = edit(copy_two, |t| {
+        make_copy(t, D0, [0x4060_0000, 0x1_0000]);
+        let mut d = device(2, "rng", 0x0a00_3a00, 45);
+        d.set("sharing", s("copy"))
+            .remove("shared-memory")
+            .set("bounce", u64s(&[0x404f_0000, 0x2_0000]));
+        t.at("virtio").children.push(d);
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@2: bounce: [0x404f0000, 0x40510000) overlaps /virtio/device@1 disk [0x40400000, 0x40500000)"
+        ]
+    );
+    // ... over its own disk ...
+    let p = edit(two, |t| {
+        make_copy(t, D1, [0x404f_0000, 0x2_0000]);
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@1: bounce: [0x404f0000, 0x40510000) overlaps /virtio/device@1 disk [0x40400000, 0x40500000)"
+        ]
+    );
+    // ... and over another device's bounce area; adjacent ones are fine.
+    let p = edit(copy_two, |t| {
+        make_copy(t, D1, [0x4060_f000, 0x1_0000]);
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@1: bounce: [0x4060f000, 0x4061f000) overlaps /virtio/device@0 bounce [0x40600000, 0x40610000)"
+        ]
+    );
+    let p = edit(copy_two, |t| {
+        make_copy(t, D1, [0x4061_0000, 0x1_0000]);
+    });
+    assert_eq!(p, NONE);
+    // The same range in another backend's memory is not a clash.
+    let mut t = two_backends(1, 1);
+    make_copy(&mut t, D0, BOUNCE);
+    make_copy(&mut t, D1, BOUNCE);
+    assert_eq!(problems_with(&t, &gamma_files()), NONE);
+}
+
+// ---------------------------------------------------------------------------
+// Shared mode confined: `shared-region`.
+
+/// `virtio()` with its device showing beta only 1 MiB of alpha, at alpha's
+/// 0x40400000.
+fn confined() -> N {
+    let mut t = virtio();
+    t.at(D0)
+        .set("shared-region", u64s(&[0x4040_0000, 0x10_0000]));
+    t
+}
+
+#[test]
+fn shared_region_parses() {
+    let t = confined();
+    assert_eq!(problems(&t), NONE);
+    let c = parsed(&t);
+    let d = &c.virtio[0];
+    assert_eq!(d.shared_region, Some(Region::new(0x4040_0000, 0x10_0000)));
+    assert_eq!(d.shared_memory, Some(0x8000_0000));
+    assert_eq!(
+        c.shared_region(d),
+        Some(Region::new(0x4040_0000, 0x10_0000))
+    );
+    // The whole first region, explicitly, is the default.
+    let mut t = virtio();
+    t.at(D0)
+        .set("shared-region", u64s(&[0x4000_0000, 0x80_0000]));
+    assert_eq!(problems(&t), NONE);
+    // A region of a frontend with two regions, in its second.
+    let mut t = two_regions();
+    t.at(D0)
+        .set("shared-region", u64s(&[0x4080_0000, 0x80_0000]));
+    assert_eq!(problems(&t), NONE);
+}
+
+/// `virtio()` with alpha's RAM in two adjacent guest regions: 8 MiB at
+/// 0x40000000 and 8 MiB at 0x40800000.
+fn two_regions() -> N {
+    let mut t = virtio();
+    t.at(P0).set(
+        "memory",
+        u64s(&[
+            0x4000_0000,
+            0x4800_0000,
+            0x80_0000,
+            0x4080_0000,
+            0x4880_0000,
+            0x80_0000,
+        ]),
+    );
+    t
+}
+
+#[test]
+fn shared_region_problems() {
+    let outside =
+        "is not inside one guest memory region of the frontend \"alpha\" (/partitions/partition@0)";
+    let cases: [([u64; 2], String); 6] = [
+        (
+            [0x4040_0800, 0x10_0000],
+            "[0x40400800, 0x40500800) is not 4 KiB-aligned (base and size must be multiples of 0x1000)".into(),
+        ),
+        (
+            [0x4040_0000, 0x800],
+            "[0x40400000, 0x40400800) is not 4 KiB-aligned (base and size must be multiples of 0x1000)".into(),
+        ),
+        ([0x4040_0000, 0], "[0x40400000, 0x40400000) has size 0".into()),
+        (
+            [0x8000_0000, 0x10_0000],
+            format!("[0x80000000, 0x80100000) {outside}"),
+        ),
+        (
+            [0x407f_0000, 0x2_0000],
+            format!("[0x407f0000, 0x40810000) {outside}"),
+        ),
+        (
+            [0xffff_ffff_ffff_f000, 0x2000],
+            "[0xfffffffffffff000, 0x10000000000001000) wraps around the end of the address space".into(),
+        ),
+    ];
+    for (region, msg) in cases {
+        let p = edit(confined, |t| {
+            t.at(D0).set("shared-region", u64s(&region));
+        });
+        assert_eq!(
+            p,
+            [format!("/virtio/device@0: shared-region: {msg}")],
+            "{region:x?}"
+        );
+    }
+    // Spanning two adjacent regions of the frontend.
+    let p = edit(two_regions, |t| {
+        t.at(D0)
+            .set("shared-region", u64s(&[0x407f_0000, 0x2_0000]));
+    });
+    assert_eq!(
+        p,
+        [format!(
+            "/virtio/device@0: shared-region: [0x407f0000, 0x40810000) {outside}"
+        )]
+    );
+    // Malformed.
+    let p = edit(confined, |t| {
+        t.at(D0).set("shared-region", u64s(&[0x4040_0000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@0: shared-region: must be one (address, size) pair of 2 + 2 cells (found 8 bytes)"
+        ]
+    );
+}
+
+#[test]
+fn shared_memory_takes_the_shared_regions_size() {
+    // 1 MiB just below beta's request page fits; alpha's whole 8 MiB would not.
+    let p = edit(confined, |t| {
+        t.at(D0).set("shared-memory", u64s(&[0x0af0_0000]));
+    });
+    assert_eq!(p, NONE);
+    let p = edit(virtio, |t| {
+        t.at(D0).set("shared-memory", u64s(&[0x0af0_0000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@0: shared-memory: [0xaf00000, 0xb700000) overlaps /partitions/partition@1 ioreq-page [0xb000000, 0xb001000)"
+        ]
+    );
+    let p = edit(confined, |t| {
+        t.at(D0).set("shared-memory", u64s(&[0x0af0_1000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@0: shared-memory: [0xaf01000, 0xb001000) overlaps /partitions/partition@1 ioreq-page [0xb000000, 0xb001000)"
+        ]
+    );
+    // Misaligned: the message names the shared region.
+    let p = edit(confined, |t| {
+        t.at(D0).set("shared-memory", u64s(&[0x8000_0800]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@0: shared-memory: [0x80000800, 0x80100800) (/virtio/device@0 shared-region [0x40400000, 0x40500000)) is not 4 KiB-aligned (base and size must be multiples of 0x1000)"
+        ]
+    );
+}
+
+#[test]
+fn devices_share_a_mapping_only_when_region_and_address_are_equal() {
+    let region = u64s(&[0x4040_0000, 0x10_0000]);
+    // Both confined to the same range at the same address: one mapping.
+    let p = edit(two, |t| {
+        t.at(D0).set("shared-region", region.clone());
+        t.at(D1).set("shared-region", region.clone());
+    });
+    assert_eq!(p, NONE);
+    // The default and the same range written out: equal too.
+    let p = edit(two, |t| {
+        t.at(D1)
+            .set("shared-region", u64s(&[0x4000_0000, 0x80_0000]));
+    });
+    assert_eq!(p, NONE);
+    // Same address, different ranges.
+    let p = edit(two, |t| {
+        t.at(D1).set("shared-region", region.clone());
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@1: shared-memory: 0x80000000 is also the shared-memory of /virtio/device@0 for another range ([0x40400000, 0x40500000) here, [0x40000000, 0x40800000) there): devices share a mapping only when shared-region and shared-memory are both equal"
+        ]
+    );
+    // Different ranges at separate addresses are fine; overlapping ones clash
+    // by the size of the earlier device's range.
+    let p = edit(two, |t| {
+        t.at(D1)
+            .set("shared-region", region.clone())
+            .set("shared-memory", u64s(&[0x8080_0000]));
+    });
+    assert_eq!(p, NONE);
+    let p = edit(two, |t| {
+        t.at(D0).set("shared-region", region.clone());
+        t.at(D1).set("shared-memory", u64s(&[0x800f_f000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@1: shared-memory: [0x800ff000, 0x808ff000) overlaps /virtio/device@0 shared-memory [0x80000000, 0x80100000)"
+        ]
+    );
+    let p = edit(two, |t| {
+        t.at(D0).set("shared-region", region.clone());
+        t.at(D1).set("shared-memory", u64s(&[0x8010_0000]));
+    });
+    assert_eq!(p, NONE);
+    // A copy-mode device maps nothing: its neighbour may take any address.
+    let p = edit(copy_two, |t| {
+        t.at(D1).set("shared-memory", u64s(&[0x8000_1000]));
+    });
+    assert_eq!(p, NONE);
 }

@@ -79,6 +79,8 @@ pub enum FailReason {
         /// The deadline.
         ms: u32,
     },
+    /// The copy path refused a ring (frontend or backend).
+    Copy(crate::state::copy::CopyError),
     /// A completion that names nothing pending.
     Garbage {
         /// The slot named.
@@ -273,6 +275,7 @@ impl fmt::Display for FailReason {
                 "the backend did not complete a {} of offset {offset:#x} within {ms} ms",
                 if write { "write" } else { "read" }
             ),
+            FailReason::Copy(e) => write!(f, "copy mode: {e}"),
             FailReason::Garbage { slot, seq, waiting } => write!(
                 f,
                 "a completion for slot {slot} with sequence number {seq}, but {waiting} is pending (0: none)"

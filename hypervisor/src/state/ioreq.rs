@@ -8,8 +8,9 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use ferry_abi::ioreq::{self, Ioreq};
 use spin::Mutex;
 
-/// Access to the memory of request pages, by physical address. The EL2 shell
-/// uses volatile accesses and barriers; host tests use a plain buffer.
+/// Access to physical memory: request pages, and partitions' RAM for the copy
+/// path. The EL2 shell uses volatile accesses and barriers; host tests use a
+/// plain buffer.
 pub trait PageMemory {
     /// Reads the 32-bit word at `addr` (4-byte aligned).
     fn read_u32(&self, addr: u64) -> u32;
@@ -17,6 +18,9 @@ pub trait PageMemory {
     fn write_u32(&self, addr: u64, value: u32);
     /// Writes `bytes` from `addr` on.
     fn write_bytes(&self, addr: u64, bytes: &[u8]);
+    /// Reads `buf.len()` bytes from `addr` on (the copy path: guest memory by
+    /// physical address).
+    fn read_bytes(&self, addr: u64, buf: &mut [u8]);
     /// Orders the writes before it before the writes after it, as the backend's
     /// cores see them.
     fn barrier(&self);

@@ -16,6 +16,8 @@
 #![forbid(unsafe_code)]
 
 pub mod console;
+pub mod copy;
+pub mod copypath;
 pub mod effect;
 pub mod emul;
 pub mod event;

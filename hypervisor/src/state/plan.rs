@@ -4,7 +4,7 @@
 
 use alloc::vec::Vec;
 
-use ferry_config::{Config, Console, GuestRegion, Partition as PartitionConfig};
+use ferry_config::{Config, Console, GuestRegion, Partition as PartitionConfig, VirtioDevice};
 use ferry_platform::Region;
 
 use super::emul::{self, EmulError, EmulTable};
@@ -45,34 +45,73 @@ pub fn console_intid(cfg: &Config, p: &PartitionConfig) -> Option<u32> {
     }
 }
 
-/// Memory a backend maps beyond its RAM: its request page (at `page_pa`, if it
-/// has one) and, for each device it serves, its frontend's first memory region
-/// at the device's `shared-memory` address.
+/// What a region of [`backend_regions`] is, so the stage-2 builder knows how to
+/// map it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mapping {
+    /// The backend's IOREQ request page: a page of Ferry's memory that Ferry
+    /// and the backend both write (ordinary guest memory).
+    RequestPage,
+    /// A frontend's memory shared with the backend (a shared-mode device's
+    /// shared region): read/write, to be mapped never-executable, so the
+    /// backend can use it as data but never run code from it.
+    FrontendShared,
+}
+
+/// Memory backend `p` maps beyond its RAM, each region with what it is: its
+/// request page (at `page_pa`, if it has one) first, then, for each
+/// shared-mode device it serves in config order, the device's shared region
+/// ([`Config::shared_region`]: its `shared-region`, else the frontend's first
+/// memory region) at the device's `shared-memory` address, the host address
+/// translated through the frontend's memory regions. A copy-mode device maps
+/// nothing of its frontend. Devices that share one mapping (same frontend,
+/// shared region and address) give it once.
 pub fn backend_regions(
     cfg: &Config,
     p: &PartitionConfig,
     page_pa: Option<u64>,
-) -> Vec<GuestRegion> {
-    let mut extra: Vec<GuestRegion> = p
+) -> Vec<(GuestRegion, Mapping)> {
+    let mut extra: Vec<(GuestRegion, Mapping)> = p
         .ioreq
         .zip(page_pa)
-        .map(|(io, pa)| GuestRegion {
-            ipa: io.page,
-            pa,
-            size: ferry_abi::ioreq::PAGE_SIZE as u64,
+        .map(|(io, pa)| {
+            let page = GuestRegion {
+                ipa: io.page,
+                pa,
+                size: ferry_abi::ioreq::PAGE_SIZE as u64,
+            };
+            (page, Mapping::RequestPage)
         })
         .into_iter()
         .collect();
     for d in cfg.virtio.iter().filter(|d| d.backend == p.id) {
-        if let Some(fe) = cfg.partition(d.frontend).and_then(|fe| fe.memory.first()) {
-            extra.push(GuestRegion {
-                ipa: d.shared_memory,
-                pa: fe.pa,
-                size: fe.size,
-            });
+        let Some(r) = frontend_shared(cfg, d) else {
+            continue;
+        };
+        let r = (r, Mapping::FrontendShared);
+        if !extra.contains(&r) {
+            extra.push(r);
         }
     }
     extra
+}
+
+/// Where the backend of device `d` sees its frontend's memory, as a region of
+/// the backend (guest address `shared-memory`, host address of the shared
+/// region's start): `None` for a copy-mode device, or a shared region not inside
+/// one of the frontend's regions (which validation refuses).
+fn frontend_shared(cfg: &Config, d: &VirtioDevice) -> Option<GuestRegion> {
+    let at = d.shared_memory?;
+    let region = cfg.shared_region(d)?;
+    let fe = cfg.partition(d.frontend)?;
+    if !fe.contains_ipa(region.base, region.size) {
+        return None;
+    }
+    Some(GuestRegion {
+        ipa: at,
+        pa: fe.ipa_to_pa(region.base)?,
+        size: region.size,
+    })
 }
 
 /// The virtio routes, in the order of the devices' indices (a route's position
@@ -89,6 +128,7 @@ pub fn route_specs(cfg: &Config) -> Vec<RouteSpec> {
             backend: d.backend as usize,
             fe_intid: d.spi + PRIVATE,
             deadline_ms: d.deadline_ms,
+            bounce: d.bounce,
         })
         .collect();
     specs.sort_by_key(|r| r.index);

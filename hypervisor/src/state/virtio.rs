@@ -13,6 +13,8 @@ use ferry_abi::hypercall::HypercallStatus;
 use ferry_abi::ioreq::{self, Ioreq};
 use ferry_platform::Region;
 
+use super::copy::CopyDevice;
+use super::copypath;
 use super::effect::{Effect, Effects};
 use super::emul::MmioAccess;
 use super::event::{Event, FailReason};
@@ -57,6 +59,8 @@ pub struct Route {
     failed: AtomicBool,
     /// The last Status the frontend wrote (shown after a failure).
     status: AtomicU32,
+    /// Copy mode: the shadow queues (`copy`); `None` in shared mode.
+    pub copy: Option<spin::Mutex<CopyDevice>>,
 }
 
 /// Where a route's device sits (see [`Route::new`]).
@@ -76,6 +80,8 @@ pub struct RouteSpec {
     pub fe_intid: u32,
     /// Deadline of a synchronous access, in milliseconds.
     pub deadline_ms: u32,
+    /// Copy mode: the device's bounce area (backend addresses); `None`: shared.
+    pub bounce: Option<Region>,
 }
 
 impl Route {
@@ -92,6 +98,7 @@ impl Route {
             deadline_ms: spec.deadline_ms,
             failed: AtomicBool::new(false),
             status: AtomicU32::new(0),
+            copy: spec.bounce.map(|b| spin::Mutex::new(CopyDevice::new(b))),
         }
     }
 
@@ -145,6 +152,9 @@ pub fn frontend_access(
     if r.has_failed() {
         return Outcome::Done(failed_read(r, access.offset));
     }
+    if let Some(copy) = &r.copy {
+        return copypath::frontend_access(system, route, copy, vcpu, access, mem, now, fx);
+    }
     if let (Some(queue), QUEUE_NOTIFY) = (access.write, access.offset) {
         post(system, r, vcpu, queue, mem, fx);
         return Outcome::Done(0);
@@ -164,7 +174,7 @@ fn failed_read(route: &Route, offset: u64) -> u64 {
 
 /// Appends a QueueNotify to the backend's posted ring (or coalesces it) and
 /// rings its doorbell.
-fn post(
+pub(super) fn post(
     system: &System,
     route: &Route,
     vcpu: usize,
@@ -187,7 +197,7 @@ fn ring_doorbell(backend: &Partition, page: &RequestPage, fx: &mut Effects) {
 }
 
 /// A synchronous access: fills the slot and rings the doorbell.
-fn forward(
+pub(super) fn forward(
     system: &System,
     route: usize,
     vcpu: usize,
@@ -248,7 +258,10 @@ pub fn poll(
     let backend = &system.partitions[r.backend];
     let page = backend.ioreq.as_ref()?;
     if let Some(value) = page.take_done(mem, pending.slot, pending.seq) {
-        return Some(value);
+        return Some(match (&r.copy, pending.write) {
+            (Some(copy), false) => copy.lock().after_read(pending.offset, value),
+            _ => value,
+        });
     }
     if r.has_failed() {
         page.abandon(pending.slot);
@@ -344,13 +357,17 @@ pub fn notify_frontend(
     system: &System,
     backend: &Partition,
     device: u64,
+    mem: &impl PageMemory,
     fx: &mut Effects,
 ) -> Result<(), HypercallStatus> {
     let route = usize::try_from(device)
         .ok()
         .and_then(|d| served_device(system, backend.id, d));
-    match route.map(|i| &system.virtio[i]) {
-        Some(r) if !r.has_failed() => {
+    match route.map(|i| (i, &system.virtio[i])) {
+        Some((i, r)) if !r.has_failed() => {
+            if let Some(copy) = &r.copy {
+                return copypath::notify(system, i, copy, mem, fx);
+            }
             system.partitions[r.frontend].raise(r.fe_intid, usize::MAX, fx);
             Ok(())
         }

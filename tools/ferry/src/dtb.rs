@@ -26,6 +26,8 @@
 //!                    #address-cells = <1>; #size-cells = <0>;
 //!                    device@N { reg = <N>; type = "blk";      one per device it serves; N = its
 //!                               frontend-memory = <FE ipa, size, BE ipa>;   number on this backend
+//!                                   (copy mode: <bounce base, size, bounce base>)
+//!                               sharing = "copy";             copy mode only
 //!                               disk = <BE ipa size>; }; };   blk only
 //!     hypervisor { compatible = "ferry,hypervisor"; ferry,console-hypercall = <0x86000001>; };
 //! };
@@ -34,8 +36,8 @@
 use anyhow::{Context, Result};
 use ferry_abi::hypercall::CONSOLE_WRITE;
 use ferry_config::{
-    Config, Console, Device, IoreqSignal, Node, PL011_CLOCK_NODE, Partition, Property, VirtioKind,
-    pl011_node_name,
+    Config, Console, Device, IoreqSignal, Node, PL011_CLOCK_NODE, Partition, Property, Sharing,
+    VirtioDevice, VirtioKind, pl011_node_name,
 };
 
 /// GIC interrupt flags of virtio interrupts: edge rising.
@@ -295,14 +297,13 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
     w.property_u32("#size-cells", 0)?;
     // In backend_index order: device@0, device@1, ... (the IOREQ `device` field).
     for d in served {
-        let fe = cfg
-            .partition(d.frontend)
-            .and_then(|fe| fe.memory.first())
-            .with_context(|| format!("{}: the frontend has no memory region", d.path))?;
         let dev = w.begin_node(&format!("device@{:x}", d.backend_index))?;
         w.property_u32("reg", d.backend_index)?;
         w.property_string("type", d.kind.name())?;
-        w.property_array_u64("frontend-memory", &[fe.ipa, fe.size, d.shared_memory])?;
+        w.property_array_u64("frontend-memory", &frontend_memory(cfg, d)?)?;
+        if d.sharing == Sharing::Copy {
+            w.property_string("sharing", Sharing::Copy.name())?;
+        }
         if let (VirtioKind::Blk, Some(disk)) = (d.kind, d.disk) {
             w.property_array_u64("disk", &[disk.base, disk.size])?;
         }
@@ -310,4 +311,30 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
     }
     w.end_node(node)?;
     Ok(())
+}
+
+/// A backend device's `frontend-memory = <FE ipa, size, BE ipa>`: where the
+/// addresses its virtqueues carry are in the backend. Shared mode: the shared
+/// region (`shared-region`, default the frontend's first memory region) at
+/// `shared-memory`. Copy mode: the bounce area at itself (`<base size base>`,
+/// offset 0: the shadow virtqueues Ferry puts there carry bounce-area addresses,
+/// so the same backend serves both modes unchanged).
+fn frontend_memory(cfg: &Config, d: &VirtioDevice) -> Result<[u64; 3]> {
+    match d.sharing {
+        Sharing::Shared => {
+            let r = cfg
+                .shared_region(d)
+                .with_context(|| format!("{}: the frontend has no memory region", d.path))?;
+            let at = d
+                .shared_memory
+                .with_context(|| format!("{}: a \"shared\" device needs shared-memory", d.path))?;
+            Ok([r.base, r.size, at])
+        }
+        Sharing::Copy => {
+            let b = d
+                .bounce
+                .with_context(|| format!("{}: a \"copy\" device needs bounce", d.path))?;
+            Ok([b.base, b.size, b.base])
+        }
+    }
 }

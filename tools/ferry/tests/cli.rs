@@ -307,6 +307,121 @@ fn check_and_pack_refuse_a_disk_image_larger_than_its_disk() {
     let _ = fs::remove_dir_all(dir);
 }
 
+/// The virtio fixture with the rng in copy mode and the blk confined to 1 MiB
+/// of alpha, plus `f`'s edits.
+fn sharing_opts(f: impl FnOnce(&mut Opts)) -> Opts {
+    let mut o = Opts {
+        virtio: true,
+        copy: true,
+        bounce: Some(BOUNCE),
+        shared_region: Some([0x4040_0000, 0x10_0000]),
+        ..Opts::default()
+    };
+    f(&mut o);
+    o
+}
+
+#[test]
+fn check_and_dtb_of_copy_mode_and_a_shared_region() {
+    let dir = setup("check-sharing", &sharing_opts(|_| {}));
+    fs::write(dir.join("disk.img"), [0x44u8; 512]).unwrap();
+    let o = ferry(&["check", "sys.dtb", "-I", "extra"], &dir);
+    assert_eq!(stdout(&o), "sys.dtb: ok (2 partitions)\n", "{}", stderr(&o));
+    let o = ferry(
+        &[
+            "dtb",
+            "sys.dtb",
+            "-I",
+            "extra",
+            "--partition",
+            "beta",
+            "-o",
+            "beta.dtb",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let blob = fs::read(dir.join("beta.dtb")).unwrap();
+    let fdt = fdt::Fdt::new(&blob).unwrap();
+    let dev = |n: &str| fdt.find_node(&format!("/ferry-backend/{n}")).unwrap();
+    let u64s = |n: &str, p: &str| -> Vec<u64> {
+        dev(n)
+            .property(p)
+            .unwrap()
+            .value
+            .chunks(8)
+            .map(|c| u64::from_be_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    assert_eq!(
+        u64s("device@0", "frontend-memory"),
+        [BOUNCE[0], BOUNCE[1], BOUNCE[0]]
+    );
+    assert_eq!(
+        dev("device@0").property("sharing").unwrap().as_str(),
+        Some("copy")
+    );
+    assert_eq!(
+        u64s("device@1", "frontend-memory"),
+        [0x4040_0000, 0x10_0000, 0x8000_0000]
+    );
+    let o = ferry(&PACK, &dir);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn check_reports_sharing_problems() {
+    // Structure: copy mode without bounce but with shared-memory; bounce on a
+    // shared device.
+    let opts = sharing_opts(|o| {
+        o.bounce = None;
+        o.device_props = vec![
+            (0, "shared-memory", 0x9000_0000u64.to_be_bytes().to_vec()),
+            (
+                1,
+                "bounce",
+                [0x4070_0000u64, 0x1_0000]
+                    .iter()
+                    .flat_map(|v| v.to_be_bytes())
+                    .collect(),
+            ),
+        ];
+    });
+    let dir = setup("check-sharing-structure", &opts);
+    let o = ferry(&["check", "sys.dtb", "-I", "extra"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "error: /virtio/device@0: bounce: is missing (a \"copy\" device needs its bounce area in the backend's memory)\n\
+         error: /virtio/device@0: shared-memory: is only for sharing \"shared\" (this device is \"copy\": the backend gets no mapping of frontend memory)\n\
+         error: /virtio/device@1: bounce: is only for sharing \"copy\" (this device is \"shared\")\n\
+         3 problem(s) in sys.dtb\n"
+    );
+    let _ = fs::remove_dir_all(dir);
+    // Rules: a bounce area too small and over the blk's disk; a shared region
+    // outside alpha's memory.
+    let opts = sharing_opts(|o| {
+        o.bounce = Some([0x404f_f000, 0x2000]);
+        o.shared_region = Some([0x4080_0000, 0x10_0000]);
+    });
+    let dir = setup("check-sharing-rules", &opts);
+    fs::write(dir.join("disk.img"), [0x44u8; 512]).unwrap();
+    let o = ferry(&["check", "sys.dtb", "-I", "extra"], &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(
+        stdout(&o),
+        "error: /virtio/device@0: bounce: [0x404ff000, 0x40501000) is smaller than 0x10000 bytes (64 KiB: the shadow virtqueues and the buffers in flight)\n\
+         error: /virtio/device@1: shared-region: [0x40800000, 0x40900000) is not inside one guest memory region of the frontend \"alpha\" (/partitions/partition@0)\n\
+         error: /virtio/device@1: disk: [0x40400000, 0x40500000) overlaps /virtio/device@0 bounce [0x404ff000, 0x40501000)\n\
+         3 problem(s) in sys.dtb\n"
+    );
+    let o = ferry(&PACK, &dir);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(!dir.join("out.img").exists());
+    let _ = fs::remove_dir_all(dir);
+}
+
 /// The repository's `tests/` directory.
 fn repo_tests() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests")

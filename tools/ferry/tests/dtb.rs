@@ -413,3 +413,75 @@ fn backend_without_request_page_is_an_error() {
         "{err:#}"
     );
 }
+
+/// The virtio config with the rng (device 0) in copy mode (bounce area
+/// [`BOUNCE`]) and the blk (device 1) showing beta only 1 MiB of alpha, at
+/// alpha's 0x40400000.
+fn sharing_config() -> ferry_config::Config {
+    let opts = Opts {
+        virtio: true,
+        copy: true,
+        bounce: Some(BOUNCE),
+        shared_region: Some([0x4040_0000, 0x10_0000]),
+        ..Opts::default()
+    };
+    let cfg = ferry_config::parse(&config_dtb(&opts)).unwrap();
+    assert!(ferry_config::validate(&cfg, &Sizes).is_empty());
+    cfg
+}
+
+/// Every image 0x1000 bytes.
+struct Sizes;
+
+impl ferry_config::Images for Sizes {
+    fn image_size(&self, _: &ferry_config::Partition) -> Option<u64> {
+        Some(0x1000)
+    }
+    fn initrd_size(&self, _: &ferry_config::Partition) -> Option<u64> {
+        Some(0x1000)
+    }
+}
+
+#[test]
+fn backend_sees_the_bounce_area_of_a_copy_device_and_the_shared_region() {
+    let cfg = sharing_config();
+    let blob = guest_dtb(&cfg, &cfg.partitions[1], Some(9)).unwrap();
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    let be = child(&root, BACKEND_NODE);
+    let devs: Vec<FdtNode> = be.children().collect();
+    assert_eq!(devs.len(), 2);
+    // Copy mode: the bounce area at itself (offset 0), and `sharing`.
+    let [base, size] = BOUNCE.map(|v| v as u32);
+    assert_eq!(
+        be32(prop(&devs[0], "frontend-memory")),
+        [0, base, 0, size, 0, base]
+    );
+    assert_eq!(prop(&devs[0], "sharing"), b"copy\0");
+    // Shared mode confined: the shared region at shared-memory; no `sharing`.
+    assert_eq!(
+        be32(prop(&devs[1], "frontend-memory")),
+        [0, 0x4040_0000, 0, 0x10_0000, 0, 0x8000_0000]
+    );
+    assert!(devs[1].property("sharing").is_none());
+    assert_eq!(
+        be32(prop(&devs[1], "disk")),
+        [0, DISK[0] as u32, 0, DISK[1] as u32]
+    );
+    // The default config has no `sharing` property at all.
+    let plain = virtio_config();
+    let blob2 = guest_dtb(&plain, &plain.partitions[1], Some(9)).unwrap();
+    let fdt2 = Fdt::new(&blob2).unwrap();
+    assert!(fdt2.all_nodes().all(|n| n.property("sharing").is_none()));
+    dtc_accepts("beta-sharing", &blob);
+}
+
+#[test]
+fn the_frontend_does_not_see_the_sharing_mode() {
+    let cfg = sharing_config();
+    let plain = virtio_config();
+    assert_eq!(
+        guest_dtb(&cfg, &cfg.partitions[0], None).unwrap(),
+        guest_dtb(&plain, &plain.partitions[0], None).unwrap()
+    );
+}

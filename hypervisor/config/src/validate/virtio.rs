@@ -1,4 +1,5 @@
-//! The checks of virtio devices (`/virtio`) and of backends' IOREQ pages
+//! The checks of virtio devices (`/virtio`: window, SPI, shared-mode
+//! `shared-region`/`shared-memory`, copy-mode `bounce`, disk) and of backends' IOREQ pages
 //! (`ioreq-page`, `ioreq-spi` or `ioreq-poll-ms` of a partition).
 
 use alloc::format;
@@ -12,8 +13,8 @@ use super::{Images, Validator, region_problem, sane};
 use crate::MAX_SPI;
 use crate::error::{Bytes, Range};
 use crate::model::{
-    IoreqSignal, MAX_FRONTEND_VCPUS, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND, MIN_IOREQ_POLL_MS,
-    Partition, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
+    IoreqSignal, MAX_FRONTEND_VCPUS, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND, MIN_BOUNCE_SIZE,
+    MIN_IOREQ_POLL_MS, Partition, Sharing, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
 };
 
 /// A named guest-address range a new range must not overlap.
@@ -214,10 +215,16 @@ impl Validator<'_> {
             self.errs.prop(path, "spi", msg);
         }
 
-        self.shared_memory(d, fe, be, before);
+        match d.sharing {
+            Sharing::Shared => self.shared_memory(d, fe, be, before),
+            Sharing::Copy => {}
+        }
 
         self.deadline(d, be);
         self.disk(d, be, before, images);
+        if let Some(bounce) = d.bounce {
+            self.bounce(d, bounce, be, before, images);
+        }
     }
 
     /// `deadline-ms`: at least 1, and at least twice the backend's polling
@@ -304,14 +311,7 @@ impl Validator<'_> {
                 range: q.region(),
             });
         }
-        for o in before.iter().filter(|o| o.backend == d.backend) {
-            if let Some(disk) = o.disk {
-                taken.push(Taken {
-                    what: format!("{} disk", o.path),
-                    range: disk,
-                });
-            }
-        }
+        taken.extend(backend_areas(before, d.backend));
         taken.retain(|t| sane_small(&t.range));
         self.clash(path, "disk", &r, "", &taken);
 
@@ -360,8 +360,68 @@ impl Validator<'_> {
         self.clash(path, "window", &w, "", &taken);
     }
 
-    /// `shared-memory`: the frontend's first region mapped into the backend, free
-    /// in the backend's address space.
+    /// `bounce` of a copy-mode device: a backend guest range like a blk
+    /// device's `disk` (page-aligned, inside one of the backend's guest regions,
+    /// clear of its image, guest DTB, initrd and request page, of the device's
+    /// own disk and of the disks and bounce areas of its other devices), at
+    /// least [`MIN_BOUNCE_SIZE`].
+    fn bounce(
+        &mut self,
+        d: &VirtioDevice,
+        r: Region,
+        be: &Partition,
+        before: &[VirtioDevice],
+        images: &dyn Images,
+    ) {
+        let path = d.path.as_str();
+        if let Some(problem) = region_problem(r.base, r.size) {
+            let msg = format!("{} {problem}", Range::from(r));
+            self.errs.prop(path, "bounce", msg);
+            return;
+        }
+        if r.size < MIN_BOUNCE_SIZE {
+            let msg = format!(
+                "{} is smaller than {} (64 KiB: the shadow virtqueues and the buffers in flight)",
+                Range::from(r),
+                Bytes(MIN_BOUNCE_SIZE)
+            );
+            self.errs.prop(path, "bounce", msg);
+            return;
+        }
+        if !be.contains_ipa(r.base, r.size) {
+            let msg = format!(
+                "{} is not inside one guest memory region of the backend \"{}\" ({})",
+                Range::from(r),
+                be.label,
+                be.path
+            );
+            self.errs.prop(path, "bounce", msg);
+            return;
+        }
+        let mut taken: Vec<Taken> = payloads(be, images)
+            .into_iter()
+            .map(|(what, range)| Taken { what, range })
+            .collect();
+        if let Some(q) = be.ioreq {
+            taken.push(Taken {
+                what: format!("{} ioreq-page", be.path),
+                range: q.region(),
+            });
+        }
+        if let Some(disk) = d.disk {
+            taken.push(Taken {
+                what: format!("{} disk", d.path),
+                range: disk,
+            });
+        }
+        taken.extend(backend_areas(before, d.backend));
+        taken.retain(|t| sane_small(&t.range));
+        self.clash(path, "bounce", &r, "", &taken);
+    }
+
+    /// `shared-region` (if given) and `shared-memory` of a shared-mode device:
+    /// the frontend range inside one of its memory regions, mapped into the
+    /// backend at an address free in the backend's address space.
     fn shared_memory(
         &mut self,
         d: &VirtioDevice,
@@ -370,16 +430,20 @@ impl Validator<'_> {
         before: &[VirtioDevice],
     ) {
         let path = d.path.as_str();
-        let Some(first) = fe.memory.first() else {
-            return; // reported on the frontend
+        if let Some(r) = d.shared_region
+            && !self.shared_region(d, r, fe)
+        {
+            return; // the size of the mapping is unknown
+        }
+        let (Some(at), Some(shared)) = (d.shared_memory, self.cfg.shared_region(d)) else {
+            return; // parse requires shared-memory; a frontend without memory is reported on it
         };
-        let r = Region::new(d.shared_memory, first.size);
+        let r = Region::new(at, shared.size);
         if let Some(problem) = region_problem(r.base, r.size) {
             let msg = format!(
-                "{} ({} guest memory {}) {problem}",
+                "{} ({}) {problem}",
                 Range::from(r),
-                fe.path,
-                Range::from(first.guest())
+                shared_what(d, fe, shared)
             );
             self.errs.prop(path, "shared-memory", msg);
             return;
@@ -398,24 +462,82 @@ impl Validator<'_> {
             });
         }
         // Devices of one frontend on one backend share the mapping when they
-        // name the same address; any other overlap is a clash.
+        // name the same shared-region and shared-memory; any other overlap is a
+        // clash.
         for o in before.iter().filter(|o| o.backend == d.backend) {
-            let same = o.frontend == d.frontend && o.shared_memory == d.shared_memory;
-            if same {
+            let (Some(o_at), Some(o_shared)) = (o.shared_memory, self.cfg.shared_region(o)) else {
+                continue; // a copy-mode device maps nothing of its frontend
+            };
+            if o.frontend == d.frontend && o_at == at {
+                if o_shared == shared {
+                    continue;
+                }
+                let msg = format!(
+                    "{at:#x} is also the shared-memory of {} for another range ({} here, {} there): devices share a mapping only when shared-region and shared-memory are both equal",
+                    o.path,
+                    Range::from(shared),
+                    Range::from(o_shared)
+                );
+                self.errs.prop(path, "shared-memory", msg);
                 continue;
             }
-            if let Some(ofe) = self.cfg.partition(o.frontend)
-                && let Some(ofirst) = ofe.memory.first()
-            {
-                taken.push(Taken {
-                    what: format!("{} shared-memory", o.path),
-                    range: Region::new(o.shared_memory, ofirst.size),
-                });
-            }
+            taken.push(Taken {
+                what: format!("{} shared-memory", o.path),
+                range: Region::new(o_at, o_shared.size),
+            });
         }
         taken.retain(|t| sane_small(&t.range));
         self.clash(path, "shared-memory", &r, "", &taken);
     }
+
+    /// `shared-region` `r`: page-aligned, not empty, inside one of the
+    /// frontend's memory regions. Returns whether it is usable.
+    fn shared_region(&mut self, d: &VirtioDevice, r: Region, fe: &Partition) -> bool {
+        let path = d.path.as_str();
+        if let Some(problem) = region_problem(r.base, r.size) {
+            let msg = format!("{} {problem}", Range::from(r));
+            self.errs.prop(path, "shared-region", msg);
+            return false;
+        }
+        if !fe.contains_ipa(r.base, r.size) {
+            let msg = format!(
+                "{} is not inside one guest memory region of the frontend \"{}\" ({})",
+                Range::from(r),
+                fe.label,
+                fe.path
+            );
+            self.errs.prop(path, "shared-region", msg);
+            return false;
+        }
+        true
+    }
+}
+
+/// What a shared-mode device shows its backend, for messages: the frontend's
+/// `guest memory [..]` (the default) or the device's `shared-region [..]`.
+fn shared_what(d: &VirtioDevice, fe: &Partition, shared: Region) -> String {
+    if d.shared_region.is_some() {
+        format!("{} shared-region {}", d.path, Range::from(shared))
+    } else {
+        format!("{} guest memory {}", fe.path, Range::from(shared))
+    }
+}
+
+/// The disks and bounce areas of the devices of `before` that `backend` serves:
+/// what a new disk or bounce area in its memory must not overlap.
+fn backend_areas(before: &[VirtioDevice], backend: u32) -> Vec<Taken> {
+    let mut v = Vec::new();
+    for o in before.iter().filter(|o| o.backend == backend) {
+        for (what, area) in [("disk", o.disk), ("bounce", o.bounce)] {
+            if let Some(range) = area {
+                v.push(Taken {
+                    what: format!("{} {what}", o.path),
+                    range,
+                });
+            }
+        }
+    }
+    v
 }
 
 /// A range that can be compared: non-empty and not wrapping (windows are

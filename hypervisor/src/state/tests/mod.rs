@@ -3,6 +3,7 @@
 //! a request page with a doorbell). The counter runs at 1 kHz: one tick = 1 ms.
 
 mod console;
+mod copypath;
 mod emul;
 mod ioreq;
 mod plan;
@@ -104,7 +105,16 @@ impl PageMemory for Mem {
     }
 
     fn write_bytes(&self, addr: u64, bytes: &[u8]) {
-        self.with_page(addr, |p, o| p[o..o + bytes.len()].copy_from_slice(bytes));
+        for (i, &b) in bytes.iter().enumerate() {
+            self.with_page(addr + i as u64, |p, o| p[o] = b);
+        }
+    }
+
+    fn read_bytes(&self, addr: u64, buf: &mut [u8]) {
+        for (i, b) in buf.iter_mut().enumerate() {
+            let a = addr + i as u64;
+            *b = self.with_page(a, |p, o| p[o]);
+        }
     }
 
     fn barrier(&self) {}
@@ -121,6 +131,8 @@ pub struct Shape {
     pub fe_vcpus: usize,
     /// Partitions the exit policy waits for.
     pub wait_for: &'static [usize],
+    /// The device is in copy mode with this bounce area (backend addresses).
+    pub bounce: Option<Region>,
 }
 
 impl Default for Shape {
@@ -130,6 +142,7 @@ impl Default for Shape {
             page: true,
             fe_vcpus: 2,
             wait_for: &[0],
+            bounce: None,
         }
     }
 }
@@ -230,6 +243,7 @@ pub fn system(shape: Shape) -> (System, Mem) {
             backend: 1,
             fe_intid: FE_INTID,
             deadline_ms: DEADLINE_MS,
+            bounce: shape.bounce,
         },
         HZ,
     );

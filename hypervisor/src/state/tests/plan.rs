@@ -8,7 +8,7 @@ use ferry_config::{
 
 use super::*;
 use crate::state::emul::Device;
-use crate::state::plan;
+use crate::state::plan::{self, Mapping};
 
 fn partition(id: u32, label: &str, cpus: Vec<u32>, pa: u64) -> PartitionConfig {
     PartitionConfig {
@@ -46,7 +46,9 @@ fn device(index: u32, backend_index: u32, frontend: u32, backend: u32, spi: u32)
         window: Region::new(WINDOW + 0x200 * u64::from(index), 0x200),
         spi,
         sharing: Sharing::Shared,
-        shared_memory: 0x8000_0000,
+        shared_memory: Some(0x8000_0000),
+        shared_region: None,
+        bounce: None,
         deadline_ms: 50 + index,
         disk: None,
         disk_image: None,
@@ -126,30 +128,137 @@ fn a_pl011_console_needs_the_platforms_console_spi() {
     assert!(!plan::partition_spis(&cfg, &fe).contains(&(33, false)));
 }
 
+/// The request page of `config()`'s backend, mapped at host 0x71000000.
+const PAGE_REGION: (GuestRegion, Mapping) = (
+    GuestRegion {
+        ipa: 0x40fe_0000,
+        pa: 0x7100_0000,
+        size: 0x1000,
+    },
+    Mapping::RequestPage,
+);
+
+/// Makes `d` a copy-mode device with a 64 KiB bounce area in the backend.
+fn make_copy(d: &mut VirtioDevice, bounce: u64) {
+    d.sharing = Sharing::Copy;
+    d.shared_memory = None;
+    d.bounce = Some(Region::new(bounce, 0x1_0000));
+}
+
 #[test]
 fn a_backend_maps_its_page_and_each_frontends_first_region() {
     let cfg = config();
     let be = cfg.partition(1).unwrap();
     let regions = plan::backend_regions(&cfg, be, Some(0x7100_0000));
+    // Both devices share one mapping (same frontend, region and address).
     assert_eq!(
         regions,
         [
-            GuestRegion {
-                ipa: 0x40fe_0000,
-                pa: 0x7100_0000,
-                size: 0x1000
-            },
-            GuestRegion {
-                ipa: 0x8000_0000,
-                pa: 0x4000_0000,
-                size: 0x100_0000
-            },
-            GuestRegion {
-                ipa: 0x8000_0000,
-                pa: 0x4000_0000,
-                size: 0x100_0000
-            },
+            PAGE_REGION,
+            (
+                GuestRegion {
+                    ipa: 0x8000_0000,
+                    pa: 0x4000_0000,
+                    size: 0x100_0000
+                },
+                Mapping::FrontendShared
+            ),
         ]
+    );
+    // Without its page (not built yet), the frontend memory alone.
+    let regions = plan::backend_regions(&cfg, be, None);
+    assert_eq!(regions.len(), 1);
+    assert_eq!(regions[0].1, Mapping::FrontendShared);
+}
+
+#[test]
+fn a_copy_device_maps_no_frontend_memory() {
+    let mut cfg = config();
+    make_copy(&mut cfg.virtio[0], 0x4080_0000);
+    make_copy(&mut cfg.virtio[1], 0x4090_0000);
+    let be = cfg.partition(1).unwrap();
+    assert_eq!(
+        plan::backend_regions(&cfg, be, Some(0x7100_0000)),
+        [PAGE_REGION]
+    );
+    // Beside a shared device: only the shared one's region.
+    let mut cfg = config();
+    make_copy(&mut cfg.virtio[1], 0x4080_0000);
+    cfg.virtio[0].shared_region = Some(Region::new(0x4000_0000, 0x20_0000));
+    let be = cfg.partition(1).unwrap();
+    let regions = plan::backend_regions(&cfg, be, Some(0x7100_0000));
+    assert_eq!(
+        regions,
+        [
+            PAGE_REGION,
+            (
+                GuestRegion {
+                    ipa: 0x8000_0000,
+                    pa: 0x4000_0000,
+                    size: 0x20_0000
+                },
+                Mapping::FrontendShared
+            ),
+        ]
+    );
+}
+
+#[test]
+fn a_shared_region_maps_that_range_at_its_host_address() {
+    let mut cfg = config();
+    // fe: a second region, 16 MiB at guest 0x60000000, host 0x48000000.
+    let fe = cfg.partitions.iter_mut().find(|p| p.id == 0).unwrap();
+    fe.memory.push(GuestRegion {
+        ipa: 0x6000_0000,
+        pa: 0x4800_0000,
+        size: 0x100_0000,
+    });
+    // Device 0 (virtio[1]): 1 MiB of the second region at be's 0x80000000;
+    // device 1 (virtio[0], first in config order): the default (fe's first
+    // region) at be's 0x90000000.
+    cfg.virtio[1].shared_region = Some(Region::new(0x6030_0000, 0x10_0000));
+    cfg.virtio[0].shared_memory = Some(0x9000_0000);
+    let be = cfg.partition(1).unwrap();
+    let regions = plan::backend_regions(&cfg, be, Some(0x7100_0000));
+    assert_eq!(
+        regions,
+        [
+            PAGE_REGION,
+            (
+                GuestRegion {
+                    ipa: 0x9000_0000,
+                    pa: 0x4000_0000,
+                    size: 0x100_0000
+                },
+                Mapping::FrontendShared
+            ),
+            (
+                GuestRegion {
+                    ipa: 0x8000_0000,
+                    pa: 0x4830_0000,
+                    size: 0x10_0000
+                },
+                Mapping::FrontendShared
+            ),
+        ]
+    );
+    // Two devices with different regions at the same address are two mappings
+    // (validation refuses that config; the plan hides nothing).
+    cfg.virtio[0].shared_memory = Some(0x8000_0000);
+    let be = cfg.partition(1).unwrap();
+    assert_eq!(plan::backend_regions(&cfg, be, Some(0x7100_0000)).len(), 3);
+}
+
+#[test]
+fn a_shared_region_outside_the_frontend_maps_nothing() {
+    // Validation refuses these; the plan maps no stray host memory for them.
+    let mut cfg = config();
+    cfg.virtio[0].shared_region = Some(Region::new(0x7000_0000, 0x10_0000));
+    cfg.virtio[1].shared_region = Some(Region::new(0x40ff_0000, 0x2_0000));
+    let be = cfg.partition(1).unwrap();
+    assert_eq!(
+        plan::backend_regions(&cfg, be, Some(0x7100_0000)),
+        [PAGE_REGION]
     );
 }
 
@@ -169,6 +278,17 @@ fn routes_come_in_index_order_with_their_intids() {
     assert_eq!(specs[1].fe_intid, 49);
     assert_eq!((specs[1].backend_index, specs[1].deadline_ms), (1, 51));
     assert_eq!((specs[0].frontend, specs[0].backend), (0, 1));
+    assert_eq!((specs[0].bounce, specs[1].bounce), (None, None), "shared");
+}
+
+#[test]
+fn a_copy_devices_route_carries_its_bounce_area() {
+    let mut cfg = config();
+    make_copy(&mut cfg.virtio[0], 0x4080_0000);
+    let specs = plan::route_specs(&cfg);
+    // virtio[0] is the device with index 1.
+    assert_eq!(specs[1].bounce, Some(Region::new(0x4080_0000, 0x1_0000)));
+    assert_eq!(specs[0].bounce, None);
 }
 
 #[test]

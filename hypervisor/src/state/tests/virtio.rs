@@ -430,10 +430,10 @@ fn backend_ready_logs_once_and_always_wakes_waiters() {
 
 #[test]
 fn notify_frontend_raises_the_devices_interrupt() {
-    let (s, _) = running();
+    let (s, mem) = running();
     let mut fx = Effects::new();
     assert_eq!(
-        virtio::notify_frontend(&s, &s.partitions[1], 0, &mut fx),
+        virtio::notify_frontend(&s, &s.partitions[1], 0, &mem, &mut fx),
         Ok(())
     );
     assert_eq!(kicks(&fx, 0, false), 1);
@@ -449,18 +449,18 @@ fn notify_frontend_raises_the_devices_interrupt() {
 
 #[test]
 fn notify_frontend_of_a_device_it_does_not_serve_is_refused() {
-    let (s, _) = running();
+    let (s, mem) = running();
     for device in [1u64, 8, u64::MAX] {
         let mut fx = Effects::new();
         assert_eq!(
-            virtio::notify_frontend(&s, &s.partitions[1], device, &mut fx),
+            virtio::notify_frontend(&s, &s.partitions[1], device, &mem, &mut fx),
             Err(HypercallStatus::InvalidParameters)
         );
         assert!(fx.is_empty());
     }
     let mut fx = Effects::new();
     assert_eq!(
-        virtio::notify_frontend(&s, &s.partitions[0], 0, &mut fx),
+        virtio::notify_frontend(&s, &s.partitions[0], 0, &mem, &mut fx),
         Err(HypercallStatus::InvalidParameters),
         "the frontend serves nothing"
     );
@@ -468,22 +468,22 @@ fn notify_frontend_of_a_device_it_does_not_serve_is_refused() {
 
 #[test]
 fn notify_frontend_of_a_failed_device_is_refused() {
-    let (s, _) = running();
+    let (s, mem) = running();
     let mut fx = Effects::new();
     virtio::fail(&s, 0, FailReason::BackendStopped, &mut fx);
     let mut fx = Effects::new();
     assert_eq!(
-        virtio::notify_frontend(&s, &s.partitions[1], 0, &mut fx),
+        virtio::notify_frontend(&s, &s.partitions[1], 0, &mem, &mut fx),
         Err(HypercallStatus::InvalidParameters)
     );
 }
 
 #[test]
 fn notify_frontend_to_a_disabled_interrupt_kicks_nobody() {
-    let (s, _) = system(Shape::default());
+    let (s, mem) = system(Shape::default());
     let mut fx = Effects::new();
     assert_eq!(
-        virtio::notify_frontend(&s, &s.partitions[1], 0, &mut fx),
+        virtio::notify_frontend(&s, &s.partitions[1], 0, &mem, &mut fx),
         Ok(())
     );
     assert!(fx.is_empty(), "{fx:?}");

@@ -27,7 +27,21 @@ pub struct Opts {
     /// With `virtio`: beta polls its request page every this many ms
     /// (`ioreq-poll-ms`) instead of having `ioreq-spi`.
     pub poll_ms: Option<u32>,
+    /// With `virtio`: the rng (device 0) in copy mode (`sharing = "copy"`,
+    /// no `shared-memory`; its `bounce` is [`Opts::bounce`]).
+    pub copy: bool,
+    /// With `virtio`: device 0's `bounce`, whatever its mode ([`BOUNCE`] for a
+    /// good copy-mode device).
+    pub bounce: Option<[u64; 2]>,
+    /// With `virtio`: the blk's (device 1) `shared-region`: the range of alpha
+    /// beta sees at its `shared-memory`.
+    pub shared_region: Option<[u64; 2]>,
+    /// With `virtio`: more properties, as (device, name, value).
+    pub device_props: Vec<(u32, &'static str, Vec<u8>)>,
 }
+
+/// A copy-mode device's `bounce` area: 64 KiB at beta's 0x40600000.
+pub const BOUNCE: [u64; 2] = [0x4060_0000, 0x1_0000];
 
 /// The blk device's `disk` with [`Opts::virtio`]: 1 MiB at beta's 0x40400000.
 pub const DISK: [u64; 2] = [0x4040_0000, 0x10_0000];
@@ -41,6 +55,10 @@ impl Default for Opts {
             beta_pl011: false,
             virtio: false,
             poll_ms: None,
+            copy: false,
+            bounce: None,
+            shared_region: None,
+            device_props: Vec::new(),
         }
     }
 }
@@ -151,11 +169,24 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
             w.property_string("backend", "beta").unwrap();
             w.property_array_u64("window", &[window, 0x200]).unwrap();
             w.property_u32("spi", spi).unwrap();
-            w.property_string("sharing", "shared").unwrap();
-            w.property_u64("shared-memory", 0x8000_0000).unwrap();
+            if i == 0 && o.copy {
+                w.property_string("sharing", "copy").unwrap();
+            } else {
+                w.property_string("sharing", "shared").unwrap();
+                w.property_u64("shared-memory", 0x8000_0000).unwrap();
+            }
+            if let (0, Some(b)) = (i, o.bounce) {
+                w.property_array_u64("bounce", &b).unwrap();
+            }
+            if let (1, Some(r)) = (i, o.shared_region) {
+                w.property_array_u64("shared-region", &r).unwrap();
+            }
             if kind == "blk" {
                 w.property_array_u64("disk", &DISK).unwrap();
                 w.property_string("disk-image", "disk.img").unwrap();
+            }
+            for (_, name, v) in o.device_props.iter().filter(|(d, _, _)| *d == i) {
+                w.property(name, v).unwrap();
             }
             w.end_node(d).unwrap();
         }
