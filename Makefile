@@ -16,6 +16,8 @@
 #   make bench             benchmarks under QEMU -icount, run twice (docs/bench.md)
 #   make coverage          line coverage of the host tests, per crate and for the EL2
 #                          core (installs cargo-llvm-cov on first use)
+#   make fuzz              coverage-guided fuzzing of the copy path for FUZZ_SECS seconds (default
+#                          60; installs nightly and cargo-fuzz on first use; docs/fuzzing.md)
 #   make clippy | fmt | clean
 #
 # Variables: PLATFORM=qemu-virt|imx8mp-evk, RUN_SCENARIO=<name from tests/scenarios.toml>,
@@ -58,7 +60,7 @@ PARTITION_ELF_DIR := $(or $(CARGO_TARGET_DIR),devices/partition/target)/aarch64-
 PARTITION_BIN := build/partitions
 
 # The bare-metal EL1 test guests: a cargo workspace of their own (tests/guests/README.md).
-GUESTS := hello smp cpu-off-irq cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe vbench
+GUESTS := hello smp cpu-off-irq cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe vfe-hostile vbench
 GUEST_TARGET := aarch64-unknown-none
 GUEST_MANIFEST := tests/guests/Cargo.toml
 GUEST_ELF_DIR := $(or $(CARGO_TARGET_DIR),tests/guests/target)/$(GUEST_TARGET)/release
@@ -80,7 +82,7 @@ INITRAMFS_VIRTIO := $(GUEST_CACHE)/initramfs-virtio.cpio.gz
 # Steps of one target (deps, then images, ...) must run in order even under `make -j`.
 .NOTPARALLEL:
 .PHONY: all image images deps guests initramfs partitions test-guests guest-smoke ferry-tool test run \
-	run-linux bench coverage clippy fmt clean help
+	run-linux bench coverage fuzz clippy fmt clean help
 
 all: image
 
@@ -186,6 +188,20 @@ coverage:
 	$(CARGO) llvm-cov --workspace --ignore-run-fail --json --summary-only --output-path $(COVERAGE_DIR)/summary.json
 	@tools/coverage-summary $(COVERAGE_DIR)/summary.json | tee $(COVERAGE_DIR)/summary.txt
 
+# Coverage-guided fuzzing (docs/fuzzing.md): the cargo-fuzz crate hypervisor/fuzz, a
+# workspace of its own. A nightly toolchain and cargo-fuzz are installed here on first use
+# (not by `make deps`); the corpus grows in hypervisor/fuzz/corpus, crashes land in
+# hypervisor/fuzz/artifacts. The state layer is safe Rust: no sanitizer by default.
+FUZZ_SECS ?= 60
+FUZZ_TARGET ?= copy_engine
+FUZZ_SANITIZER ?= none
+
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
+	cd hypervisor/fuzz && $(CARGO) +nightly fuzz run $(FUZZ_TARGET) -s $(FUZZ_SANITIZER) -- \
+		-max_total_time=$(FUZZ_SECS) -print_final_stats=1
+
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
 	$(CARGO) clippy -p ferry-hypervisor --target $(TARGET) \
@@ -208,4 +224,4 @@ clean:
 	fi
 
 help:
-	@sed -n '3,24p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,26p' Makefile | sed 's/^# \{0,1\}//'

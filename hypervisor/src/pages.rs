@@ -19,18 +19,42 @@ impl PageMemory for PhysPages {
     }
 
     fn write_bytes(&self, addr: u64, bytes: &[u8]) {
-        for (i, &b) in bytes.iter().enumerate() {
+        let (head, words, tail) = split(addr, bytes.len());
+        for (i, &b) in bytes[..head].iter().enumerate() {
             // SAFETY: as in `read_u32`, or partition RAM the state layer translated
             // through the partition's regions (identity-mapped at EL2).
             unsafe { core::ptr::write_volatile((addr + i as u64) as *mut u8, b) };
         }
+        for (i, w) in bytes[head..head + 8 * words].chunks_exact(8).enumerate() {
+            let at = addr + (head + 8 * i) as u64;
+            let v = u64::from_le_bytes(w.try_into().unwrap_or([0; 8]));
+            // SAFETY: as above; `at` is 8-byte aligned (`split`).
+            unsafe { core::ptr::write_volatile(at as *mut u64, v) };
+        }
+        for (i, &b) in bytes[head + 8 * words..][..tail].iter().enumerate() {
+            let at = addr + (head + 8 * words + i) as u64;
+            // SAFETY: as above.
+            unsafe { core::ptr::write_volatile(at as *mut u8, b) };
+        }
     }
 
     fn read_bytes(&self, addr: u64, buf: &mut [u8]) {
-        for (i, b) in buf.iter_mut().enumerate() {
+        let (head, words, tail) = split(addr, buf.len());
+        for (i, b) in buf[..head].iter_mut().enumerate() {
             // SAFETY: the state layer reads only request pages and partition RAM it
             // translated through the partition's regions (identity-mapped at EL2).
             *b = unsafe { core::ptr::read_volatile((addr + i as u64) as *const u8) };
+        }
+        for (i, w) in buf[head..head + 8 * words].chunks_exact_mut(8).enumerate() {
+            let at = addr + (head + 8 * i) as u64;
+            // SAFETY: as above; `at` is 8-byte aligned (`split`).
+            let v = unsafe { core::ptr::read_volatile(at as *const u64) };
+            w.copy_from_slice(&v.to_le_bytes());
+        }
+        let rest = head + 8 * words;
+        for (i, b) in buf[rest..rest + tail].iter_mut().enumerate() {
+            // SAFETY: as above.
+            *b = unsafe { core::ptr::read_volatile((addr + (rest + i) as u64) as *const u8) };
         }
     }
 
@@ -38,4 +62,12 @@ impl PageMemory for PhysPages {
         // SAFETY: a barrier; no memory effects of its own.
         unsafe { core::arch::asm!("dmb ish", options(nostack)) };
     }
+}
+
+/// Splits an access of `len` bytes at `addr` into bytes up to the next 8-byte
+/// boundary, whole aligned words, and the bytes after them.
+fn split(addr: u64, len: usize) -> (usize, usize, usize) {
+    let head = ((8 - (addr % 8) as usize) % 8).min(len);
+    let words = (len - head) / 8;
+    (head, words, len - head - 8 * words)
 }

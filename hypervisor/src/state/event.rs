@@ -227,10 +227,15 @@ impl fmt::Display for StopReason {
                 } else {
                     "access"
                 };
+                let status = esr::abort_status_name(esr).unwrap_or("?");
+                let why = if status.starts_with("permission") {
+                    "that its mapping there does not permit (e.g. execute-never shared memory)"
+                } else {
+                    "outside its memory and devices"
+                };
                 write!(
                     f,
-                    "stage-2 {what} abort: {access} at IPA {ipa:#x} outside its memory and devices (ESR_EL2 {esr:#x}, PC {pc:#x}, {})",
-                    esr::abort_status_name(esr).unwrap_or("?")
+                    "stage-2 {what} abort: {access} at IPA {ipa:#x} {why} (ESR_EL2 {esr:#x}, PC {pc:#x}, {status})"
                 )
             }
             StopReason::Undecodable { ipa, esr, pc } => write!(

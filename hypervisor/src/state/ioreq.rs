@@ -175,9 +175,15 @@ impl RequestPage {
     }
 
     /// Stops waiting in `slot` (the access failed): a late completion for it is
-    /// then garbage.
-    pub fn abandon(&self, slot: usize) {
+    /// then garbage, and the record no longer reads READY, so a backend that has
+    /// not picked it up yet does not serve an access nobody waits for.
+    pub fn abandon(&self, mem: &impl PageMemory, slot: usize) {
         self.waiting[slot].store(0, Ordering::Release);
+        mem.write_bytes(
+            self.base + (ioreq::sync_slot_offset(slot) + ioreq::STATE_OFFSET) as u64,
+            &[ioreq::state::NONE],
+        );
+        mem.barrier();
     }
 
     /// The backend completes `slot` with sequence number `seq` and `value`:

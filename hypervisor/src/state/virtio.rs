@@ -264,11 +264,11 @@ pub fn poll(
         });
     }
     if r.has_failed() {
-        page.abandon(pending.slot);
+        page.abandon(mem, pending.slot);
         return Some(u64::MAX);
     }
     if backend.is_stopped() {
-        page.abandon(pending.slot);
+        page.abandon(mem, pending.slot);
         return Some(fail(
             system,
             pending.route,
@@ -288,7 +288,7 @@ pub fn poll(
         ),
     };
     let why = late?;
-    page.abandon(pending.slot);
+    page.abandon(mem, pending.slot);
     Some(fail(system, pending.route, why, fx))
 }
 

@@ -1,8 +1,11 @@
 //! `ferry-test bench` (docs/bench.md): packs `tests/partitions/bench.dts` (vbench, the
-//! frontend, and vbe, the backend), boots it twice under `-icount shift=0,sleep=off`,
-//! parses the `bench: <name> <ticks/op> ...` lines vbench prints, and prints a table
-//! with each figure as a ratio to the null hypercall, the hypervisor's .text+.rodata
-//! size, and whether the two runs gave the same numbers.
+//! frontend, and vbe, the backend) and the sharing-mode pair `bench-shared.dts` and
+//! `bench-copy.dts` (the same rng and blk devices in shared and in copy mode), boots
+//! each twice under `-icount shift=0,sleep=off`, parses the `bench: <name> <ticks/op>
+//! ...` lines vbench prints, and prints a table with each figure as a ratio to the
+//! null hypercall, a table of the sharing-mode figures with the ratios copy/shared,
+//! the hypervisor's .text+.rodata size, and whether the two runs of each config gave
+//! the same numbers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -15,6 +18,11 @@ use crate::verdict;
 
 /// The benchmark's system config, relative to the repository root.
 pub const CONFIG: &str = "tests/partitions/bench.dts";
+/// The sharing modes compared, in table order, and the scenario names of their
+/// configs (`tests/partitions/<name>.dts`; vbench's `sharing=` bootarg is the mode).
+pub const MODES: [(&str, &str); 2] = [("shared", "bench-shared"), ("copy", "bench-copy")];
+/// The figures each sharing-mode config gives, as `<row>(<mode>)`.
+pub const SHARING_ROWS: [&str; 2] = ["rng-request", "blk-read-64k"];
 /// The QEMU arguments that make the counts deterministic.
 pub const ICOUNT: [&str; 2] = ["-icount", "shift=0,sleep=off"];
 /// The figure every other one is divided by.
@@ -31,18 +39,59 @@ fn describe(name: &str) -> &'static str {
         "forwarded-read" => "MagicValue read via the backend",
         "request-notify" => "rng request to FE handler entry",
         "notify-irq" => "BE NOTIFY_FRONTEND to FE handler entry",
+        "rng-request" => "8-byte rng request to completion (WFI)",
+        "blk-read-64k" => "128-sector blk read to completion (WFI)",
         _ => "",
     }
 }
 
-/// The scenario `bench` boots (not in tests/scenarios.toml: `test` does not run it).
-pub fn scenario() -> Scenario {
+/// One config `bench` boots: its scenario name (also the stem of its logs), config
+/// and the figures a run must give (besides at least one).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Bench {
+    pub name: String,
+    pub config: String,
+    pub required: Vec<String>,
+}
+
+/// What `bench` boots: bench.dts, then each sharing mode's config.
+pub fn benches() -> Vec<Bench> {
+    let mut v = vec![Bench {
+        name: "bench".into(),
+        config: CONFIG.into(),
+        required: vec![FLOOR.into()],
+    }];
+    v.extend(MODES.iter().map(|(mode, name)| Bench {
+        name: (*name).into(),
+        config: format!("tests/partitions/{name}.dts"),
+        required: SHARING_ROWS.iter().map(|r| tagged(r, mode)).collect(),
+    }));
+    v
+}
+
+/// A sharing-mode figure's name as vbench prints it: `rng-request(copy)`.
+pub fn tagged(row: &str, mode: &str) -> String {
+    format!("{row}({mode})")
+}
+
+/// A figure's name as the table shows it (`rng-request (copy)`) and the figure it
+/// describes (`rng-request`).
+fn shown(name: &str) -> (String, &str) {
+    match name.split_once('(') {
+        Some((base, mode)) if mode.ends_with(')') => (format!("{base} ({mode}"), base),
+        _ => (name.to_string(), name),
+    }
+}
+
+/// The scenario that boots `b` (not in tests/scenarios.toml: `test` does not run it).
+pub fn scenario(b: &Bench) -> Scenario {
+    let (name, config) = (&b.name, &b.config);
     let text = format!(
         r#"[[scenario]]
-name = "bench"
+name = "{name}"
 description = "benchmarks: vbench (frontend) and vbe (backend) under -icount"
 image = "qemu-virt"
-config = "{CONFIG}"
+config = "{config}"
 machine = "virt,gic-version=3,virtualization=on"
 cpu = "cortex-a53"
 smp = 4
@@ -53,7 +102,7 @@ expect_log = ["[fe] vbench: done"]
 "#
     );
     scenario::parse(&text, "bench")
-        .expect("the built-in bench scenario parses")
+        .expect("the built-in bench scenarios parse")
         .remove(0)
 }
 
@@ -114,28 +163,33 @@ pub fn differences(a: &[Figure], b: &[Figure]) -> Vec<String> {
     out
 }
 
-/// The table: one row per figure (the counter frequency is a note below it).
-pub fn table(figs: &[Figure]) -> Vec<String> {
-    let floor = figs
-        .iter()
+/// The null hypercall's median, the unit of the `x null` column.
+fn floor(figs: &[Figure]) -> Option<f64> {
+    figs.iter()
         .find(|f| f.name == FLOOR)
         .and_then(Figure::ticks)
-        .filter(|&t| t > 0.0);
+        .filter(|&t| t > 0.0)
+}
+
+/// Rows of `figs` (all but `cntfrq`) with a name column `width` wide: median, min,
+/// median over `floor`, samples, what.
+fn rows(figs: &[Figure], floor: Option<f64>, width: usize) -> Vec<String> {
     let mut out = vec![
         format!(
-            "{:<16} {:>12} {:>12} {:>8} {:>6}  {}",
+            "{:<width$} {:>12} {:>12} {:>8} {:>6}  {}",
             "figure", "median ticks", "min ticks", "x null", "n", "what"
         ),
-        "-".repeat(90),
+        "-".repeat(74 + width),
     ];
     for f in figs.iter().filter(|f| f.name != "cntfrq") {
         let ratio = match (f.ticks(), floor) {
             (Some(t), Some(fl)) => format!("{:.3}", t / fl),
             _ => "-".into(),
         };
+        let (name, base) = shown(&f.name);
         out.push(format!(
-            "{:<16} {:>12} {:>12} {:>8} {:>6}  {}",
-            f.name,
+            "{:<width$} {:>12} {:>12} {:>8} {:>6}  {}",
+            name,
             f.value,
             f.field("min").unwrap_or("-"),
             ratio,
@@ -144,14 +198,73 @@ pub fn table(figs: &[Figure]) -> Vec<String> {
                     Some(u) if u != "1" => format!("{n}x{u}"),
                     _ => n.to_string(),
                 }),
-            describe(&f.name)
+            describe(base)
         ));
     }
+    out
+}
+
+/// The table: one row per figure (the counter frequency is a note below it).
+pub fn table(figs: &[Figure]) -> Vec<String> {
+    let mut out = rows(figs, floor(figs), 16);
     if let Some(hz) = figs.iter().find(|f| f.name == "cntfrq") {
         out.push(format!(
             "counter: CNTVCT_EL0 at {} Hz (under -icount shift=0: 1 ns of virtual time per instruction)",
             hz.value
         ));
+    }
+    out
+}
+
+/// The sharing-mode table: for each of [`SHARING_ROWS`] its figure in each of
+/// [`MODES`] (`by_mode`: each mode's figures, in [`MODES`] order; `x null` against
+/// `main`'s null hypercall), then a line per row with the ratios copy/shared of the
+/// medians and of the minimums and the medians' difference (in instructions with
+/// `main`'s counter frequency).
+pub fn sharing_table(main: &[Figure], by_mode: &[Vec<Figure>]) -> Vec<String> {
+    let find = |m: usize, row: &str| {
+        let name = tagged(row, MODES[m].0);
+        by_mode.get(m)?.iter().find(|f| f.name == name).cloned()
+    };
+    let mut figs = Vec::new();
+    for row in SHARING_ROWS {
+        figs.extend((0..MODES.len()).filter_map(|m| find(m, row)));
+    }
+    let mut out = vec![format!(
+        "sharing modes ({}): one request to completion, the frontend waiting in WFI",
+        MODES
+            .iter()
+            .map(|(mode, name)| format!("{mode}: {name}.dts"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    )];
+    out.extend(rows(&figs, floor(main), 22));
+    let (num, den) = (MODES[1].0, MODES[0].0);
+    // Under -icount shift=0 one instruction is 1 ns: instructions per tick.
+    let per_tick = main
+        .iter()
+        .find(|f| f.name == "cntfrq")
+        .and_then(Figure::ticks)
+        .filter(|&hz| hz > 0.0)
+        .map(|hz| 1e9 / hz);
+    for row in SHARING_ROWS {
+        let pair = |field: &dyn Fn(&Figure) -> Option<f64>| {
+            let (a, b) = (find(1, row)?, find(0, row)?);
+            Some((field(&a)?, field(&b)?)).filter(|&(_, d)| d > 0.0)
+        };
+        let Some((c, s)) = pair(&Figure::ticks) else {
+            out.push(format!("{num}/{den} {row} -"));
+            continue;
+        };
+        let mut line = format!("{num}/{den} {row} x{:.3}", c / s);
+        if let Some((cm, sm)) = pair(&|f: &Figure| f.field("min")?.parse().ok()) {
+            line += &format!(" (min x{:.3})", cm / sm);
+        }
+        line += &format!(", {:+.2} ticks", c - s);
+        if let Some(k) = per_tick {
+            line += &format!(" = {:+.0} instructions", (c - s) * k);
+        }
+        out.push(line);
     }
     out
 }
@@ -206,21 +319,18 @@ fn size_line(root: &Path) -> String {
     }
 }
 
-/// `ferry-test bench`.
-pub fn run(root: &Path) -> Result<ExitCode> {
-    let s = scenario();
-    std::fs::create_dir_all(root.join(crate::LOG_DIR))?;
+/// Packs `b`'s config and boots it [`RUNS`] times: each run's figures, or `None`
+/// when a run failed (reported).
+fn boot_runs(root: &Path, b: &Bench, ferry_bin: &Path) -> Result<Option<Vec<Vec<Figure>>>> {
+    let s = scenario(b);
     let (hypervisor, _) = crate::inputs(root, &s).map_err(anyhow::Error::msg)?;
-    let ferry_bin = crate::provide_ferry(root, std::slice::from_ref(&s))
-        .unwrap_or_else(|| Err("no ferry CLI".into()))
-        .map_err(anyhow::Error::msg)?;
-    let tool_log = Path::new(crate::LOG_DIR).join("bench.ferry.log");
+    let tool_log = Path::new(crate::LOG_DIR).join(format!("{}.ferry.log", b.name));
     let packed = match crate::prepare(
         root,
         &s,
-        CONFIG,
+        &b.config,
         &hypervisor,
-        &ferry_bin,
+        ferry_bin,
         &root.join(&tool_log),
     ) {
         Ok(p) => p,
@@ -237,7 +347,7 @@ pub fn run(root: &Path) -> Result<ExitCode> {
     println!("bench: {}", qemu::shell_line(&bin, &args));
     let mut runs = Vec::new();
     for i in 1..=RUNS {
-        let log = Path::new(crate::LOG_DIR).join(format!("bench-{i}.log"));
+        let log = Path::new(crate::LOG_DIR).join(format!("{}-{i}.log", b.name));
         let _ = std::fs::remove_file(root.join(&log));
         let outcome =
             crate::boot_captured(root, &bin, &args, &root.join(&log), s.timeout_secs, &[]);
@@ -247,16 +357,23 @@ pub fn run(root: &Path) -> Result<ExitCode> {
             .unwrap_or_default();
         let v = verdict::judge(s.expect_exit, &s.expected_log(), &text, &outcome);
         let figs = parse(&text);
-        if !v.passed() || figs.is_empty() {
-            println!(
-                "bench: run {i} FAILED: {} (log: {})",
-                v.reason_line(),
-                log.display()
-            );
+        let missing: Vec<&str> = b
+            .required
+            .iter()
+            .filter(|r| !figs.iter().any(|f| &f.name == *r))
+            .map(String::as_str)
+            .collect();
+        if !v.passed() || figs.is_empty() || !missing.is_empty() {
+            let why = if v.passed() {
+                format!("no figure {}", missing.join(", "))
+            } else {
+                v.reason_line()
+            };
+            println!("bench: run {i} FAILED: {why} (log: {})", log.display());
             for l in crate::tail(&root.join(&log), crate::TAIL_LINES) {
                 println!("  | {l}");
             }
-            return Ok(ExitCode::FAILURE);
+            return Ok(None);
         }
         println!(
             "bench: run {i} ok ({} figures, log: {})",
@@ -265,12 +382,43 @@ pub fn run(root: &Path) -> Result<ExitCode> {
         );
         runs.push(figs);
     }
+    Ok(Some(runs))
+}
+
+/// `ferry-test bench`.
+pub fn run(root: &Path) -> Result<ExitCode> {
+    let benches = benches();
+    let scenarios: Vec<Scenario> = benches.iter().map(scenario).collect();
+    std::fs::create_dir_all(root.join(crate::LOG_DIR))?;
+    let ferry_bin = crate::provide_ferry(root, &scenarios)
+        .unwrap_or_else(|| Err("no ferry CLI".into()))
+        .map_err(anyhow::Error::msg)?;
+    // Each config's runs, in `benches` order.
+    let mut all = Vec::new();
+    for b in &benches {
+        match boot_runs(root, b, &ferry_bin)? {
+            Some(runs) => all.push(runs),
+            None => return Ok(ExitCode::FAILURE),
+        }
+    }
     println!();
-    for l in table(&runs[0]) {
+    for l in table(&all[0][0]) {
+        println!("{l}");
+    }
+    println!();
+    let by_mode: Vec<Vec<Figure>> = all[1..].iter().map(|runs| runs[0].clone()).collect();
+    for l in sharing_table(&all[0][0], &by_mode) {
         println!("{l}");
     }
     println!("{}", size_line(root));
-    let diffs = differences(&runs[0], &runs[1]);
+    let mut diffs = Vec::new();
+    for (b, runs) in benches.iter().zip(&all) {
+        diffs.extend(
+            differences(&runs[0], &runs[1])
+                .into_iter()
+                .map(|d| format!("{}: {d}", b.config)),
+        );
+    }
     if diffs.is_empty() {
         println!("bench: runs identical");
         Ok(ExitCode::SUCCESS)
@@ -340,9 +488,86 @@ mod tests {
     }
 
     #[test]
-    fn bench_scenario_is_valid() {
-        let s = scenario();
-        assert_eq!(s.config.as_deref(), Some(CONFIG));
-        s.validate().unwrap();
+    fn bench_scenarios_are_valid() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let b = benches();
+        assert_eq!(b.len(), 1 + MODES.len());
+        assert_eq!(b[0].config, CONFIG);
+        for b in &b {
+            let s = scenario(b);
+            assert_eq!(s.name, b.name);
+            assert_eq!(s.config.as_deref(), Some(b.config.as_str()));
+            assert!(root.join(&b.config).is_file(), "no {}", b.config);
+            s.validate().unwrap();
+        }
+        assert_eq!(b[2].required, ["rng-request(copy)", "blk-read-64k(copy)"]);
+    }
+
+    /// The sharing-mode configs differ in the devices' sharing only, and each gives
+    /// vbench its mode.
+    #[test]
+    fn sharing_configs_differ_in_sharing_only() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let body = |mode: &str, name: &str| {
+            let text =
+                std::fs::read_to_string(root.join(format!("tests/partitions/{name}.dts"))).unwrap();
+            assert!(
+                text.contains(&format!("sharing={mode} ")),
+                "{name}: no sharing={mode}"
+            );
+            // Past the header comment; the model line names the mode; vbench's
+            // `sharing=` is the mode.
+            text[text.find("/dts-v1/").unwrap()..]
+                .replace(&format!("sharing={mode} "), "sharing=MODE ")
+                .lines()
+                .filter(|l| {
+                    let l = l.trim();
+                    !(l.starts_with("model")
+                        || l.starts_with("sharing =")
+                        || l.starts_with("shared-memory")
+                        || l.starts_with("bounce"))
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        let (shared, copy) = (MODES[0], MODES[1]);
+        assert_eq!(body(shared.0, shared.1), body(copy.0, copy.1));
+    }
+
+    const SHARED: &str = "[fe] bench: rng-request(shared) 1000.00 min=990.00 n=100 unit=1\n\
+        [fe] bench: blk-read-64k(shared) 4000.00 min=3900.00 n=100 unit=1\n";
+    const COPY: &str = "[fe] bench: rng-request(copy) 1500.00 min=1485.00 n=100 unit=1\n\
+        [fe] bench: blk-read-64k(copy) 10000.00 min=9750.00 n=100 unit=1\n";
+
+    #[test]
+    fn sharing_table_has_rows_and_ratios() {
+        let t = sharing_table(&parse(LOG), &[parse(SHARED), parse(COPY)]);
+        let row = |p: &str| t.iter().find(|l| l.starts_with(p)).unwrap();
+        let r = row("rng-request (shared) ");
+        assert!(r.contains(" 1000.00 ") && r.contains(" 12.500 "), "{r}");
+        assert!(r.ends_with("8-byte rng request to completion (WFI)"), "{r}");
+        assert!(row("blk-read-64k (copy) ").contains(" 10000.00 "));
+        let names: Vec<&str> = t[3..7].iter().map(|l| &l[..22]).collect();
+        assert_eq!(
+            names,
+            [
+                "rng-request (shared)  ",
+                "rng-request (copy)    ",
+                "blk-read-64k (shared) ",
+                "blk-read-64k (copy)   "
+            ]
+        );
+        assert_eq!(
+            row("copy/shared rng-request"),
+            "copy/shared rng-request x1.500 (min x1.500), +500.00 ticks = +8000 instructions"
+        );
+        assert_eq!(
+            row("copy/shared blk-read-64k"),
+            "copy/shared blk-read-64k x2.500 (min x2.500), +6000.00 ticks = +96000 instructions"
+        );
+        // A mode without figures: no row, no ratio.
+        let t = sharing_table(&parse(LOG), &[parse(SHARED)]);
+        assert!(!t.iter().any(|l| l.contains("(copy)")));
+        assert!(t.contains(&"copy/shared rng-request -".to_string()));
     }
 }

@@ -364,8 +364,8 @@ expect_log = ["4 of 4 CPUs online"]
             .into_iter()
             .filter_map(|s| s.config)
             .collect();
-        // `ferry-test bench` boots this one.
-        used.insert(crate::bench::CONFIG.to_string());
+        // `ferry-test bench` boots these.
+        used.extend(crate::bench::benches().into_iter().map(|b| b.config));
         for dir in ["tests/partitions", "tests/partitions/bad"] {
             for entry in std::fs::read_dir(root.join(dir)).unwrap() {
                 let name = entry.unwrap().file_name().into_string().unwrap();

@@ -39,54 +39,50 @@ impl CopyDevice {
         be: &GuestView<'_, M>,
     ) -> Register {
         let sel = self.queue_sel as usize;
-        let shadow = self.shadow(sel);
-        let lo = |v: u64| v & 0xffff_ffff;
-        let set_lo = |old: u64| old & !0xffff_ffff | lo(value);
-        let set_hi = |old: u64| lo(old) | lo(value) << 32;
         let offset = u32::try_from(offset).unwrap_or(u32::MAX);
+        if let Some(register) = self.address_write(sel, offset, value) {
+            return register;
+        }
         let queue = self.queues.get_mut(sel);
         match (offset, queue) {
             (reg::QUEUE_SEL, _) => self.queue_sel = value as u32,
             (reg::DRIVER_FEATURES_SEL, _) => self.driver_features_sel = value as u32,
-            (reg::DRIVER_FEATURES, _) => match self.driver_features_sel {
-                0 => self.driver_features = set_lo(self.driver_features),
-                1 => self.driver_features = set_hi(self.driver_features),
-                _ => {}
-            },
+            (reg::DRIVER_FEATURES, _) => {
+                let (lo, hi) = (
+                    self.driver_features & 0xffff_ffff,
+                    self.driver_features >> 32,
+                );
+                match self.driver_features_sel {
+                    0 => self.driver_features = hi << 32 | (value & 0xffff_ffff),
+                    1 => self.driver_features = (value & 0xffff_ffff) << 32 | lo,
+                    _ => {}
+                }
+            }
             (reg::STATUS, _) if value == 0 => self.reset(),
             (reg::QUEUE_NUM, Some(q)) if !q.ready => q.fe.num = value as u16,
-            (reg::QUEUE_DESC_LOW, Some(q)) => {
-                q.fe.desc = set_lo(q.fe.desc);
-                return Register::Forward(lo(shadow.desc));
-            }
-            (reg::QUEUE_DESC_HIGH, Some(q)) => {
-                q.fe.desc = set_hi(q.fe.desc);
-                return Register::Forward(shadow.desc >> 32);
-            }
-            (reg::QUEUE_DRIVER_LOW, Some(q)) => {
-                q.fe.avail = set_lo(q.fe.avail);
-                return Register::Forward(lo(shadow.avail));
-            }
-            (reg::QUEUE_DRIVER_HIGH, Some(q)) => {
-                q.fe.avail = set_hi(q.fe.avail);
-                return Register::Forward(shadow.avail >> 32);
-            }
-            (reg::QUEUE_DEVICE_LOW, Some(q)) => {
-                q.fe.used = set_lo(q.fe.used);
-                return Register::Forward(lo(shadow.used));
-            }
-            (reg::QUEUE_DEVICE_HIGH, Some(q)) => {
-                q.fe.used = set_hi(q.fe.used);
-                return Register::Forward(shadow.used >> 32);
-            }
+            // Ready again while ready: nothing changes (its requests stay held).
+            (reg::QUEUE_READY, Some(q)) if value & 1 == 1 && q.ready => {}
             (reg::QUEUE_READY, Some(_)) if value & 1 == 1 => {
                 if let Err(e) = self.enable(sel, fe, be) {
                     return Register::Fail(e);
                 }
             }
             (reg::QUEUE_READY | reg::QUEUE_RESET, Some(_)) => self.disable(sel),
-            // The backend never learns a frontend address: a queue Ferry does not
-            // shadow gets none.
+            _ => {}
+        }
+        Register::Forward(value)
+    }
+
+    /// A write of a queue address register (QueueDesc, QueueDriver, QueueDevice,
+    /// low or high half): the frontend's value is kept while the queue is not
+    /// ready (a ready queue's rings stay where they were checked), and the backend
+    /// gets the shadow ring's address, or 0 for a queue Ferry does not shadow.
+    /// `None` for any other register.
+    fn address_write(&mut self, sel: usize, offset: u32, value: u64) -> Option<Register> {
+        let shadow = self.shadow(sel);
+        let ready = self.queues.get(sel).is_some_and(|q| q.ready);
+        let queue = self.queues.get_mut(sel);
+        let (field, theirs) = match (offset, queue) {
             (
                 reg::QUEUE_DESC_LOW
                 | reg::QUEUE_DESC_HIGH
@@ -95,10 +91,30 @@ impl CopyDevice {
                 | reg::QUEUE_DEVICE_LOW
                 | reg::QUEUE_DEVICE_HIGH,
                 None,
-            ) => return Register::Forward(0),
-            _ => {}
+            ) => return Some(Register::Forward(0)),
+            (reg::QUEUE_DESC_LOW | reg::QUEUE_DESC_HIGH, Some(q)) => (&mut q.fe.desc, shadow.desc),
+            (reg::QUEUE_DRIVER_LOW | reg::QUEUE_DRIVER_HIGH, Some(q)) => {
+                (&mut q.fe.avail, shadow.avail)
+            }
+            (reg::QUEUE_DEVICE_LOW | reg::QUEUE_DEVICE_HIGH, Some(q)) => {
+                (&mut q.fe.used, shadow.used)
+            }
+            _ => return None,
+        };
+        let high = offset % 8 == 4;
+        let lo = value & 0xffff_ffff;
+        if !ready {
+            *field = if high {
+                *field & 0xffff_ffff | lo << 32
+            } else {
+                *field & !0xffff_ffff | lo
+            };
         }
-        Register::Forward(value)
+        Some(Register::Forward(if high {
+            theirs >> 32
+        } else {
+            theirs & 0xffff_ffff
+        }))
     }
 
     /// Forgets every queue and request (the frontend reset the device).
@@ -131,6 +147,7 @@ impl CopyDevice {
         let rings = self.queues[q].fe;
         let inside = |addr: u64, len: u64| fe.pa(addr, len).is_some();
         if !(2..=MAX_QUEUE_SIZE).contains(&rings.num)
+            || !rings.num.is_power_of_two()
             || !rings.aligned()
             || !inside(rings.desc, rings.desc_len())
             || !inside(rings.avail, rings.avail_len())

@@ -139,7 +139,7 @@ impl core::fmt::Display for CopyError {
             ),
             CopyError::Ring { queue } => write!(
                 f,
-                "queue {queue}: its rings are outside the frontend's memory, misaligned, or its size is not 1..={MAX_QUEUE_SIZE}"
+                "queue {queue}: its rings are outside the frontend's memory, misaligned, or its size is not a power of 2 in 2..={MAX_QUEUE_SIZE}"
             ),
             CopyError::TooBig { queue, bytes } => write!(
                 f,
@@ -228,8 +228,8 @@ pub enum Register {
 }
 
 impl CopyDevice {
-    /// A device whose bounce area is `bounce` (backend addresses; at least
-    /// [`RINGS_AREA`] plus one chunk).
+    /// A device whose bounce area is `bounce` (backend addresses; the config asks
+    /// for at least 64 KiB: [`RINGS_AREA`] plus a share for each queue).
     pub fn new(bounce: Region) -> CopyDevice {
         CopyDevice {
             bounce,

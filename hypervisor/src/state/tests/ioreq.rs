@@ -179,7 +179,13 @@ fn an_abandoned_request_cannot_complete_later() {
     let mem = Mem::default();
     let p = page(&mem);
     let seq = p.begin(&mem, 0, request(0, 0, 0));
-    p.abandon(0);
+    assert_eq!(mem.slot(0).state, abi::state::READY);
+    p.abandon(&mem, 0);
+    assert_eq!(
+        mem.slot(0).state,
+        abi::state::NONE,
+        "the backend no longer sees it"
+    );
     assert_eq!(p.complete(0, u64::from(seq), 1), Err(0));
 }
 

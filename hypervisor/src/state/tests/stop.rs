@@ -224,3 +224,19 @@ fn stop_reasons_read_as_the_log_says() {
         "an access to the GIC at IPA 0x8000000 that cannot be emulated (ESR_EL2 0x90000000: no syndrome; PC 0x4)"
     );
 }
+
+#[test]
+fn a_permission_fault_says_the_mapping_does_not_permit_it() {
+    // An instruction abort, IFSC 0b001111: permission fault, level 3.
+    let exec = StopReason::Stage2Abort {
+        ipa: 0x8040_0000,
+        esr: 0x20 << 26 | 0x0f,
+        pc: 0x8040_0000,
+    };
+    let text = exec.to_string();
+    assert!(
+        text.starts_with("stage-2 instruction abort: access at IPA 0x80400000 that its mapping"),
+        "{text}"
+    );
+    assert!(text.ends_with("PC 0x80400000, permission fault)"), "{text}");
+}

@@ -20,6 +20,21 @@
 //! - `stamp=<hex>`: a frontend address; just before each NOTIFY_FRONTEND the backend
 //!   writes CNTVCT there (8 bytes, little-endian) through the device's window, so the
 //!   frontend can time interrupt delivery alone (vbench's `notify-irq`);
+//! - `mode=snoop`: serves 3 requests, then on the 4th reads and writes (`snoop_first=read`,
+//!   the default, or `write` says which comes first) the word at `snoop_addr`
+//!   (default 0x80400000: with `shared-memory = 0x80000000`, the middle of the
+//!   frontend's memory in shared mode). In copy mode nothing of the frontend is
+//!   mapped here, so the first access is a stage-2 abort and Ferry stops the
+//!   partition; if both return: `FAIL: vbe: snoop: ... NOT stopped`;
+//! - `mode=used`: serves normally, but corrupts its own used entries just before
+//!   NOTIFY_FRONTEND: `used=<kind>,<kind>,...` (default `id,len`) gives device i
+//!   the i-th kind: `id`: the last used entry of queue 0 names id + 2 (the next
+//!   request slot's head: no request the backend holds while the frontend has one
+//!   posted), `len`: it claims one byte more than the request's writable bytes
+//!   (counted with the library's chain walker over the descriptor table), `ok` (or
+//!   none): untouched. Each device is corrupted once. The used ring and descriptor
+//!   table are the addresses the device's own queue registers were written with (in
+//!   copy mode, Ferry's shadow rings in the bounce area), seen in the requests;
 //! - `start_delay_ms=<ms>`: waits that long before setting up (a slow-starting
 //!   backend: frontend accesses meanwhile wait for its BACKEND_READY).
 //!
@@ -27,19 +42,24 @@
 //! `vbe: hang: leaving slot <s> seq <q> (offset <o>) unanswered`,
 //! `vbe: crash: touching <addr> after 3 requests`,
 //! `vbe: exec: calling frontend memory <fe> (here <be>) after 3 requests`,
-//! `vbe: garbage: completing slot <s> with seq <q'> instead of <q>`.
+//! `vbe: garbage: completing slot <s> with seq <q'> instead of <q>`,
+//! `vbe: snoop: reading and writing <addr> after 3 requests`,
+//! `vbe: used: device <i> queue 0: used entry <e> names id <id'> instead of <id>`,
+//! `vbe: used: device <i> queue 0: used entry <e> (id <id>) claims len <n>, the request has <w> writable bytes`.
 #![no_std]
 #![no_main]
 
 use core::ptr;
+use core::sync::atomic::{Ordering, fence};
 
-use ferry_abi::ioreq::Ioreq;
+use ferry_abi::ioreq::{self, Ioreq};
 use ferry_backend::entropy::{Entropy, XorShift};
-use ferry_backend::node;
+use ferry_backend::node::{self, MAX_DEVICES};
 use ferry_backend::window::SharedWindow;
 use ferry_backend::{Hooks, run};
 use ferry_partition_rt::{self as rt, Boot, arch, fail, mmu, println, time};
-use ferry_virtio_backend::Transport;
+use ferry_virtio_backend::spec::reg;
+use ferry_virtio_backend::{Transport, walk_chain};
 
 rt::entry!(main);
 
@@ -53,6 +73,31 @@ enum Mode {
     Crash,
     Garbage,
     Exec,
+    Snoop,
+    Used,
+}
+
+/// What `mode=snoop` writes.
+const SNOOP_MARK: u32 = 0x5e0b_5e0b;
+
+/// What `mode=used` does to a device's used entries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum BadUsed {
+    Ok,
+    /// An id naming no request the backend was given.
+    Id,
+    /// A len one byte beyond the request's writable bytes.
+    Len,
+}
+
+/// A device's queue 0 as its register writes set it up (what the library was told:
+/// in copy mode, Ferry's shadow rings).
+#[derive(Clone, Copy, Default)]
+struct SeenQueue {
+    sel: u32,
+    num: u16,
+    desc: u64,
+    used: u64,
 }
 
 /// What `mode=exec` writes and calls: `mov x0, #EXEC_MAGIC; ret`.
@@ -72,6 +117,11 @@ struct TestHooks {
     crash_addr: u64,
     stamp: Option<u64>,
     exec: Option<ExecTarget>,
+    snoop_addr: u64,
+    snoop_write_first: bool,
+    used: [BadUsed; MAX_DEVICES],
+    queues: [SeenQueue; MAX_DEVICES],
+    corrupted: [bool; MAX_DEVICES],
 }
 
 impl Hooks for TestHooks {
@@ -80,6 +130,9 @@ impl Hooks for TestHooks {
     }
 
     fn on_request(&mut self, slot: usize, r: &Ioreq, served: u32) -> u32 {
+        if self.mode == Mode::Used {
+            self.track(slot, r);
+        }
         match self.mode {
             Mode::Hang => {
                 println!(
@@ -112,6 +165,24 @@ impl Hooks for TestHooks {
                     "vbe: exec: frontend memory {fe:#x} (here {be:#x}) was executed (returned {v:#x}), NOT stopped"
                 );
             }
+            Mode::Snoop if served == 3 => {
+                let a = self.snoop_addr;
+                println!("vbe: snoop: reading and writing {a:#x} after 3 requests");
+                let p = a as usize as *mut u32;
+                // SAFETY: deliberately not this partition's memory (where shared mode
+                // maps the frontend's): Ferry must stop it at the first access.
+                let (read, back) = unsafe {
+                    if self.snoop_write_first {
+                        ptr::write_volatile(p, SNOOP_MARK);
+                    }
+                    let read = ptr::read_volatile(p);
+                    ptr::write_volatile(p, SNOOP_MARK);
+                    (read, ptr::read_volatile(p))
+                };
+                fail!(
+                    "vbe: snoop: {a:#x} read {read:#x}, wrote {SNOOP_MARK:#x}, read back {back:#x}: NOT stopped"
+                );
+            }
             Mode::Garbage => {
                 let bad = r.seq.wrapping_add(0x1000);
                 println!(
@@ -124,7 +195,10 @@ impl Hooks for TestHooks {
         }
     }
 
-    fn before_notify(&mut self, _index: usize, window: &mut SharedWindow) {
+    fn before_notify(&mut self, index: usize, window: &mut SharedWindow) {
+        if self.mode == Mode::Used {
+            self.corrupt_used(index, window);
+        }
         if let Some(at) = self.stamp {
             let now = arch::cntvct();
             if window.write(at, &now.to_le_bytes()).is_err() {
@@ -141,7 +215,9 @@ fn main(boot: &'static Boot) -> ! {
         "crash" => Mode::Crash,
         "garbage" => Mode::Garbage,
         "exec" => Mode::Exec,
-        m => fail!("vbe: mode={m}: expected ok, hang, crash, garbage or exec"),
+        "snoop" => Mode::Snoop,
+        "used" => Mode::Used,
+        m => fail!("vbe: mode={m}: expected ok, hang, crash, garbage, exec, snoop or used"),
     };
     println!("vbe: mode {}", boot.arg("mode").unwrap_or("ok"));
     let mut hooks = TestHooks {
@@ -149,12 +225,127 @@ fn main(boot: &'static Boot) -> ! {
         crash_addr: boot.arg_hex("crash_addr").unwrap_or(0x0901_0000),
         stamp: boot.arg_hex("stamp"),
         exec: (mode == Mode::Exec).then(|| exec_target(boot)),
+        snoop_addr: boot.arg_hex("snoop_addr").unwrap_or(0x8040_0000),
+        snoop_write_first: match boot.arg("snoop_first").unwrap_or("read") {
+            "read" => false,
+            "write" => true,
+            f => fail!("vbe: snoop_first={f}: expected read or write"),
+        },
+        used: bad_used(boot),
+        queues: [SeenQueue::default(); MAX_DEVICES],
+        corrupted: [false; MAX_DEVICES],
     };
+    if mode == Mode::Snoop && !hooks.snoop_addr.is_multiple_of(4) {
+        fail!(
+            "vbe: snoop_addr={:#x}: not 4-byte aligned",
+            hooks.snoop_addr
+        );
+    }
     if let Some(ms) = boot.arg_u64("start_delay_ms") {
         println!("vbe: waiting {ms} ms before serving");
         time::delay_ms(ms);
     }
     run(boot, "vbe", &mut hooks)
+}
+
+/// `mode=used`'s `used=` list (default `id,len`).
+fn bad_used(boot: &Boot) -> [BadUsed; MAX_DEVICES] {
+    let mut kinds = [BadUsed::Ok; MAX_DEVICES];
+    let list = boot.arg("used").unwrap_or("id,len");
+    for (i, k) in list.split(',').enumerate() {
+        let Some(slot) = kinds.get_mut(i) else {
+            fail!("vbe: used={list}: more than {MAX_DEVICES} devices");
+        };
+        *slot = match k {
+            "ok" => BadUsed::Ok,
+            "id" => BadUsed::Id,
+            "len" => BadUsed::Len,
+            _ => fail!("vbe: used={list}: {k:?} is not id, len or ok"),
+        };
+    }
+    kinds
+}
+
+impl TestHooks {
+    /// `mode=used`: follows the register writes that set up each device's queue 0.
+    fn track(&mut self, slot: usize, r: &Ioreq) {
+        let Some(q) = self.queues.get_mut(ioreq::slot_device(slot)) else {
+            return;
+        };
+        if r.dir != ioreq::dir::WRITE || r.size != 4 {
+            return;
+        }
+        let v = r.data & 0xffff_ffff;
+        let lo = |old: u64| old & !0xffff_ffff | v;
+        let hi = |old: u64| old & 0xffff_ffff | v << 32;
+        match u32::try_from(r.offset).unwrap_or(u32::MAX) {
+            reg::STATUS if v == 0 => *q = SeenQueue::default(),
+            reg::QUEUE_SEL => q.sel = v as u32,
+            _ if q.sel != 0 => {}
+            reg::QUEUE_NUM => q.num = v as u16,
+            reg::QUEUE_DESC_LOW => q.desc = lo(q.desc),
+            reg::QUEUE_DESC_HIGH => q.desc = hi(q.desc),
+            reg::QUEUE_DEVICE_LOW => q.used = lo(q.used),
+            reg::QUEUE_DEVICE_HIGH => q.used = hi(q.used),
+            _ => {}
+        }
+    }
+
+    /// `mode=used`: rewrites device `index`'s last used entry of queue 0 (once),
+    /// after the library wrote it and before NOTIFY_FRONTEND.
+    fn corrupt_used(&mut self, index: usize, window: &mut SharedWindow) {
+        let kind = self.used.get(index).copied().unwrap_or(BadUsed::Ok);
+        let q = self.queues[index];
+        if kind == BadUsed::Ok || self.corrupted[index] || q.num == 0 || q.used == 0 {
+            return;
+        }
+        let mut idx = [0u8; 2];
+        if window.read(q.used + 2, &mut idx).is_err() {
+            fail!(
+                "vbe: used: device {index}: used ring {:#x} is outside the window",
+                q.used
+            );
+        }
+        let idx = u16::from_le_bytes(idx);
+        if idx == 0 {
+            return;
+        }
+        let entry = idx.wrapping_sub(1) % q.num;
+        let at = q.used + 4 + 8 * u64::from(entry);
+        let mut elem = [0u8; 8];
+        if window.read(at, &mut elem).is_err() {
+            fail!("vbe: used: device {index}: used entry at {at:#x} is outside the window");
+        }
+        let id = u32::from_le_bytes([elem[0], elem[1], elem[2], elem[3]]);
+        match kind {
+            BadUsed::Ok => return,
+            BadUsed::Id => {
+                let bad = id.wrapping_add(2);
+                elem[..4].copy_from_slice(&bad.to_le_bytes());
+                println!(
+                    "vbe: used: device {index} queue 0: used entry {entry} names id {bad} instead of {id}"
+                );
+            }
+            BadUsed::Len => {
+                let head = u16::try_from(id).unwrap_or(u16::MAX);
+                let writable = match walk_chain(window, q.desc, q.num, head, false) {
+                    Ok(c) => c.writable_len(),
+                    Err(e) => fail!("vbe: used: device {index}: request {id}: {e}"),
+                };
+                let bad = writable.saturating_add(1);
+                elem[4..].copy_from_slice(&bad.to_le_bytes());
+                println!(
+                    "vbe: used: device {index} queue 0: used entry {entry} (id {id}) claims len {bad}, the request has {writable} writable bytes"
+                );
+            }
+        }
+        if window.write(at, &elem).is_err() {
+            fail!("vbe: used: device {index}: used entry at {at:#x} is outside the window");
+        }
+        // The entry before NOTIFY_FRONTEND, which makes Ferry read it.
+        fence(Ordering::SeqCst);
+        self.corrupted[index] = true;
+    }
 }
 
 /// `mode=exec`'s target: frontend address `exec_at` (default the middle of device

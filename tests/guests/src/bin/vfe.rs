@@ -25,20 +25,33 @@
 //! and requires one access to read all-ones or Status to show DEVICE_NEEDS_RESET
 //! (0x40), then polls Status up to 2 s for it; the device staying healthy is a FAIL.
 //!
+//! `expect=request-fail` (a backend whose answer to a request must be refused):
+//! for every `virtio,mmio` node in turn (rng only), device i: fills the page at
+//! `pattern` + i x 4 KiB with a known pattern, sets the device up by hand
+//! (VERSION_1 only, queue 0 of 4 entries with its rings in that page) and posts one
+//! request, a 64-byte writable buffer in the middle of the page; then requires
+//! Status to show DEVICE_NEEDS_RESET within 2 s with nothing in its used ring, and
+//! the page unchanged outside the buffer (rings included).
+//!
 //! Other bootargs: `timeout_ms=` (watchdog, 5000), `delay_ms=` (wait before the
-//! first access, 0).
+//! first access, 0), `pattern=<hex>` (a page-aligned address of this partition's
+//! free RAM: with expect=ok or fail, that page is filled with a known pattern before
+//! the first device access and checked before SYSTEM_OFF; needed by
+//! expect=request-fail).
 //!
 //! Log: `vfe: virtio-mmio at <addr> (SPI <n>): magic ok, version 2, device id <id>, vendor <v>`,
 //! `vfe: rng <n> bytes ok`, `vfe: rng bytes match the backend's xorshift stream`,
 //! `vfe: blk <n> sectors, wrote and read back 5 sectors ok`,
 //! `vfe: status <s>: DRIVER_OK, no DEVICE_NEEDS_RESET`,
 //! `vfe: device failed as expected: <what> (after <k> accesses, <t> ms)`,
+//! `vfe: pattern [<a>, <b>) intact`,
+//! `vfe: device <i> at <addr>: DEVICE_NEEDS_RESET after one request (<t> ms), nothing used, [<a>, <b>) unchanged outside its 64-byte writable buffer`,
 //! `vfe: <n> device interrupts`, `vfe: SYSTEM_OFF`; failures `FAIL: vfe: ...`.
 #![no_std]
 #![no_main]
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicUsize, Ordering, fence};
 
 use ferry_partition_rt::gic::{self, VTIMER_INTID};
 use ferry_partition_rt::{self as rt, Boot, fail, irq, println, psci, time, vtimer};
@@ -60,10 +73,22 @@ const R_DEVICE_FEATURES: usize = 0x010;
 const R_DEVICE_FEATURES_SEL: usize = 0x014;
 const R_QUEUE_SEL: usize = 0x030;
 const R_QUEUE_NUM_MAX: usize = 0x034;
+const R_DRIVER_FEATURES: usize = 0x020;
+const R_DRIVER_FEATURES_SEL: usize = 0x024;
+const R_QUEUE_NUM: usize = 0x038;
+const R_QUEUE_READY: usize = 0x044;
+const R_QUEUE_NOTIFY: usize = 0x050;
 const R_STATUS: usize = 0x070;
+const R_QUEUE_DESC_LOW: usize = 0x080;
+const R_QUEUE_DESC_HIGH: usize = 0x084;
+const R_QUEUE_DRIVER_LOW: usize = 0x090;
+const R_QUEUE_DRIVER_HIGH: usize = 0x094;
+const R_QUEUE_DEVICE_LOW: usize = 0x0a0;
+const R_QUEUE_DEVICE_HIGH: usize = 0x0a4;
 const STATUS_ACK: u32 = 1;
 const STATUS_DRIVER: u32 = 2;
 const STATUS_DRIVER_OK: u32 = 4;
+const STATUS_FEATURES_OK: u32 = 8;
 const STATUS_NEEDS_RESET: u32 = 0x40;
 
 #[path = "../dma_hal.rs"]
@@ -74,12 +99,13 @@ use dma_hal::PoolHal;
 // Watchdog and device interrupts.
 
 static PHASE: AtomicUsize = AtomicUsize::new(0);
-const PHASES: [&str; 5] = [
+const PHASES: [&str; 6] = [
     "probe",
     "rng",
     "blk",
     "expect=fail register sequence",
     "status poll",
+    "expect=request-fail",
 ];
 static TIMEOUT_MS: AtomicU32 = AtomicU32::new(5000);
 static DEVICE_INTID: AtomicU32 = AtomicU32::new(u32::MAX);
@@ -122,10 +148,11 @@ fn be_cells(v: &[u8]) -> impl Iterator<Item = u32> + '_ {
 }
 
 fn main(boot: &'static Boot) -> ! {
-    let expect_fail = match boot.arg("expect").unwrap_or("ok") {
-        "ok" => false,
-        "fail" => true,
-        e => fail!("vfe: expect={e}: expected ok or fail"),
+    let (expect_fail, request_fail) = match boot.arg("expect").unwrap_or("ok") {
+        "ok" => (false, false),
+        "fail" => (true, false),
+        "request-fail" => (false, true),
+        e => fail!("vfe: expect={e}: expected ok, fail or request-fail"),
     };
     let timeout_ms = boot.arg_u64("timeout_ms").unwrap_or(5000);
     TIMEOUT_MS.store(timeout_ms as u32, Ordering::Relaxed);
@@ -182,6 +209,14 @@ fn main(boot: &'static Boot) -> ! {
     if delay_ms > 0 {
         time::delay_ms(delay_ms);
     }
+    if request_fail {
+        request_fail_all(boot);
+    }
+    if let Some(p) = boot.arg_hex("pattern") {
+        let p = pattern_pages(boot, p, 1);
+        fill_pattern(p);
+        PATTERN.store(p, Ordering::Relaxed);
+    }
     let start = time::ticks();
     phase(0);
     if expect_fail {
@@ -224,6 +259,15 @@ fn main(boot: &'static Boot) -> ! {
 }
 
 fn finish() -> ! {
+    let p = PATTERN.load(Ordering::Relaxed);
+    if p != 0 {
+        let mut want = [0u8; PAGE];
+        pattern_bytes(p, &mut want);
+        if let Err(e) = compare(p, &want, 0..0) {
+            fail!("vfe: pattern at {p:#x} CHANGED: {}", e.as_str());
+        }
+        println!("vfe: pattern [{p:#x}, {:#x}) intact", p + PAGE);
+    }
     vtimer::stop();
     println!(
         "vfe: {} device interrupts",
@@ -453,6 +497,232 @@ fn expect_failure(base: usize, start: u64) -> ! {
         "vfe: expect=fail, but the device stayed healthy ({accesses} accesses, {} ms)",
         ms()
     )
+}
+
+// ---------------------------------------------------------------------------------
+// Known memory: `pattern=` pages, and `expect=request-fail`.
+
+const PAGE: usize = 4096;
+/// The `pattern=` page of expect=ok/fail (0: none).
+static PATTERN: AtomicUsize = AtomicUsize::new(0);
+
+/// `count` pages from `p`: page-aligned RAM of this partition, clear of the image
+/// (code, data, stacks) and the DTB; returns `p`.
+fn pattern_pages(boot: &Boot, p: u64, count: usize) -> usize {
+    let end = p.saturating_add((count * PAGE) as u64);
+    let clear = |a: u64, b: u64| end <= a || p >= b;
+    let dtb = boot.dtb_region();
+    let in_ram = boot.memory().iter().any(|r| p >= r.base && end <= r.end());
+    if !p.is_multiple_of(PAGE as u64)
+        || !in_ram
+        || !clear(rt::image_start() as u64, rt::image_end() as u64)
+        || !clear(dtb.base, dtb.end())
+    {
+        fail!(
+            "vfe: pattern={p:#x}: {count} page(s) there are not free page-aligned RAM (image [{:#x}, {:#x}), DTB [{:#x}, {:#x}))",
+            rt::image_start(),
+            rt::image_end(),
+            dtb.base,
+            dtb.end()
+        );
+    }
+    p as usize
+}
+
+/// The pattern of the page at `page`: every word its address, scrambled.
+fn pattern_bytes(page: usize, out: &mut [u8; PAGE]) {
+    for (i, w) in out.chunks_exact_mut(4).enumerate() {
+        let a = (page + 4 * i) as u32;
+        w.copy_from_slice(&(a.rotate_left(13) ^ 0xa5c3_5a3c).to_le_bytes());
+    }
+}
+
+fn fill_pattern(page: usize) {
+    let mut bytes = [0u8; PAGE];
+    pattern_bytes(page, &mut bytes);
+    for (i, &b) in bytes.iter().enumerate() {
+        // SAFETY: a free page of this partition's RAM (`pattern_pages`).
+        unsafe { ptr::write_volatile((page + i) as *mut u8, b) };
+    }
+}
+
+/// Compares the page at `page` with `want`, except the bytes in `skip`.
+fn compare(page: usize, want: &[u8; PAGE], skip: core::ops::Range<usize>) -> Result<(), Msg> {
+    let mut first = None;
+    let mut differ = 0;
+    for (i, &w) in want.iter().enumerate() {
+        // SAFETY: as in `fill_pattern`.
+        let got = unsafe { ptr::read_volatile((page + i) as *const u8) };
+        if got != w && !skip.contains(&i) {
+            differ += 1;
+            first.get_or_insert((i, got, w));
+        }
+    }
+    let Some((i, got, w)) = first else {
+        return Ok(());
+    };
+    let mut m = Msg::new();
+    let _ = core::fmt::write(
+        &mut m,
+        format_args!(
+            "{:#x} reads {got:#04x}, expected {w:#04x} ({differ} bytes differ)",
+            page + i
+        ),
+    );
+    Err(m)
+}
+
+/// `expect=request-fail`: one request on every virtio-mmio device (rng), each in
+/// its own page from `pattern`; each device must fail without using it.
+fn request_fail_all(boot: &Boot) -> ! {
+    phase(5);
+    let fdt = boot.fdt();
+    let windows = || {
+        fdt.all_nodes()
+            .filter(|n| {
+                n.compatible()
+                    .is_some_and(|c| c.all().any(|s| s == "virtio,mmio"))
+            })
+            .map(|n| {
+                n.reg()
+                    .and_then(|mut r| r.next())
+                    .map(|r| r.starting_address as usize)
+            })
+    };
+    let count = windows().count();
+    let Some(pattern) = boot.arg_hex("pattern") else {
+        fail!("vfe: expect=request-fail needs pattern=<hex>");
+    };
+    let pattern = pattern_pages(boot, pattern, count.max(1));
+    for (i, base) in windows().enumerate() {
+        let Some(base) = base else {
+            fail!("vfe: virtio-mmio node {i}: no reg");
+        };
+        request_fail(i, base, pattern + i * PAGE);
+    }
+    if count == 0 {
+        fail!("vfe: no virtio,mmio node in the DTB");
+    }
+    finish()
+}
+
+/// Where `request_fail` puts queue 0 (4 entries) and its request in the page.
+const RF_NUM: u32 = 4;
+const RF_DESC: usize = 0x000;
+const RF_AVAIL: usize = 0x100;
+const RF_USED: usize = 0x200;
+const RF_BUF: usize = 0x800;
+const RF_LEN: usize = 64;
+
+/// Device `i` at `base`: sets up queue 0 in `page`, posts one 64-byte writable
+/// buffer and requires DEVICE_NEEDS_RESET with nothing used and the page unchanged
+/// outside the buffer.
+fn request_fail(i: usize, base: usize, page: usize) {
+    fill_pattern(page);
+    let (magic, version, id) = (
+        rd(base, R_MAGIC),
+        rd(base, R_VERSION),
+        rd(base, R_DEVICE_ID),
+    );
+    if magic != MAGIC || version != 2 || id != 4 {
+        fail!(
+            "vfe: device {i} at {base:#x}: MagicValue {magic:#x}, Version {version}, DeviceID {id}: expected an rng (4)"
+        );
+    }
+    wr(base, R_STATUS, 0);
+    wr(base, R_STATUS, STATUS_ACK);
+    wr(base, R_STATUS, STATUS_ACK | STATUS_DRIVER);
+    wr(base, R_DEVICE_FEATURES_SEL, 1);
+    if rd(base, R_DEVICE_FEATURES) & 1 == 0 {
+        fail!("vfe: device {i}: no VERSION_1");
+    }
+    // VERSION_1 only: no event index, no indirect descriptors.
+    wr(base, R_DRIVER_FEATURES_SEL, 0);
+    wr(base, R_DRIVER_FEATURES, 0);
+    wr(base, R_DRIVER_FEATURES_SEL, 1);
+    wr(base, R_DRIVER_FEATURES, 1);
+    let features_ok = STATUS_ACK | STATUS_DRIVER | STATUS_FEATURES_OK;
+    wr(base, R_STATUS, features_ok);
+    let status = rd(base, R_STATUS);
+    if status & STATUS_FEATURES_OK == 0 {
+        fail!("vfe: device {i}: FEATURES_OK refused (status {status:#x})");
+    }
+    wr(base, R_QUEUE_SEL, 0);
+    let max = rd(base, R_QUEUE_NUM_MAX);
+    if max < RF_NUM {
+        fail!("vfe: device {i}: QueueNumMax {max} < {RF_NUM}");
+    }
+    let put = |off: usize, bytes: &[u8]| {
+        for (k, &b) in bytes.iter().enumerate() {
+            // SAFETY: inside `page`, a free page of this partition's RAM
+            // (`pattern_pages`) used by nothing else (`off` + `bytes` < PAGE).
+            unsafe { ptr::write_volatile((page + off + k) as *mut u8, b) };
+        }
+    };
+    // The used ring starts empty; one descriptor: the writable buffer.
+    put(RF_USED, &[0; 6 + 8 * RF_NUM as usize]);
+    let mut desc = [0u8; 16];
+    desc[..8].copy_from_slice(&((page + RF_BUF) as u64).to_le_bytes());
+    desc[8..12].copy_from_slice(&(RF_LEN as u32).to_le_bytes());
+    desc[12..14].copy_from_slice(&2u16.to_le_bytes()); // VIRTQ_DESC_F_WRITE
+    put(RF_DESC, &desc);
+    put(RF_AVAIL, &[0; 4 + 2 * RF_NUM as usize + 2]);
+    wr(base, R_QUEUE_NUM, RF_NUM);
+    for (lo, hi, off) in [
+        (R_QUEUE_DESC_LOW, R_QUEUE_DESC_HIGH, RF_DESC),
+        (R_QUEUE_DRIVER_LOW, R_QUEUE_DRIVER_HIGH, RF_AVAIL),
+        (R_QUEUE_DEVICE_LOW, R_QUEUE_DEVICE_HIGH, RF_USED),
+    ] {
+        let a = (page + off) as u64;
+        wr(base, lo, a as u32);
+        wr(base, hi, (a >> 32) as u32);
+    }
+    wr(base, R_QUEUE_READY, 1);
+    wr(base, R_STATUS, features_ok | STATUS_DRIVER_OK);
+    // Post descriptor 0 (avail.ring[0] is already 0): avail.idx = 1.
+    fence(Ordering::SeqCst);
+    put(RF_AVAIL + 2, &1u16.to_le_bytes());
+    let mut want = [0u8; PAGE];
+    for (k, b) in want.iter_mut().enumerate() {
+        // SAFETY: as above.
+        *b = unsafe { ptr::read_volatile((page + k) as *const u8) };
+    }
+    fence(Ordering::SeqCst);
+    let t0 = time::ticks();
+    wr(base, R_QUEUE_NOTIFY, 0);
+    let used = || {
+        // SAFETY: as above.
+        let r = |off: usize| unsafe { ptr::read_volatile((page + RF_USED + off) as *const u32) };
+        ((r(0) >> 16) as u16, r(4), r(8))
+    };
+    let deadline = time::Deadline::after_ms(2000);
+    loop {
+        let status = rd(base, R_STATUS);
+        let (idx, id, len) = used();
+        if idx != 0 {
+            fail!(
+                "vfe: device {i}: the request came back used (used.idx {idx}, id {id}, len {len}; {RF_LEN} writable bytes), status {status:#x}: the backend's used entry was NOT refused"
+            );
+        }
+        if status == u32::MAX || status & STATUS_NEEDS_RESET != 0 {
+            break;
+        }
+        if deadline.passed() {
+            fail!("vfe: device {i}: still healthy 2 s after the request (status {status:#x})");
+        }
+        time::delay_ms(1);
+    }
+    let ms = time::ticks_to_ms(time::ticks() - t0);
+    if let Err(e) = compare(page, &want, RF_BUF..RF_BUF + RF_LEN) {
+        fail!(
+            "vfe: device {i}: memory outside the writable buffer CHANGED: {}",
+            e.as_str()
+        );
+    }
+    println!(
+        "vfe: device {i} at {base:#x}: DEVICE_NEEDS_RESET after one request ({ms} ms), nothing used, [{page:#x}, {:#x}) unchanged outside its {RF_LEN}-byte writable buffer",
+        page + PAGE
+    );
 }
 
 /// A small formatted message on the stack.

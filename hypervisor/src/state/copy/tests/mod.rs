@@ -11,6 +11,7 @@ use super::*;
 use crate::state::ioreq::PageMemory;
 use crate::state::tests::Mem;
 
+mod fuzz;
 mod hostile;
 
 const FE_RAM: GuestRegion = GuestRegion {
