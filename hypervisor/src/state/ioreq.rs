@@ -24,6 +24,18 @@ pub trait PageMemory {
     /// Orders the writes before it before the writes after it, as the backend's
     /// cores see them.
     fn barrier(&self);
+    /// Copies `len` bytes from `src` to `dst` (the copy path: between two
+    /// partitions' RAM; the ranges do not overlap).
+    fn copy(&self, dst: u64, src: u64, len: u64) {
+        let mut buf = [0u8; 256];
+        let mut done = 0;
+        while done < len {
+            let n = (len - done).min(buf.len() as u64) as usize;
+            self.read_bytes(src + done, &mut buf[..n]);
+            self.write_bytes(dst + done, &buf[..n]);
+            done += n as u64;
+        }
+    }
 }
 
 /// A backend's request page and Ferry's private view of its slots.

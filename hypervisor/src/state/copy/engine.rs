@@ -420,7 +420,8 @@ impl CopyDevice {
     }
 }
 
-/// Copies `len` bytes from `src` (in `from`) to `dst` (in `to`).
+/// Copies `len` bytes from `src` (in `from`) to `dst` (in `to`), each range
+/// wholly inside one region of its partition.
 fn copy<M: PageMemory>(
     from: &GuestView<'_, M>,
     src: u64,
@@ -428,13 +429,9 @@ fn copy<M: PageMemory>(
     dst: u64,
     len: u32,
 ) -> Result<(), ferry_virtio_backend::MemError> {
-    let mut buf = [0u8; STEP];
-    let mut done = 0u64;
-    while done < u64::from(len) {
-        let n = (u64::from(len) - done).min(STEP as u64) as usize;
-        from.read(src + done, &mut buf[..n])?;
-        to.write(dst + done, &buf[..n])?;
-        done += n as u64;
-    }
+    let len = u64::from(len);
+    let src = from.pa(src, len).ok_or(ferry_virtio_backend::MemError)?;
+    let dst = to.pa(dst, len).ok_or(ferry_virtio_backend::MemError)?;
+    to.memory().copy(dst, src, len);
     Ok(())
 }
