@@ -7,7 +7,7 @@ use ferry_abi::hypercall::HypercallStatus;
 use spin::Mutex;
 
 use super::copy::ring::GuestView;
-use super::copy::{CopyDevice, Register};
+use super::copy::{CopyDevice, MAX_QUEUES, Register};
 use super::effect::Effects;
 use super::emul::MmioAccess;
 use super::event::FailReason;
@@ -81,9 +81,9 @@ pub fn notify(
             return Err(HypercallStatus::InvalidParameters);
         }
     };
-    for queue in 0..8u64 {
+    for queue in 0..MAX_QUEUES {
         if moved.posted_queues >> queue & 1 == 1 {
-            virtio::post(system, r, 0, queue, mem, fx);
+            virtio::post(system, r, 0, queue as u64, mem, fx);
         }
     }
     if moved.interrupt || moved.completed == 0 {

@@ -111,16 +111,6 @@ impl Effects {
         more.effects.push(effect);
     }
 
-    /// Appends every effect and log line of `other`.
-    pub fn extend(&mut self, other: Effects) {
-        for e in other.iter() {
-            self.push(*e);
-        }
-        if let Some(more) = other.more {
-            self.more().events.extend(more.events);
-        }
-    }
-
     /// Number of effects and log lines.
     pub fn len(&self) -> usize {
         usize::from(self.first.is_some())
@@ -280,20 +270,16 @@ mod tests {
     }
 
     #[test]
-    fn extend_appends_in_order() {
+    fn effects_and_log_lines_count_together() {
         let mut a = Effects::new();
         a.push(Effect::WakeWaiters);
-        let mut b = Effects::new();
-        b.push(Effect::EndRun {
+        a.push(Effect::EndRun {
             code: 4,
             partition: 0,
         });
-        a.extend(b);
         assert_eq!(a.len(), 2);
         assert_eq!(a.events().count(), 0);
-        let mut c = Effects::new();
-        c.log(Event::ConsoleBadEscape);
-        a.extend(c);
+        a.log(Event::ConsoleBadEscape);
         assert_eq!(a.len(), 3);
         assert_eq!(a.events().count(), 1);
         assert!(!a.is_empty());

@@ -286,34 +286,9 @@ impl Validator<'_> {
         let Some(r) = d.disk else {
             return; // parse requires it
         };
-        if let Some(problem) = region_problem(r.base, r.size) {
-            let msg = format!("{} {problem}", Range::from(r));
-            self.errs.prop(path, "disk", msg);
+        if !self.backend_area(d, "disk", r, 0, be, before, images) {
             return;
         }
-        if !be.contains_ipa(r.base, r.size) {
-            let msg = format!(
-                "{} is not inside one guest memory region of the backend \"{}\" ({})",
-                Range::from(r),
-                be.label,
-                be.path
-            );
-            self.errs.prop(path, "disk", msg);
-            return;
-        }
-        let mut taken: Vec<Taken> = payloads(be, images)
-            .into_iter()
-            .map(|(what, range)| Taken { what, range })
-            .collect();
-        if let Some(q) = be.ioreq {
-            taken.push(Taken {
-                what: format!("{} ioreq-page", be.path),
-                range: q.region(),
-            });
-        }
-        taken.extend(backend_areas(before, d.backend));
-        taken.retain(|t| sane_small(&t.range));
-        self.clash(path, "disk", &r, "", &taken);
 
         if let Some(name) = &d.disk_image
             && let Some(size) = images.disk_image_size(d)
@@ -361,10 +336,8 @@ impl Validator<'_> {
     }
 
     /// `bounce` of a copy-mode device: a backend guest range like a blk
-    /// device's `disk` (page-aligned, inside one of the backend's guest regions,
-    /// clear of its image, guest DTB, initrd and request page, of the device's
-    /// own disk and of the disks and bounce areas of its other devices), at
-    /// least [`MIN_BOUNCE_SIZE`].
+    /// device's `disk`, clear of the device's own disk too, at least
+    /// [`MIN_BOUNCE_SIZE`].
     fn bounce(
         &mut self,
         d: &VirtioDevice,
@@ -373,20 +346,40 @@ impl Validator<'_> {
         before: &[VirtioDevice],
         images: &dyn Images,
     ) {
+        self.backend_area(d, "bounce", r, MIN_BOUNCE_SIZE, be, before, images);
+    }
+
+    /// A range `r` of device `d` in its backend's memory (`property`: `disk` or
+    /// `bounce`): page-aligned, at least `min_size` bytes, inside one of the
+    /// backend's guest regions, clear of its image, guest DTB, initrd and
+    /// request page, of the device's own other area and of the disks and bounce
+    /// areas of its other devices. Returns false if it is not even a usable
+    /// range in the backend's memory (then nothing more is said about it).
+    #[allow(clippy::too_many_arguments)] // each names one input of the check
+    fn backend_area(
+        &mut self,
+        d: &VirtioDevice,
+        property: &str,
+        r: Region,
+        min_size: u64,
+        be: &Partition,
+        before: &[VirtioDevice],
+        images: &dyn Images,
+    ) -> bool {
         let path = d.path.as_str();
         if let Some(problem) = region_problem(r.base, r.size) {
             let msg = format!("{} {problem}", Range::from(r));
-            self.errs.prop(path, "bounce", msg);
-            return;
+            self.errs.prop(path, property, msg);
+            return false;
         }
-        if r.size < MIN_BOUNCE_SIZE {
+        if r.size < min_size {
             let msg = format!(
                 "{} is smaller than {} (64 KiB: the shadow virtqueues and the buffers in flight)",
                 Range::from(r),
-                Bytes(MIN_BOUNCE_SIZE)
+                Bytes(min_size)
             );
-            self.errs.prop(path, "bounce", msg);
-            return;
+            self.errs.prop(path, property, msg);
+            return false;
         }
         if !be.contains_ipa(r.base, r.size) {
             let msg = format!(
@@ -395,8 +388,8 @@ impl Validator<'_> {
                 be.label,
                 be.path
             );
-            self.errs.prop(path, "bounce", msg);
-            return;
+            self.errs.prop(path, property, msg);
+            return false;
         }
         let mut taken: Vec<Taken> = payloads(be, images)
             .into_iter()
@@ -408,7 +401,8 @@ impl Validator<'_> {
                 range: q.region(),
             });
         }
-        if let Some(disk) = d.disk {
+        // A copy-mode blk device's bounce area is checked against its disk.
+        if let (Some(disk), "bounce") = (d.disk, property) {
             taken.push(Taken {
                 what: format!("{} disk", d.path),
                 range: disk,
@@ -416,7 +410,8 @@ impl Validator<'_> {
         }
         taken.extend(backend_areas(before, d.backend));
         taken.retain(|t| sane_small(&t.range));
-        self.clash(path, "bounce", &r, "", &taken);
+        self.clash(path, property, &r, "", &taken);
+        true
     }
 
     /// `shared-region` (if given) and `shared-memory` of a shared-mode device:

@@ -2,7 +2,6 @@
 //! into the shadow rings, and moving used ones back.
 
 use alloc::vec;
-use alloc::vec::Vec;
 
 use ferry_virtio_backend::spec::{desc_flags, feature, reg};
 use ferry_virtio_backend::walk_chain;
@@ -266,13 +265,9 @@ impl CopyDevice {
         let (r, w) = (chain.readable_len(), chain.writable_len());
         let shadow = self.shadow(q);
         let first = 2 * k as u16;
-        let mut descs: Vec<(u64, u32, u16)> = Vec::with_capacity(2);
-        if r > 0 {
-            descs.push((data, r, 0));
-        }
-        if w > 0 {
-            descs.push((data + u64::from(r), w, desc_flags::WRITE));
-        }
+        // At most two shadow descriptors: all readable bytes, then all writable.
+        let descs = [(data, r, 0u16), (data + u64::from(r), w, desc_flags::WRITE)];
+        let descs = &descs[usize::from(r == 0)..1 + usize::from(w > 0)];
         for (i, &(addr, len, flags)) in descs.iter().enumerate() {
             let next = i + 1 < descs.len();
             let mut d = [0u8; 16];
