@@ -3,10 +3,11 @@
 
 use crate::policy::StopKind;
 use crate::state::effect::{Effect, Effects};
-use crate::state::event::StopReason;
+use crate::state::event::{Event, StopReason};
 use crate::state::partition::Partition;
+use crate::state::ratelimit::Admit;
 use crate::state::system::System;
-use crate::{exit, physgic, sgi, vcpu};
+use crate::{cpu, exit, physgic, sgi, vcpu};
 
 /// Writes `fx`'s log lines, then applies its effects in order.
 pub fn apply(system: &System, fx: &Effects) {
@@ -22,9 +23,54 @@ pub fn apply(system: &System, fx: &Effects) {
     }
 }
 
+/// Writes `fx`'s log lines; a line the guest triggered at will goes through its
+/// partition's budget (`state::ratelimit`), after a summary of what it suppressed.
 fn log_events(system: &System, fx: &Effects) {
     for event in fx.events() {
-        log::log!(event.level(), "{}", event.shown(system));
+        let budget = event
+            .offender()
+            .and_then(|p| system.partitions.get(p))
+            .map(|p| {
+                (
+                    p.id,
+                    p.log_budget.admit(cpu::counter(), cpu::counter_frequency()),
+                )
+            });
+        match budget {
+            Some((_, Admit::Drop)) => continue,
+            Some((partition, Admit::Write { suppressed })) if suppressed > 0 => {
+                log_event(
+                    system,
+                    &Event::Suppressed {
+                        partition,
+                        lines: suppressed,
+                    },
+                );
+            }
+            _ => {}
+        }
+        log_event(system, event);
+    }
+}
+
+fn log_event(system: &System, event: &Event) {
+    log::log!(event.level(), "{}", event.shown(system));
+}
+
+/// At the end of the run: how many lines each partition had suppressed since its
+/// last summary.
+fn log_suppressed(system: &System) {
+    for p in system.partitions.iter() {
+        let lines = p.log_budget.take_suppressed();
+        if lines > 0 {
+            log_event(
+                system,
+                &Event::Suppressed {
+                    partition: p.id,
+                    lines,
+                },
+            );
+        }
     }
 }
 
@@ -53,17 +99,24 @@ fn apply_one(system: &System, effect: Effect) {
                 gic.route_spi(intid, core.core_mpidr);
             }
         }
-        Effect::EndRun { code, partition } => exit::end_with(
-            code,
-            format_args!(
-                "partition '{}' stopped; the exit policy ends the run",
-                system
-                    .partitions
-                    .get(partition)
-                    .map_or("?", |p| p.label.as_str())
-            ),
-        ),
+        Effect::EndRun { code, partition } => {
+            log_suppressed(system);
+            end_run(system, code, partition)
+        }
     }
+}
+
+fn end_run(system: &System, code: u32, partition: usize) -> ! {
+    exit::end_with(
+        code,
+        format_args!(
+            "partition '{}' stopped; the exit policy ends the run",
+            system
+                .partitions
+                .get(partition)
+                .map_or("?", |p| p.label.as_str())
+        ),
+    )
 }
 
 /// Calls `send(mpidr)` for the core of each vCPU of `partition` in `mask`.

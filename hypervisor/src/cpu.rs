@@ -36,3 +36,12 @@ pub fn uptime() -> (u64, u64) {
     let (ticks, freq) = (counter(), counter_frequency());
     (ticks / freq, (ticks % freq) * 1_000_000 / freq)
 }
+
+/// Whether a physical IRQ, FIQ or SError is pending for this core (ISR_EL1 read
+/// at EL2 shows the physical state; aarch64-cpu 11 does not define it).
+pub fn interrupt_pending() -> bool {
+    let isr: u64;
+    // SAFETY: reads a status register; no memory or state is changed.
+    unsafe { core::arch::asm!("mrs {}, isr_el1", out(reg) isr, options(nomem, nostack)) };
+    isr != 0
+}

@@ -14,13 +14,14 @@ use crate::current::current;
 use crate::esr::ec;
 use crate::pages::PhysPages;
 use crate::policy::StopKind;
+use crate::stage2::FaultAddress;
 use crate::state::effect::Effects;
 use crate::state::emul::{self, Device, MmioAccess, Undecodable};
 use crate::state::event::{Event, StopReason};
 use crate::state::partition::Partition;
 use crate::state::power::{self, PsciNext};
 use crate::state::system::System;
-use crate::state::virtio::{self, Outcome};
+use crate::state::virtio::{self, AccessKey, Outcome, Waited};
 use crate::vpsci::Call;
 use crate::{cpu, esr, mmio, stage2, vcpu, vgic};
 use ferry_abi::hypercall::HypercallStatus;
@@ -48,12 +49,45 @@ pub fn handle(frame: &mut TrapFrame) {
         }
         ec::DATA_ABORT_LOWER if data_abort(system, partition, vcpu, frame, esr) => {}
         ec::DATA_ABORT_LOWER | ec::INSTRUCTION_ABORT_LOWER => fault(StopReason::Stage2Abort {
-            ipa: stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get()),
+            ipa: fault_ipa(esr),
             esr,
             pc: frame.elr,
         }),
         _ => fault(StopReason::UnhandledClass { esr, pc: frame.elr }),
     }
+}
+
+/// The faulting IPA of the abort with syndrome `esr`: from HPFAR_EL2 where it is
+/// valid, else FAR_EL2 translated by the guest's stage 1, else `None`.
+fn fault_ipa(esr: u64) -> Option<u64> {
+    let far = FAR_EL2.get();
+    match stage2::fault_address(esr) {
+        FaultAddress::Hpfar => Some(stage2::fault_ipa(HPFAR_EL2.get(), far)),
+        FaultAddress::TranslateFar => stage2::par_ipa(translate_stage1(far), far),
+        FaultAddress::Unknown => None,
+    }
+}
+
+/// PAR_EL1 after `AT S1E1R` of `va` in the guest's EL1&0 regime (live on this
+/// core), with the guest's own PAR_EL1 preserved.
+fn translate_stage1(va: u64) -> u64 {
+    let par: u64;
+    // SAFETY: AT only fills PAR_EL1, which is saved before and restored after;
+    // no memory is accessed.
+    unsafe {
+        core::arch::asm!(
+            "mrs {saved}, par_el1",
+            "at s1e1r, {va}",
+            "isb",
+            "mrs {par}, par_el1",
+            "msr par_el1, {saved}",
+            va = in(reg) va,
+            saved = out(reg) _,
+            par = out(reg) par,
+            options(nostack, preserves_flags),
+        );
+    }
+    par
 }
 
 /// An SMCCC call from the guest: PSCI or one of Ferry's hypercalls.
@@ -121,7 +155,12 @@ fn data_abort(
     frame: &mut TrapFrame,
     esr: u64,
 ) -> bool {
-    let ipa = stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
+    // A stage-1 table walk that lands in an emulated window (the guest put its
+    // page tables there) is no access to emulate: a fault.
+    let walk = esr & (1 << 7) != 0;
+    let Some(ipa) = fault_ipa(esr).filter(|_| !walk) else {
+        return false;
+    };
     let Some((device, offset)) = partition.emulated.find(ipa) else {
         return false;
     };
@@ -160,40 +199,44 @@ fn data_abort(
         size: decoded.size,
         write: decoded.write.then(|| decoded.store_value(&frame.x)),
     };
-    let read = emulate(system, partition, vcpu, device, access);
-    if !decoded.write {
-        decoded.complete_load(&mut frame.x, read);
+    // None: the vCPU leaves a wait to take an interrupt; the access executes again.
+    if let Some(read) = emulate(system, partition, (vcpu, frame.elr), device, access) {
+        if !decoded.write {
+            decoded.complete_load(&mut frame.x, read);
+        }
+        frame.elr += 4;
     }
-    frame.elr += 4;
     true
 }
 
-/// Emulates `access` to `device`; returns the value a load gets.
+/// Emulates `access` to `device` by vCPU `vcpu` at guest PC `pc`; returns the
+/// value a load gets, or `None` if the access must execute again.
 fn emulate(
     system: &'static System,
     partition: &'static Partition,
-    vcpu: usize,
+    (vcpu, pc): (usize, u64),
     device: Device,
     access: MmioAccess,
-) -> u64 {
+) -> Option<u64> {
     let mut fx = Effects::new();
     let read = match device {
         Device::Virtio(route) => {
-            let outcome = virtio::frontend_access(
-                system,
+            let key = AccessKey {
                 route,
-                vcpu,
-                access,
-                &PhysPages,
-                cpu::counter(),
-                &mut fx,
-            );
-            match outcome {
+                offset: access.offset,
+                size: access.size,
+                write: access.write,
+                pc,
+            };
+            let now = cpu::counter();
+            match virtio::frontend_trap(system, key, vcpu, access, &PhysPages, now, &mut fx) {
                 Outcome::Done(value) => value,
-                Outcome::Wait(pending) => {
+                Outcome::Wait(_) => {
                     apply(system, &fx);
                     fx = Effects::new();
-                    wait_backend(system, &pending, &mut fx)
+                    let waited = wait_backend(system, key, vcpu, &mut fx);
+                    apply(system, &fx);
+                    return waited;
                 }
             }
         }
@@ -221,17 +264,22 @@ fn emulate(
     if !fx.is_empty() {
         apply(system, &fx);
     }
-    read
+    Some(read)
 }
 
-/// Waits in EL2 for a forwarded access to complete or fail; the backend's
-/// completion (or the timer's event stream) sends an event.
-fn wait_backend(system: &System, pending: &virtio::Pending, fx: &mut Effects) -> u64 {
+/// Waits in EL2 for the access in flight to complete or fail (the backend's
+/// completion, or the timer's event stream, sends an event), but only while no
+/// physical interrupt is pending for this core: then it returns `None` and the
+/// guest goes back to the faulting instruction, taking the interrupt first (a
+/// slow backend must not keep its frontend's timer and IPIs out).
+fn wait_backend(system: &System, key: AccessKey, vcpu: usize, fx: &mut Effects) -> Option<u64> {
     loop {
-        if let Some(value) = virtio::poll(system, pending, &PhysPages, cpu::counter(), fx) {
-            return value;
+        match virtio::wait_poll(system, key, vcpu, &PhysPages, cpu::counter(), fx) {
+            Some(Waited::Value(value)) => return Some(value),
+            Some(Waited::Retry) => return None,
+            None if cpu::interrupt_pending() => return None,
+            None => aarch64_cpu::asm::wfe(),
         }
-        aarch64_cpu::asm::wfe();
     }
 }
 

@@ -60,6 +60,40 @@ pub fn vttbr(vmid: u8, root: u64) -> u64 {
     (vmid as u64) << 48 | root
 }
 
+/// Where the faulting IPA of an abort from a guest comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FaultAddress {
+    /// HPFAR_EL2 holds it: a stage-2 translation, access-flag or address-size
+    /// fault, or any stage-2 fault on a stage-1 table walk (S1PTW).
+    Hpfar,
+    /// HPFAR_EL2 is UNKNOWN (a permission fault, an external abort): translate
+    /// FAR_EL2 with the guest's stage 1 (AT S1E1R) instead.
+    TranslateFar,
+    /// Neither can be trusted: FAR_EL2 is not valid (ISS.FnV) either.
+    Unknown,
+}
+
+/// Where to find the faulting IPA of a data or instruction abort with syndrome
+/// `esr` (Arm ARM D19.2 HPFAR_EL2: valid for stage-2 translation, access-flag and
+/// address-size faults, and for faults on a stage-1 walk; KVM's
+/// `__get_fault_info` does the same).
+pub fn fault_address(esr: u64) -> FaultAddress {
+    let s1ptw = esr & (1 << 7) != 0;
+    let far_not_valid = esr & (1 << 10) != 0;
+    match esr & 0x3f {
+        _ if s1ptw => FaultAddress::Hpfar,
+        // Address size (levels 0-3, -1), translation (0-3, -1), access flag.
+        0x00..=0x0b | 0x29 | 0x2b => FaultAddress::Hpfar,
+        _ if far_not_valid => FaultAddress::Unknown,
+        _ => FaultAddress::TranslateFar,
+    }
+}
+
+/// The IPA an `AT S1E1R` of `far` produced, from PAR_EL1 (`None` if it faulted).
+pub fn par_ipa(par: u64, far: u64) -> Option<u64> {
+    (par & 1 == 0).then_some(par & 0x000f_ffff_ffff_f000 | far & 0xfff)
+}
+
 /// The faulting IPA of a stage-2 abort, from HPFAR_EL2 (IPA\[51:12\] in bits 43:4)
 /// and the page offset from FAR_EL2.
 pub fn fault_ipa(hpfar: u64, far: u64) -> u64 {
@@ -115,6 +149,34 @@ mod tests {
         assert_eq!(vtcr(48) >> 16 & 7, 5);
         assert_eq!(vttbr(3, 0x4800_0000), 0x0003_0000_4800_0000);
         assert_eq!(fault_ipa((0x4900_0000 >> 12) << 4, 0x1234), 0x4900_0234);
+    }
+
+    #[test]
+    fn hpfar_is_trusted_only_where_it_is_valid() {
+        use FaultAddress::*;
+        let da = 0x24 << 26 | 1 << 25;
+        // Translation faults (the emulated windows) and access flag: HPFAR.
+        for fsc in [0x04, 0x05, 0x06, 0x07, 0x09, 0x0b, 0x2b] {
+            assert_eq!(fault_address(da | fsc), Hpfar, "{fsc:#x}");
+        }
+        // Permission faults (e.g. execute-never shared memory): translate FAR.
+        for fsc in [0x0d, 0x0e, 0x0f] {
+            assert_eq!(fault_address(da | fsc), TranslateFar, "{fsc:#x}");
+            assert_eq!(fault_address(da | 1 << 7 | fsc), Hpfar, "on a walk");
+        }
+        // A synchronous external abort: FAR if valid, else nothing.
+        assert_eq!(fault_address(da | 0x10), TranslateFar);
+        assert_eq!(fault_address(da | 1 << 10 | 0x10), Unknown);
+        assert_eq!(
+            par_ipa(0x4900_0000, 0xffff_0000_1234_5678),
+            Some(0x4900_0678)
+        );
+        assert_eq!(par_ipa(0x4900_0001, 0x678), None, "PAR_EL1.F");
+        assert_eq!(
+            par_ipa(0xff00_0000_4900_0000, 0x1),
+            Some(0x4900_0001),
+            "attributes"
+        );
     }
 
     #[test]

@@ -136,16 +136,8 @@ fn host_checks(cfg: &Config, host: &HostInfo<'_>, ferry: ferry_platform::Region)
             host.cpus().len()
         ));
     }
-    if p.gicd.base != host.gic.gicd.base
-        || host.gicr().first().is_none_or(|g| g.base != p.gicr.base)
-    {
-        problems.push(alloc::format!(
-            "/platform: the GIC at {:#x}/{:#x} is not the host's ({:#x}/{:#x})",
-            p.gicd.base,
-            p.gicr.base,
-            host.gic.gicd.base,
-            host.gicr().first().map_or(0, |g| g.base)
-        ));
+    if let Some(problem) = plan::gic_mismatch((p.gicd, p.gicr), host.gic.gicd, host.gicr()) {
+        problems.push(problem);
     }
     let declared = cfg.hypervisor.memory;
     if ferry.base < declared.base || ferry.end() > declared.end() {
@@ -261,7 +253,9 @@ fn build_partition(
         let base = frame.as_ptr() as u64;
         let doorbell = io.spi().map(|spi| spi + vgic::PRIVATE);
         let now = cpu::counter();
-        RequestPage::new(base, doorbell, now, cpu::counter_frequency(), &PhysPages)
+        let page = RequestPage::new(base, doorbell, now, cpu::counter_frequency(), &PhysPages);
+        page.start_seqs_at(io.first_seq);
+        page
     });
     let extra = plan::backend_regions(cfg, p, page.as_ref().map(|rp| rp.base));
     let vttbr = build_stage2(p, &extra);
@@ -347,6 +341,13 @@ fn build_stage2(p: &PartitionConfig, extra: &[(GuestRegion, Mapping)]) -> u64 {
         }
     }
     for d in &p.devices {
+        if d.dma_unconfined() {
+            log::warn!(
+                "partition '{}': passthrough device {} is an unconfined DMA master (dma = \"unconfined\"): its DMA can reach all memory",
+                p.label,
+                d.name
+            );
+        }
         for r in &d.reg {
             if let Err(e) = tables.map(r.base, r.base, r.size, GuestMemory::Device.attributes()) {
                 fail(&d.path, e);

@@ -185,7 +185,33 @@ impl Device {
             .find(|p| p.name == name)
             .map(|p| p.value.as_slice())
     }
+
+    /// Why the device is a DMA master (it reads and writes memory by itself,
+    /// which stage 2 does not confine: only an SMMU would), if its node says so:
+    /// a `virtio,mmio` compatible, `dma-coherent` or `iommus`.
+    pub fn dma_master(&self) -> Option<&'static str> {
+        let compatible = self.property("compatible").unwrap_or_default();
+        if compatible.split(|&b| b == 0).any(|c| c == b"virtio,mmio") {
+            Some("compatible \"virtio,mmio\": a virtio device reads and writes its driver's memory")
+        } else if self.property("dma-coherent").is_some() {
+            Some("it has dma-coherent")
+        } else if self.property("iommus").is_some() {
+            Some("it has iommus")
+        } else {
+            None
+        }
+    }
+
+    /// Whether the config accepts the device's DMA unconfined: `dma = "unconfined"`
+    /// (Ferry's property; not copied into the guest's device tree).
+    pub fn dma_unconfined(&self) -> bool {
+        self.property(DMA_PROPERTY) == Some(b"unconfined\0")
+    }
 }
+
+/// Ferry's property of a passthrough device that accepts it as an unconfined
+/// DMA master: `dma = "unconfined"`.
+pub const DMA_PROPERTY: &str = "dma";
 
 /// Exit codes of a partition's stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -356,6 +382,9 @@ pub struct IoreqPage {
     pub page: u64,
     /// `ioreq-spi` or `ioreq-poll-ms`: how the backend learns of a new request.
     pub signal: IoreqSignal,
+    /// `ioreq-first-seq` (a test hook, default 1): the sequence number each sync
+    /// slot starts at, so that a scenario can cross the wrap at 2^32.
+    pub first_seq: u32,
 }
 
 impl IoreqPage {
@@ -455,6 +484,10 @@ impl Sharing {
 /// Smallest `bounce` area of a copy-mode device (64 KiB): room for the shadow
 /// virtqueues and the buffers in flight.
 pub const MIN_BOUNCE_SIZE: u64 = 64 * 1024;
+
+/// The longest `deadline-ms` of a virtio device: a frontend's synchronous access
+/// never waits longer for its backend.
+pub const MAX_DEADLINE_MS: u32 = 10_000;
 
 /// Default `deadline-ms` of a virtio device.
 pub const DEFAULT_DEADLINE_MS: u32 = 100;

@@ -203,7 +203,7 @@ fn parse_partitions(n: &Node<'_>, errs: &mut Errors) -> Option<Vec<Partition>> {
 }
 
 /// Properties a partition node may have.
-const PARTITION_PROPS: [&str; 18] = [
+const PARTITION_PROPS: [&str; 19] = [
     "reg",
     "label",
     "cpus",
@@ -222,6 +222,7 @@ const PARTITION_PROPS: [&str; 18] = [
     "ioreq-page",
     "ioreq-spi",
     "ioreq-poll-ms",
+    "ioreq-first-seq",
 ];
 
 fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
@@ -246,7 +247,16 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
     let ioreq_page = p.optional("ioreq-page", Props::address);
     let ioreq_spi = p.optional("ioreq-spi", Props::u32);
     let ioreq_poll = p.optional("ioreq-poll-ms", Props::u32);
-    let ioreq = ioreq(&mut p, ioreq_page?, ioreq_spi?, ioreq_poll?)?;
+    let first_seq = p.optional("ioreq-first-seq", Props::u32);
+    let mut ioreq = ioreq(&mut p, ioreq_page?, ioreq_spi?, ioreq_poll?)?;
+    match (ioreq.as_mut(), first_seq?) {
+        (Some(page), Some(seq)) => page.first_seq = seq,
+        (None, Some(_)) => {
+            let msg = "is a backend's: it needs ioreq-page";
+            p.errs.prop(&n.path, "ioreq-first-seq", msg);
+        }
+        _ => {}
+    }
     if n.prop("initrd-address").is_some() && n.prop("initrd").is_none() {
         p.errs
             .prop(&n.path, "initrd-address", "is set but there is no initrd");
@@ -303,7 +313,11 @@ fn ioreq(
         }
     };
     match (page, signal) {
-        (Some(page), Some(signal)) => Some(Some(IoreqPage { page, signal })),
+        (Some(page), Some(signal)) => Some(Some(IoreqPage {
+            page,
+            signal,
+            first_seq: 1,
+        })),
         (None, None) => Some(None),
         (Some(_), None) => {
             let msg = "is missing (a backend's ioreq-page needs its ioreq-spi, the doorbell, or ioreq-poll-ms)";

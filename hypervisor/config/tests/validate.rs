@@ -309,3 +309,50 @@ fn many_problems_in_a_fixed_order() {
     // Same input, same output.
     assert_eq!(problems_with(&t, &files), problems_with(&t, &files));
 }
+
+#[test]
+fn a_dma_master_passes_through_only_unconfined() {
+    // The serial port is no DMA master: no `dma` needed.
+    assert_eq!(problems(&good()), NONE);
+    let refused = |edit: &dyn Fn(&mut N), why: &str| {
+        let p = after(|t| edit(t));
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with(&format!("/{SERIAL}: is a DMA master ({why})")),
+            "{p:?}"
+        );
+        assert!(p[0].contains("dma = \"unconfined\""), "{p:?}");
+        let p = after(|t| {
+            edit(t);
+            t.at(SERIAL).set("dma", s("unconfined"));
+        });
+        assert_eq!(p, NONE, "acknowledged");
+    };
+    refused(
+        &|t| {
+            t.at(SERIAL).set("compatible", sl(&["virtio,mmio"]));
+        },
+        "compatible \"virtio,mmio\": a virtio device reads and writes its driver's memory",
+    );
+    refused(
+        &|t| {
+            t.at(SERIAL).set("dma-coherent", vec![]);
+        },
+        "it has dma-coherent",
+    );
+    refused(
+        &|t| {
+            t.at(SERIAL).set("iommus", cells(&[1, 2]));
+        },
+        "it has iommus",
+    );
+    let p = after(|t| {
+        t.at(SERIAL).set("dma", s("confined"));
+    });
+    assert_eq!(
+        p,
+        [format!(
+            "/{SERIAL}: dma: must be \"unconfined\" (the only value: it accepts a DMA master Ferry cannot confine)"
+        )]
+    );
+}

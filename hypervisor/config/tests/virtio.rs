@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use ferry_config::{
-    DEFAULT_DEADLINE_MS, IoreqPage, IoreqSignal, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND,
-    MIN_BOUNCE_SIZE, MIN_IOREQ_POLL_MS, Region, Sharing, VIRTIO_WINDOW_SIZE, VirtioDevice,
-    VirtioKind,
+    DEFAULT_DEADLINE_MS, IoreqPage, IoreqSignal, MAX_DEADLINE_MS, MAX_IOREQ_POLL_MS,
+    MAX_VIRTIO_PER_BACKEND, MIN_BOUNCE_SIZE, MIN_IOREQ_POLL_MS, Region, Sharing,
+    VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
 };
 
 const NONE: [&str; 0] = [];
@@ -78,6 +78,7 @@ fn parses_with_defaults() {
         Some(IoreqPage {
             page: 0x0b00_0000,
             signal: IoreqSignal::Spi(100),
+            first_seq: 1,
         })
     );
     let q = c.partitions[1].ioreq.unwrap();
@@ -591,6 +592,22 @@ fn limits_and_misc() {
             "/virtio/device@0: disk-image: is only for type \"blk\" (this device is \"rng\")",
         ]
     );
+    assert_eq!(MAX_DEADLINE_MS, 10_000);
+    let p = edit(virtio, |t| {
+        t.at(D0).set("deadline-ms", cells(&[MAX_DEADLINE_MS + 1]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/virtio/device@0: deadline-ms: <10001> is more than 10000 ms: a backend that slow is failed, not waited for"
+        ]
+    );
+    assert!(
+        edit(virtio, |t| {
+            t.at(D0).set("deadline-ms", cells(&[MAX_DEADLINE_MS]));
+        })
+        .is_empty()
+    );
     // Passthrough nodes may not take the generated names.
     let p = edit(virtio, |t| {
         t.at(&format!("{P0}/passthrough"))
@@ -629,6 +646,7 @@ fn poll_only_backend_parses() {
         IoreqPage {
             page: 0x0b00_0000,
             signal: IoreqSignal::Poll { interval_ms: 5 },
+            first_seq: 1,
         }
     );
     assert_eq!((q.spi(), q.poll_ms()), (None, Some(5)));
@@ -1506,4 +1524,22 @@ fn devices_share_a_mapping_only_when_region_and_address_are_equal() {
         t.at(D1).set("shared-memory", u64s(&[0x8000_1000]));
     });
     assert_eq!(p, NONE);
+}
+
+#[test]
+fn ioreq_first_seq_is_a_backends_test_hook() {
+    let mut t = virtio();
+    t.at(P1).set("ioreq-first-seq", cells(&[0xffff_fff0]));
+    assert_eq!(problems(&t), NONE);
+    assert_eq!(
+        parsed(&t).partitions[1].ioreq.unwrap().first_seq,
+        0xffff_fff0
+    );
+    assert_eq!(parsed(&virtio()).partitions[1].ioreq.unwrap().first_seq, 1);
+    let mut t = virtio();
+    t.at(P0).set("ioreq-first-seq", cells(&[5]));
+    assert_eq!(
+        problems(&t),
+        ["/partitions/partition@0: ioreq-first-seq: is a backend's: it needs ioreq-page"]
+    );
 }

@@ -18,8 +18,8 @@ pub enum StopReason {
     SystemReset,
     /// A stage-2 abort outside its memory and devices.
     Stage2Abort {
-        /// The faulting guest address.
-        ipa: u64,
+        /// The faulting guest address, if it can be known.
+        ipa: Option<u64>,
         /// ESR_EL2.
         esr: u64,
         /// The guest PC.
@@ -79,6 +79,13 @@ pub enum FailReason {
         /// The deadline.
         ms: u32,
     },
+    /// The backend kept its frontends waiting beyond the slow-backend budget.
+    TooSlow {
+        /// Waiting owed beyond the allowance, in milliseconds.
+        owed_ms: u64,
+        /// The budget, in milliseconds.
+        budget_ms: u64,
+    },
     /// The copy path refused a ring (frontend or backend).
     Copy(crate::state::copy::CopyError),
     /// A completion that names nothing pending.
@@ -95,6 +102,13 @@ pub enum FailReason {
 /// One log line.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Event {
+    /// Lines a partition triggered over its log budget were dropped.
+    Suppressed {
+        /// The partition.
+        partition: usize,
+        /// How many.
+        lines: u32,
+    },
     /// A partition stopped.
     Stopped {
         /// The partition.
@@ -175,6 +189,26 @@ pub enum Event {
 }
 
 impl Event {
+    /// The partition whose guest triggered this line at will (a refused call, a
+    /// bad completion, an undecodable access): such lines are rate-limited per
+    /// partition (`ratelimit`). `None`: a line Ferry writes at most once per cause.
+    pub fn offender(&self) -> Option<usize> {
+        match *self {
+            Event::ForeignSlot { backend, .. } => Some(backend),
+            Event::CpuOnRefused { partition, .. } | Event::VirtioUndecodable { partition, .. } => {
+                Some(partition)
+            }
+            Event::Stopped { .. }
+            | Event::VcpuOff { .. }
+            | Event::StillRunning { .. }
+            | Event::DeviceFailed { .. }
+            | Event::BackendServes { .. }
+            | Event::ConsoleFocus { .. }
+            | Event::ConsoleBadEscape
+            | Event::Suppressed { .. } => None,
+        }
+    }
+
     /// The log level it is written at.
     pub fn level(&self) -> log::Level {
         match self {
@@ -184,7 +218,8 @@ impl Event {
             }
             | Event::DeviceFailed { .. }
             | Event::ForeignSlot { .. }
-            | Event::VirtioUndecodable { .. } => log::Level::Warn,
+            | Event::VirtioUndecodable { .. }
+            | Event::Suppressed { .. } => log::Level::Warn,
             Event::VcpuOff { .. } => log::Level::Debug,
             _ => log::Level::Info,
         }
@@ -206,6 +241,25 @@ pub struct Shown<'a> {
 }
 
 impl Shown<'_> {
+    fn device_failed(
+        &self,
+        f: &mut fmt::Formatter<'_>,
+        route: usize,
+        why: FailReason,
+    ) -> fmt::Result {
+        let (index, fe, be) = self
+            .system
+            .virtio
+            .get(route)
+            .map_or((route, 0, 0), |r| (r.index, r.frontend, r.backend));
+        write!(
+            f,
+            "virtio device {index} (frontend '{}', backend '{}') failed: {why}; the frontend sees DEVICE_NEEDS_RESET",
+            self.label(fe),
+            self.label(be)
+        )
+    }
+
     fn label(&self, partition: usize) -> &str {
         self.system
             .partitions
@@ -233,10 +287,14 @@ impl fmt::Display for StopReason {
                 } else {
                     "outside its memory and devices"
                 };
-                write!(
-                    f,
-                    "stage-2 {what} abort: {access} at IPA {ipa:#x} {why} (ESR_EL2 {esr:#x}, PC {pc:#x}, {status})"
-                )
+                match ipa {
+                    Some(ipa) => write!(f, "stage-2 {what} abort: {access} at IPA {ipa:#x} {why}")?,
+                    None => write!(
+                        f,
+                        "stage-2 {what} abort: {access} at an IPA the syndrome does not give"
+                    )?,
+                }
+                write!(f, " (ESR_EL2 {esr:#x}, PC {pc:#x}, {status})")
             }
             StopReason::Undecodable { ipa, esr, pc } => write!(
                 f,
@@ -280,6 +338,11 @@ impl fmt::Display for FailReason {
                 "the backend did not complete a {} of offset {offset:#x} within {ms} ms",
                 if write { "write" } else { "read" }
             ),
+            FailReason::TooSlow { owed_ms, budget_ms } => write!(
+                f,
+                "the backend kept the frontend waiting more than half of the time: \
+                 {owed_ms} ms owed, over the budget of {budget_ms} ms"
+            ),
             FailReason::Copy(e) => write!(f, "copy mode: {e}"),
             FailReason::Garbage { slot, seq, waiting } => write!(
                 f,
@@ -304,24 +367,19 @@ impl fmt::Display for Shown<'_> {
                 self.label(partition),
                 kind.name()
             ),
+            Event::Suppressed { partition, lines } => write!(
+                f,
+                "partition '{}': {lines} guest-triggered log lines suppressed (at most {} a second after a burst of {})",
+                self.label(partition),
+                super::ratelimit::PER_SECOND,
+                super::ratelimit::BURST
+            ),
             Event::StillRunning { partition } => write!(
                 f,
                 "partition '{}' is still running at the end of the run",
                 self.label(partition)
             ),
-            Event::DeviceFailed { route, why } => {
-                let (index, fe, be) = self
-                    .system
-                    .virtio
-                    .get(route)
-                    .map_or((route, 0, 0), |r| (r.index, r.frontend, r.backend));
-                write!(
-                    f,
-                    "virtio device {index} (frontend '{}', backend '{}') failed: {why}; the frontend sees DEVICE_NEEDS_RESET",
-                    self.label(fe),
-                    self.label(be)
-                )
-            }
+            Event::DeviceFailed { route, why } => self.device_failed(f, route, why),
             Event::ForeignSlot { backend, slot } => write!(
                 f,
                 "backend '{}': IOREQ_COMPLETE for slot {slot}, which is not one of its devices'",

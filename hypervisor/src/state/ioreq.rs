@@ -232,4 +232,12 @@ impl RequestPage {
     pub fn set_next_seq(&self, slot: usize, seq: u32) {
         self.next_seq[slot].store(seq, Ordering::Relaxed);
     }
+
+    /// Starts every sync slot's sequence numbers at `first` (the config's
+    /// `ioreq-first-seq` test hook: scenarios cross the wrap at 2^32).
+    pub fn start_seqs_at(&self, first: u32) {
+        for next in &self.next_seq {
+            next.store(first, Ordering::Relaxed);
+        }
+    }
 }

@@ -11,8 +11,10 @@
 //! - [`emul`]: the table of emulated MMIO regions and the GIC and PL011 handlers.
 //! - [`virtio`]: the virtio path: forwarding, completions, device failure.
 //! - [`ioreq`]: a backend's request page and its slot bookkeeping.
+//! - [`wait`]: a frontend vCPU's synchronous access while its backend answers.
 //! - [`console`]: where typed console input goes.
 //! - [`effect`], [`event`]: what the shell does, and the log lines it writes.
+//! - [`ratelimit`]: each partition's budget of log lines its guest can trigger.
 #![forbid(unsafe_code)]
 
 pub mod console;
@@ -25,8 +27,10 @@ pub mod ioreq;
 pub mod partition;
 pub mod plan;
 pub mod power;
+pub mod ratelimit;
 pub mod system;
 pub mod virtio;
+pub mod wait;
 
 #[cfg(test)]
 mod tests;

@@ -13,6 +13,7 @@ use super::effect::{Effect, Effects};
 use super::emul::EmulTable;
 use super::ioreq::RequestPage;
 use super::power::Vcpu;
+use super::ratelimit::LogBudget;
 use crate::vgic::Vgic;
 use crate::vpsci::Power;
 use crate::vuart::Pl011;
@@ -93,6 +94,8 @@ pub struct Partition {
     pub ioreq: Option<RequestPage>,
     /// Its emulated MMIO regions: which device a trapped access goes to.
     pub emulated: EmulTable,
+    /// Its budget of guest-triggered log lines.
+    pub log_budget: LogBudget,
     stopped: AtomicBool,
     console: Mutex<ConsoleLine>,
 }
@@ -113,6 +116,7 @@ impl Partition {
             uart: parts.uart,
             ioreq: parts.ioreq,
             emulated: parts.emulated,
+            log_budget: LogBudget::new(),
             stopped: AtomicBool::new(false),
             console: Mutex::new(ConsoleLine {
                 bytes: [0; CONSOLE_LINE],

@@ -155,3 +155,47 @@ pub fn emul_table(
             .map(|(i, r)| (i, r.window)),
     )
 }
+
+/// Whether the config's GIC (`gicd`, `gicr`) is the host's (`host_gicd`, the host's
+/// redistributor regions): the same bases, and frames at least as large as the
+/// host's, so that every check against the config's GIC (no passthrough device,
+/// window or partition RAM over a GIC frame) holds for the real frames too.
+/// Returns the problem, if there is one.
+pub fn gic_mismatch(
+    (gicd, gicr): (Region, Region),
+    host_gicd: Region,
+    host_gicr: &[Region],
+) -> Option<alloc::string::String> {
+    let covers = |outer: &Region, inner: &Region| {
+        inner.base >= outer.base && inner.end() <= outer.end() && outer.size > 0
+    };
+    let same_bases =
+        gicd.base == host_gicd.base && host_gicr.first().map(|g| g.base) == Some(gicr.base);
+    if !same_bases {
+        return Some(alloc::format!(
+            "/platform: the GIC at {:#x}/{:#x} is not the host's ({:#x}/{:#x})",
+            gicd.base,
+            gicr.base,
+            host_gicd.base,
+            host_gicr.first().map_or(0, |g| g.base)
+        ));
+    }
+    if !covers(&gicd, &host_gicd) {
+        return Some(alloc::format!(
+            "/platform: gic-distributor: [{:#x}, {:#x}) is smaller than the host's distributor [{:#x}, {:#x})",
+            gicd.base,
+            gicd.end(),
+            host_gicd.base,
+            host_gicd.end()
+        ));
+    }
+    host_gicr.iter().find(|g| !covers(&gicr, g)).map(|g| {
+        alloc::format!(
+            "/platform: gic-redistributors: [{:#x}, {:#x}) does not cover the host's redistributors [{:#x}, {:#x})",
+            gicr.base,
+            gicr.end(),
+            g.base,
+            g.end()
+        )
+    })
+}

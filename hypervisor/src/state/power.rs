@@ -12,6 +12,7 @@ use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use super::effect::{Effect, Effects};
 use super::event::{Event, StopReason};
 use super::partition::Partition;
+use super::wait::VcpuWait;
 use crate::policy::StopKind;
 use ferry_abi::psci::PsciRet;
 
@@ -29,6 +30,8 @@ pub struct Vcpu {
     pub core: usize,
     /// The MPIDR of the physical core it runs on (for SGIs).
     pub core_mpidr: u64,
+    /// Its synchronous virtio access in flight, if it is a frontend's.
+    pub wait: spin::Mutex<VcpuWait>,
     state: AtomicU8,
     entry: AtomicU64,
     context: AtomicU64,
@@ -40,6 +43,7 @@ impl Vcpu {
         Vcpu {
             core,
             core_mpidr,
+            wait: spin::Mutex::new(VcpuWait::default()),
             state: AtomicU8::new(OFF),
             entry: AtomicU64::new(0),
             context: AtomicU64::new(0),
@@ -78,6 +82,7 @@ impl Vcpu {
             .compare_exchange(ON_PENDING, ON, Ordering::AcqRel, Ordering::Acquire)
             .ok()
             .map(|_| {
+                self.wait.lock().restart();
                 (
                     self.entry.load(Ordering::Relaxed),
                     self.context.load(Ordering::Relaxed),

@@ -21,6 +21,7 @@ use super::event::{Event, FailReason};
 use super::ioreq::{PageMemory, RequestPage};
 use super::partition::Partition;
 use super::system::System;
+pub use super::wait::{AccessKey, Pending};
 
 use ferry_virtio_backend::spec;
 
@@ -57,6 +58,9 @@ pub struct Route {
     /// Deadline in milliseconds (for messages).
     pub deadline_ms: u32,
     failed: AtomicBool,
+    /// How long its backend has kept frontends waiting, net of the allowance
+    /// (see [`charge_wait`]): (ticks owed, counter value of the last update).
+    waited: spin::Mutex<(u64, u64)>,
     /// The last Status the frontend wrote (shown after a failure).
     status: AtomicU32,
     /// Copy mode: the shadow queues (`copy`); `None` in shared mode.
@@ -97,6 +101,7 @@ impl Route {
             deadline_ticks: u64::from(spec.deadline_ms) * frequency / 1000,
             deadline_ms: spec.deadline_ms,
             failed: AtomicBool::new(false),
+            waited: spin::Mutex::new((0, 0)),
             status: AtomicU32::new(0),
             copy: spec.bounce.map(|b| spin::Mutex::new(CopyDevice::new(b))),
         }
@@ -106,23 +111,6 @@ impl Route {
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
     }
-}
-
-/// A synchronous access waiting for its backend.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pending {
-    /// Index into the system's routes.
-    pub route: usize,
-    /// The sync slot.
-    pub slot: usize,
-    /// The request's sequence number.
-    pub seq: u32,
-    /// Counter value when it was asked.
-    pub asked_at: u64,
-    /// The register offset.
-    pub offset: u64,
-    /// A write (else a read).
-    pub write: bool,
 }
 
 /// What becomes of a frontend access.
@@ -161,6 +149,112 @@ pub fn frontend_access(
     }
     forward(system, route, vcpu, access, mem, now, fx)
 }
+
+/// A frontend's trapped access `key` on vCPU `vcpu` at counter value `now`, when
+/// the vCPU may leave a wait to take its interrupts (see [`super::wait`]): a held
+/// answer of this very access is returned; a request in flight (this access
+/// executing again, or another one to wait out first) is waited for with
+/// [`wait_poll`]; else as [`frontend_access`].
+#[allow(clippy::too_many_arguments)]
+pub fn frontend_trap(
+    system: &System,
+    key: AccessKey,
+    vcpu: usize,
+    access: MmioAccess,
+    mem: &impl PageMemory,
+    now: u64,
+    fx: &mut Effects,
+) -> Outcome {
+    let r = &system.virtio[key.route];
+    let Some(v) = system.partitions[r.frontend].vcpus.get(vcpu) else {
+        return frontend_access(system, key.route, vcpu, access, mem, now, fx);
+    };
+    let mut wait = v.wait.lock();
+    if let Some(value) = wait.take_held(&key, now) {
+        return Outcome::Done(value);
+    }
+    if let Some((_, pending)) = wait.inflight {
+        return Outcome::Wait(pending);
+    }
+    let outcome = frontend_access(system, key.route, vcpu, access, mem, now, fx);
+    if let Outcome::Wait(pending) = outcome {
+        wait.inflight = Some((key, pending));
+    }
+    outcome
+}
+
+/// What a wait for the backend came to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waited {
+    /// The access `key` completed (or failed): a read gets this value.
+    Value(u64),
+    /// Another access of the vCPU completed (its value is held for it), or none
+    /// is in flight: return to the guest with the PC unchanged.
+    Retry,
+}
+
+/// Polls the request vCPU `vcpu` has in flight for access `key` at counter
+/// value `now`: `None` while it waits.
+pub fn wait_poll(
+    system: &System,
+    key: AccessKey,
+    vcpu: usize,
+    mem: &impl PageMemory,
+    now: u64,
+    fx: &mut Effects,
+) -> Option<Waited> {
+    let r = &system.virtio[key.route];
+    let v = system.partitions[r.frontend].vcpus.get(vcpu)?;
+    let mut wait = v.wait.lock();
+    let Some((asked, pending)) = wait.inflight else {
+        return Some(Waited::Retry);
+    };
+    let value = poll(system, &pending, mem, now, fx)?;
+    wait.inflight = None;
+    charge_wait(system, &pending, now, fx);
+    if asked == key {
+        return Some(Waited::Value(value));
+    }
+    let until = now.saturating_add(system.virtio[asked.route].deadline_ticks);
+    wait.held = Some((asked, value, until));
+    Some(Waited::Retry)
+}
+
+/// The slow-backend budget: a frontend may wait on a device's backend at most
+/// half of the time in the long run, beyond a burst of [`WAIT_BUDGET_DEADLINES`]
+/// deadlines. Each completed access adds the time it waited (once the backend
+/// serves); the debt drains at half the counter's rate. A backend that answers
+/// every access just before the deadline so fails its device within a few dozen
+/// accesses instead of keeping the frontend busy waiting forever.
+fn charge_wait(system: &System, pending: &Pending, now: u64, fx: &mut Effects) {
+    let r = &system.virtio[pending.route];
+    let Some(page) = system.partitions[r.backend].ioreq.as_ref() else {
+        return;
+    };
+    let Some(ready_at) = page.ready_at() else {
+        return;
+    };
+    let waited = now.saturating_sub(pending.asked_at.max(ready_at));
+    let budget = r.deadline_ticks.saturating_mul(WAIT_BUDGET_DEADLINES);
+    let owed = {
+        let mut w = r.waited.lock();
+        let drained = now.saturating_sub(w.1) / 2;
+        w.0 = w.0.saturating_sub(drained).saturating_add(waited);
+        w.1 = w.1.max(now);
+        w.0
+    };
+    if owed > budget && !r.has_failed() {
+        let ms = |ticks: u64| ticks.saturating_mul(1000) / page.frequency.max(1);
+        let why = FailReason::TooSlow {
+            owed_ms: ms(owed),
+            budget_ms: ms(budget),
+        };
+        fail(system, pending.route, why, fx);
+    }
+}
+
+/// The burst of the slow-backend budget, in deadlines (see [`charge_wait`]).
+pub const WAIT_BUDGET_DEADLINES: u64 = 4;
 
 /// What a failed device shows: Status with DEVICE_NEEDS_RESET, a configuration
 /// change in InterruptStatus, all-ones elsewhere.

@@ -148,11 +148,18 @@ impl Vgic {
     }
 
     /// Makes `intid` pending (an edge, an SGI, a hardware interrupt). Returns the
-    /// vCPU that must look at its list registers, if the partition has the interrupt.
+    /// vCPU that must look at its list registers: only if the partition has the
+    /// interrupt and it newly became pending and deliverable.
     pub fn raise(&mut self, vcpu: usize, intid: u32) -> Option<usize> {
         let target = self.target(vcpu, intid);
-        self.irq_mut(vcpu, intid)?.pending = true;
-        Some(target)
+        let group = self.enabled;
+        let irq = self.irq_mut(vcpu, intid)?;
+        let news = !irq.pending && irq.enabled && group;
+        irq.pending = true;
+        // Already waiting for a list register (its core was told then), or not
+        // deliverable (enabling it updates every vCPU): nobody to tell. A storm of
+        // raises then costs the sender, not the target's core.
+        news.then_some(target)
     }
 
     /// Sets an emulated level-triggered line. Returns the vCPU to update when the

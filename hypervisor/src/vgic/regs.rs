@@ -108,10 +108,21 @@ fn bit_register(
     Some((read, update.unwrap_or(0)))
 }
 
-/// IPRIORITYR bytes starting at `intid`, `size` bytes.
-fn priority(v: &mut Vgic, vcpu: usize, intid: u32, size: u8, write: Option<u64>) -> (u64, u64) {
+/// IPRIORITYR bytes starting at `intid`, `size` bytes, for INTIDs below `end`
+/// (a redistributor's frame holds the privates only). The registers are byte- or
+/// word-accessible (GICv3 12.1.6): any other size reads as zero and is ignored.
+fn priority(
+    v: &mut Vgic,
+    vcpu: usize,
+    (intid, end): (u32, u32),
+    size: u8,
+    write: Option<u64>,
+) -> (u64, u64) {
+    if !matches!(size, 1 | 4) || intid.saturating_add(u32::from(size)) > end {
+        return (0, 0);
+    }
     let mut read = 0;
-    for i in 0..u32::from(size.min(8)) {
+    for i in 0..u32::from(size) {
         if let Some(irq) = v.irq_mut(vcpu, intid + i) {
             if let Some(w) = write {
                 irq.priority = (w >> (8 * i)) as u8;
@@ -182,7 +193,7 @@ pub fn dist(v: &mut Vgic, offset: u64, size: u8, write: Option<u64>) -> (u64, u6
             if intid < PRIVATE {
                 (0, 0)
             } else {
-                priority(v, 0, intid, size, write)
+                priority(v, 0, (intid, v.lines), size, write)
             }
         }
         GICD_ICFGR..GICD_ICFGR_END => {
@@ -251,16 +262,21 @@ pub fn redist(v: &mut Vgic, vcpu: usize, offset: u64, size: u8, write: Option<u6
             // Updates of private interrupts concern this vCPU only.
             (read, update & (1 << vcpu))
         }
-        SGI_IPRIORITYR..SGI_IPRIORITYR_END => {
-            priority(v, vcpu, (offset - SGI_IPRIORITYR) as u32, size, write)
-        }
+        SGI_IPRIORITYR..SGI_IPRIORITYR_END => priority(
+            v,
+            vcpu,
+            ((offset - SGI_IPRIORITYR) as u32, PRIVATE),
+            size,
+            write,
+        ),
         SGI_ICFGR0 | SGI_ICFGR1 => config(v, vcpu, ((offset - SGI_ICFGR0) / 4) as u32, write),
         _ => (0, 0),
     }
 }
 
 /// A trapped write of ICC_SGI1R_EL1 by `from`: makes the SGI pending on every
-/// targeted vCPU of the partition. Returns the vCPUs to update.
+/// targeted vCPU of the partition. Returns the vCPUs to update: those where it
+/// newly became pending and deliverable (an SGI storm costs the sender).
 pub fn send_sgi(v: &mut Vgic, from: usize, value: u64) -> u64 {
     let intid = ((value >> 24) & 0xf) as u32;
     let targets: u64 = if value & (1 << 40) != 0 {
@@ -282,10 +298,13 @@ pub fn send_sgi(v: &mut Vgic, from: usize, value: u64) -> u64 {
             t
         }
     };
+    let mut update = 0;
     for vcpu in (0..v.vcpus.len()).filter(|&c| targets >> c & 1 == 1) {
-        v.raise(vcpu, intid);
+        if v.raise(vcpu, intid).is_some() {
+            update |= 1 << vcpu;
+        }
     }
-    targets
+    update
 }
 
 #[cfg(test)]
@@ -388,6 +407,29 @@ mod tests {
     }
 
     #[test]
+    fn priority_accesses_stay_in_their_frame_and_size() {
+        let mut v = vgic();
+        // 8 bytes at the redistributor's last priority word would cover INTIDs
+        // 28..36: it must not reach SPI 34 (the audit's finding); 8-byte accesses
+        // to a word register are RAZ/WI.
+        redist(&mut v, 0, sgi(GICR_IPRIORITYR + 28), 8, Some(u64::MAX));
+        assert_eq!(v.irq(0, 34).unwrap().priority, 0, "SPI reached from GICR");
+        assert_eq!(v.irq(0, 28).unwrap().priority, 0, "8-byte write ignored");
+        assert_eq!(redist(&mut v, 0, sgi(GICR_IPRIORITYR + 28), 8, None).0, 0);
+        // Bytes and words work; a word may not run past INTID 31.
+        redist(&mut v, 0, sgi(GICR_IPRIORITYR + 28), 4, Some(0x8070_6050));
+        assert_eq!(v.irq(0, 31).unwrap().priority, 0x80);
+        redist(&mut v, 0, sgi(GICR_IPRIORITYR + 30), 4, Some(u64::MAX));
+        assert_eq!(v.irq(0, 34).unwrap().priority, 0, "word past the privates");
+        redist(&mut v, 0, sgi(GICR_IPRIORITYR + 31), 1, Some(0x11));
+        assert_eq!(v.irq(0, 31).unwrap().priority, 0x11);
+        // The distributor: 2-byte and 8-byte accesses are ignored too.
+        dist(&mut v, GICD_IPRIORITYR + 32, 8, Some(u64::MAX));
+        dist(&mut v, GICD_IPRIORITYR + 34, 2, Some(u64::MAX));
+        assert_eq!(v.irq(0, 34).unwrap().priority, 0);
+    }
+
+    #[test]
     fn redistributor_privates_are_per_vcpu() {
         let mut v = vgic();
         let isenabler0 = sgi(GICR_ISENABLER0);
@@ -410,6 +452,10 @@ mod tests {
     #[test]
     fn sgis_reach_only_partition_vcpus() {
         let mut v = vgic();
+        v.enabled = true;
+        for (vcpu, intid) in [(0, 1), (1, 1), (0, 2), (1, 2)] {
+            v.irq_mut(vcpu, intid).unwrap().enabled = true;
+        }
         assert_eq!(send_sgi(&mut v, 0, 1 << 24 | 0b10), 0b10);
         assert!(v.irq(1, 1).unwrap().pending);
         assert!(!v.irq(0, 1).unwrap().pending);
@@ -429,7 +475,34 @@ mod tests {
             "range 1: vCPU 16 does not exist"
         );
         assert_eq!(send_sgi(&mut v, 0, 0b100), 0, "vCPU 2 does not exist");
-        assert_eq!(send_sgi(&mut v, 1, 0b10), 0b10, "self");
+        assert_eq!(send_sgi(&mut v, 1, 2 << 24 | 0b10), 0b10, "self");
+    }
+
+    #[test]
+    fn an_sgi_storm_costs_the_sender() {
+        let mut v = vgic();
+        v.enabled = true;
+        v.irq_mut(1, 3).unwrap().enabled = true;
+        assert_eq!(send_sgi(&mut v, 0, 3 << 24 | 0b10), 0b10, "news: update");
+        for _ in 0..1000 {
+            assert_eq!(send_sgi(&mut v, 0, 3 << 24 | 0b10), 0, "already pending");
+        }
+        v.irq_mut(1, 3).unwrap().pending = false;
+        assert_eq!(
+            send_sgi(&mut v, 0, 3 << 24 | 0b10),
+            0b10,
+            "taken: news again"
+        );
+        // Disabled: pending is kept, nobody is disturbed; enabling updates all.
+        assert_eq!(send_sgi(&mut v, 0, 4 << 24 | 0b10), 0);
+        assert!(v.irq(1, 4).unwrap().pending);
+        let (_, update) = redist(&mut v, 1, sgi(GICR_ISENABLER0), 4, Some(1 << 4));
+        assert_eq!(update, 0b10);
+        // The distributor disabled: likewise.
+        v.enabled = false;
+        v.irq_mut(1, 3).unwrap().pending = false;
+        assert_eq!(send_sgi(&mut v, 0, 3 << 24 | 0b10), 0);
+        assert_eq!(dist(&mut v, GICD_CTLR, 4, Some(CTLR_ENABLE_GRP1)).1, 0b11);
     }
 
     #[test]

@@ -35,7 +35,7 @@ use crate::scenario::Scenario;
 use crate::verdict::{Outcome, Verdict};
 
 /// Scenario definitions, relative to the repository root.
-const SCENARIOS: &str = "tests/scenarios.toml";
+const SCENARIOS: &str = "tests/scenarios.toml and tests/hostile/*.toml";
 /// Where logs go, relative to the repository root.
 const LOG_DIR: &str = "build/test-logs";
 /// How many log lines a failure report shows.
@@ -106,7 +106,7 @@ fn repo_root() -> PathBuf {
 }
 
 fn load_scenarios(root: &Path) -> Result<Vec<Scenario>> {
-    scenario::load(&root.join(SCENARIOS))
+    scenario::load_all(root)
 }
 
 fn cmd_list(root: &Path) -> Result<ExitCode> {
@@ -313,6 +313,11 @@ fn run_scenario(root: &Path, s: &Scenario, ferry_bin: Option<&FerryBin>) -> Repo
     verdict
         .reasons
         .extend(verdict::forbidden(&s.forbid_log, &text));
+    if let Some(max) = s.max_ferry_lines {
+        verdict
+            .reasons
+            .extend(verdict::ferry_lines_over(max, &text));
+    }
     report(verdict, log, command)
 }
 

@@ -67,6 +67,10 @@ pub struct Scenario {
     /// Substrings that must not appear in the console log.
     #[serde(default)]
     pub forbid_log: Vec<String>,
+    /// At most this many lines of Ferry's own log (timestamped lines; partitions'
+    /// `[label]` lines do not count): a hostile guest must not flood it.
+    #[serde(default)]
+    pub max_ferry_lines: Option<usize>,
     /// A system config (`.dts`, relative to the repository root) to pack with
     /// `ferry pack` behind `build/<image>/ferry.img`; the packed image boots instead.
     #[serde(default)]
@@ -225,6 +229,33 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<Scenario>> {
     Ok(file.scenario)
 }
 
+/// Every scenario: `tests/scenarios.toml`, then each `tests/hostile/*.toml` in name
+/// order; names must be unique across the files.
+pub fn load_all(root: &std::path::Path) -> Result<Vec<Scenario>> {
+    let mut files = vec![root.join("tests/scenarios.toml")];
+    let hostile = root.join("tests/hostile");
+    if hostile.is_dir() {
+        let mut more: Vec<_> = std::fs::read_dir(&hostile)
+            .with_context(|| format!("reading {}", hostile.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+            .collect();
+        more.sort();
+        files.extend(more);
+    }
+    let mut all: Vec<Scenario> = Vec::new();
+    let mut seen = HashSet::new();
+    for f in files {
+        for s in load(&f)? {
+            if !seen.insert(s.name.clone()) {
+                bail!("{}: scenario name {:?} is used twice", f.display(), s.name);
+            }
+            all.push(s);
+        }
+    }
+    Ok(all)
+}
+
 /// Reads and parses a scenarios file.
 pub fn load(path: &std::path::Path) -> Result<Vec<Scenario>> {
     let text =
@@ -349,7 +380,7 @@ expect_log = ["4 of 4 CPUs online"]
     #[test]
     fn the_real_files_configs_exist() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        for s in load(&root.join("tests/scenarios.toml")).unwrap() {
+        for s in load_all(&root).unwrap() {
             if let Some(c) = &s.config {
                 assert!(root.join(c).is_file(), "scenario {}: no {c}", s.name);
             }
@@ -359,15 +390,18 @@ expect_log = ["4 of 4 CPUs online"]
     #[test]
     fn every_partition_config_has_a_scenario() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let mut used: HashSet<String> = load(&root.join("tests/scenarios.toml"))
+        let mut used: HashSet<String> = load_all(&root)
             .unwrap()
             .into_iter()
             .filter_map(|s| s.config)
             .collect();
         // `ferry-test bench` boots these.
         used.extend(crate::bench::benches().into_iter().map(|b| b.config));
-        for dir in ["tests/partitions", "tests/partitions/bad"] {
-            for entry in std::fs::read_dir(root.join(dir)).unwrap() {
+        for dir in ["tests/partitions", "tests/partitions/bad", "tests/hostile"] {
+            let Ok(entries) = std::fs::read_dir(root.join(dir)) else {
+                continue;
+            };
+            for entry in entries {
                 let name = entry.unwrap().file_name().into_string().unwrap();
                 if name.ends_with(".dts") {
                     let path = format!("{dir}/{name}");

@@ -130,6 +130,24 @@ pub fn forbidden(forbid_log: &[String], log: &str) -> Vec<String> {
         .collect()
 }
 
+/// Ferry's own log lines: those that start with its timestamp (`[   0.023905 cpu0 ...`);
+/// partitions' lines start with `[label]`, QEMU's and the exit line with neither.
+pub fn ferry_lines(log: &str) -> usize {
+    log.lines()
+        .filter(|l| {
+            l.strip_prefix('[')
+                .map(|r| r.trim_start().starts_with(|c: char| c.is_ascii_digit()))
+                .unwrap_or(false)
+        })
+        .count()
+}
+
+/// The reason the log holds more than `max` lines of Ferry's own, if it does.
+pub fn ferry_lines_over(max: usize, log: &str) -> Option<String> {
+    let n = ferry_lines(log);
+    (n > max).then(|| format!("Ferry wrote {n} log lines, more than max_ferry_lines = {max}"))
+}
+
 /// (having run) and print `fragment`. Returns the reasons it failed (none: passed).
 pub fn judge_check(fragment: &str, end: &ToolEnd, output: &str) -> Vec<String> {
     let mut reasons = Vec::new();
@@ -167,6 +185,15 @@ pub fn judge_pack(end: &ToolEnd, output: &str) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ferry_lines_count_only_timestamped_lines() {
+        let log = "[   0.023905 cpu0 INFO ] Ferry\n[be] vbe: x\n[  12.5 cpu1 WARN ] y\n\
+                   ferry: exit 0\nqemu: z\n";
+        assert_eq!(ferry_lines(log), 2);
+        assert_eq!(ferry_lines_over(2, log), None);
+        assert!(ferry_lines_over(1, log).unwrap().contains("2 log lines"));
+    }
 
     fn v(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()

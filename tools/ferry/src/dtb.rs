@@ -159,9 +159,15 @@ fn copy_node(
     Ok(())
 }
 
-/// Copies passthrough device `d` to the guest root.
+/// Copies passthrough device `d` to the guest root (without Ferry's own `dma`).
 fn device(w: &mut FdtWriter, d: &Device, gic: u32) -> Result<()> {
-    copy_node(w, &d.name, &d.properties, &d.children, gic)
+    let props: Vec<Property> = d
+        .properties
+        .iter()
+        .filter(|p| p.name != ferry_config::DMA_PROPERTY)
+        .cloned()
+        .collect();
+    copy_node(w, &d.name, &props, &d.children, gic)
         .with_context(|| format!("{}: cannot copy the node into the guest DTB", d.path))
 }
 

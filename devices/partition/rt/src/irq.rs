@@ -3,7 +3,9 @@
 //! with [`set_handler`], saving and restoring every register the handler may change
 //! (x0-x18, x29, x30, ELR/SPSR_EL1, all of v0-v31, FPCR, FPSR), then returns with
 //! ERET. Handlers run with IRQs masked (no nesting). Without a handler, an IRQ is
-//! reported and resets, as every other exception kind does.
+//! reported and resets, as every other exception kind does but one: a synchronous
+//! exception from EL1h takes the same path to [`crate::probe`], which resumes after
+//! the instruction if the vCPU is inside [`crate::probe::catch`].
 //!
 //! [`crate::gic::set_handler`] registers the GIC dispatcher (ack, handler(intid), EOI).
 
@@ -56,11 +58,26 @@ pub fn wfi() {
     };
 }
 
-/// Called by the IRQ vector with the registers saved: runs the handler, or reports
-/// the IRQ as an unexpected exception (and resets) if there is none.
+/// Where the saved ELR_EL1 sits in the entry's frame, in 8-byte words.
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+const FRAME_ELR: usize = 21;
+
+/// Called by the IRQ and synchronous (kind 4) vectors with the registers saved in
+/// `frame`: a synchronous exception goes to [`crate::probe`] (caught: resume after
+/// the instruction; else reported, and the vCPU resets); an IRQ runs the handler, or
+/// is reported as an unexpected exception (and resets) if there is none.
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 #[unsafe(no_mangle)]
-extern "C" fn __rt_irq_rust(kind: u64, esr: u64, elr: u64, far: u64) {
+extern "C" fn __rt_irq_rust(kind: u64, esr: u64, elr: u64, far: u64, frame: *mut u64) {
+    if kind == 4 {
+        if !crate::probe::record(esr, elr, far) {
+            crate::start::report_exception(kind, esr, elr, far);
+        }
+        // SAFETY: `frame` is this exception's save area on this vCPU's stack; the
+        // entry code restores ELR_EL1 from word FRAME_ELR.
+        unsafe { frame.add(FRAME_ELR).write(elr + 4) };
+        return;
+    }
     let h = HANDLER.load(Ordering::Acquire);
     if h == 0 {
         crate::start::report_exception(kind, esr, elr, far);

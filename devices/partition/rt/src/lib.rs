@@ -42,6 +42,7 @@ pub mod gic;
 pub mod irq;
 pub mod lock;
 pub mod mmu;
+pub mod probe;
 pub mod psci;
 pub mod time;
 pub mod vtimer;

@@ -101,11 +101,13 @@ __rt_park:
     .section .text.vectors, "ax"
     .balign 0x800
 __rt_vectors:
-    .irp    kind, 0,1,2,3,4
+    .irp    kind, 0,1,2,3
     .balign 0x80
     mov     x0, #\kind
     b       __rt_vector_common
     .endr
+    .balign 0x80
+    b       __rt_sync_entry         /* 4: synchronous, current EL with SP_ELx */
     .balign 0x80
     b       __rt_irq_entry          /* 5: IRQ, current EL with SP_ELx */
     .irp    kind, 6,7,8,9,10,11,12,13,14,15
@@ -120,12 +122,22 @@ __rt_vector_common:
     bl      __rt_exception_rust
     b       __rt_park
 
-    /* IRQ from EL1h: save what a Rust call may change (x0-x18, x29, x30, ELR, SPSR,
-       FPCR, FPSR, q0-q31: the interrupted code may be using any of them), call
-       __rt_irq_rust, restore, ERET. {irq_frame} bytes of this vCPU's stack. */
+    /* IRQ or synchronous exception from EL1h: save what a Rust call may change
+       (x0-x18, x29, x30, ELR, SPSR, FPCR, FPSR, q0-q31: the interrupted code may be
+       using any of them), call __rt_irq_rust(kind, ESR, ELR, FAR, frame), restore,
+       ERET. {irq_frame} bytes of this vCPU's stack; the kind sits in its padding. */
+__rt_sync_entry:
+    sub     sp, sp, #{irq_frame}
+    stp     x0, x1, [sp, #0]
+    mov     x0, #4
+    str     x0, [sp, #200]
+    b       __rt_save_rest
 __rt_irq_entry:
     sub     sp, sp, #{irq_frame}
     stp     x0, x1, [sp, #0]
+    mov     x0, #5
+    str     x0, [sp, #200]
+__rt_save_rest:
     stp     x2, x3, [sp, #16]
     stp     x4, x5, [sp, #32]
     stp     x6, x7, [sp, #48]
@@ -159,10 +171,11 @@ __rt_irq_entry:
     stp     q26, q27, [x0, #416]
     stp     q28, q29, [x0, #448]
     stp     q30, q31, [x0, #480]
-    mov     x0, #5
+    ldr     x0, [sp, #200]
     mrs     x1, esr_el1
     mrs     x2, elr_el1
     mrs     x3, far_el1
+    mov     x4, sp
     bl      __rt_irq_rust
     add     x0, sp, #208
     ldp     q0, q1, [x0, #0]
@@ -216,7 +229,7 @@ __rt_stacks:
 );
 
 /// Stack bytes the IRQ entry saves: 26 general and control registers (x0-x18, x29,
-/// x30, ELR, SPSR, FPCR, FPSR, padding) and 32 128-bit vector registers.
+/// x30, ELR, SPSR, FPCR, FPSR, the exception kind) and 32 128-bit vector registers.
 const IRQ_FRAME: usize = 26 * 8 + 32 * 16;
 const _: () = assert!(IRQ_FRAME.is_multiple_of(16) && IRQ_FRAME == 720);
 

@@ -8,7 +8,7 @@ use ferry_abi::Region;
 
 use super::{Images, Validator, covered, region_problem, sane};
 use crate::error::{Bytes, Range};
-use crate::model::{Console, Device, Partition};
+use crate::model::{Console, DMA_PROPERTY, Device, Partition};
 use crate::{MAX_SPI, PL011_CLOCK_NODE, pl011_node_name};
 
 /// Base names (before `@`) of the nodes `ferry pack` generates at the root of a
@@ -220,6 +220,7 @@ impl Validator<'_> {
                 }
             }
         }
+        self.dma(dev);
         for [kind, num, flags] in &dev.interrupts {
             if *kind != 0 {
                 let msg = format!(
@@ -238,6 +239,27 @@ impl Validator<'_> {
                 let msg = format!("SPI {num} is also given to {}", o.path);
                 self.errs.prop(path, "interrupts", msg);
             }
+        }
+    }
+
+    /// A DMA master is passed through only with `dma = "unconfined"`: without an
+    /// SMMU its DMA reaches all of memory (docs/passthrough.md).
+    fn dma(&mut self, dev: &Device) {
+        let path = dev.path.as_str();
+        match dev.property(DMA_PROPERTY) {
+            None => {}
+            Some(_) if dev.dma_unconfined() => return,
+            Some(_) => {
+                let msg = "must be \"unconfined\" (the only value: it accepts a DMA master Ferry cannot confine)";
+                self.errs.prop(path, DMA_PROPERTY, msg);
+                return;
+            }
+        }
+        if let Some(why) = dev.dma_master() {
+            let msg = format!(
+                "is a DMA master ({why}); without an SMMU, Ferry cannot confine its DMA to the partition's memory: it could read and write any partition's and Ferry's. To pass it through anyway, acknowledge that with dma = \"unconfined\""
+            );
+            self.errs.node(path, msg);
         }
     }
 

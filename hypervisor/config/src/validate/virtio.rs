@@ -13,8 +13,9 @@ use super::{Images, Validator, region_problem, sane};
 use crate::MAX_SPI;
 use crate::error::{Bytes, Range};
 use crate::model::{
-    IoreqSignal, MAX_FRONTEND_VCPUS, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND, MIN_BOUNCE_SIZE,
-    MIN_IOREQ_POLL_MS, Partition, Sharing, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
+    IoreqSignal, MAX_DEADLINE_MS, MAX_FRONTEND_VCPUS, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND,
+    MIN_BOUNCE_SIZE, MIN_IOREQ_POLL_MS, Partition, Sharing, VIRTIO_WINDOW_SIZE, VirtioDevice,
+    VirtioKind,
 };
 
 /// A named guest-address range a new range must not overlap.
@@ -227,12 +228,20 @@ impl Validator<'_> {
         }
     }
 
-    /// `deadline-ms`: at least 1, and at least twice the backend's polling
+    /// `deadline-ms`: 1 to [`MAX_DEADLINE_MS`], and at least twice the backend's polling
     /// interval when it polls (else an access may time out before it looks).
     fn deadline(&mut self, d: &VirtioDevice, be: &Partition) {
         let path = d.path.as_str();
         if d.deadline_ms == 0 {
             self.errs.prop(path, "deadline-ms", "must be at least 1");
+            return;
+        }
+        if d.deadline_ms > MAX_DEADLINE_MS {
+            let msg = format!(
+                "<{}> is more than {MAX_DEADLINE_MS} ms: a backend that slow is failed, not waited for",
+                d.deadline_ms
+            );
+            self.errs.prop(path, "deadline-ms", msg);
             return;
         }
         // An out-of-range interval was reported on the backend.

@@ -118,10 +118,19 @@ fn a_request_goes_to_the_backend_and_comes_back() {
     fev.write(DESC, &d).unwrap();
     fev.set_u16(AVAIL + 4, 0).unwrap();
     fev.set_u16(AVAIL + 2, 1).unwrap();
+    // The backend took the doorbells of the set-up accesses.
+    s.partitions[1]
+        .vgic
+        .lock()
+        .irq_mut(0, DOORBELL)
+        .unwrap()
+        .pending = false;
     let (out, fx) = access(&s, &mem, store(virtio::QUEUE_NOTIFY, 4, 0));
     assert_eq!(out, Outcome::Done(0), "posted: the frontend does not wait");
     assert_eq!(mem.word(abi::POSTED_HEAD_OFFSET), 1, "the backend is told");
     assert_eq!(kicks(&fx, 1, false), 1);
+    let (_, fx) = access(&s, &mem, store(virtio::QUEUE_NOTIFY, 4, 0));
+    assert_eq!(kicks(&fx, 1, false), 0, "its doorbell is still pending");
     // The backend serves the shadow request: 16 bytes into its buffer, used.
     let shadow = s.virtio[0].copy.as_ref().unwrap().lock().shadow(0);
     assert_eq!(bev.u16(shadow.avail_idx()).unwrap(), 1);

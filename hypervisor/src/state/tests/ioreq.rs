@@ -202,6 +202,18 @@ fn sequence_numbers_skip_zero_and_never_repeat_across_the_wrap() {
     assert!(!seen.contains(&0));
 }
 
+#[test]
+fn the_config_hook_starts_every_slot_near_the_wrap() {
+    let mem = Mem::default();
+    let p = page(&mem);
+    p.start_seqs_at(u32::MAX);
+    for slot in [0, 9, abi::SYNC_SLOTS - 1] {
+        let first = p.begin(&mem, slot, request(0, 0, 0));
+        let second = p.begin(&mem, slot, request(0, 0, 0));
+        assert_eq!((first, second), (u32::MAX, 1), "slot {slot}");
+    }
+}
+
 /// Across the wrap, a completed request's sequence number is never handed out
 /// again right away: an old completion cannot satisfy a new access.
 #[test]

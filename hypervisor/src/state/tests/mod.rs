@@ -8,8 +8,10 @@ mod emul;
 mod ioreq;
 mod plan;
 mod power;
+mod ratelimit;
 mod stop;
 mod virtio;
+mod wait;
 
 use std::collections::BTreeMap;
 use std::sync::Mutex;

@@ -73,6 +73,7 @@ fn config() -> Config {
     be.ioreq = Some(IoreqPage {
         page: 0x40fe_0000,
         signal: IoreqSignal::Spi(20),
+        first_seq: 1,
     });
     Config {
         model: "test".into(),
@@ -325,4 +326,46 @@ fn a_virtio_window_on_the_console_is_refused() {
     let specs = plan::route_specs(&cfg);
     let fe = cfg.partition(0).unwrap();
     assert!(plan::emul_table(&cfg, fe, &specs, Some(Region::new(UART, 0x1000))).is_err());
+}
+
+#[test]
+fn the_configs_gic_must_cover_the_hosts_frames() {
+    use crate::state::plan::gic_mismatch;
+    let host_gicd = Region::new(0x0800_0000, 0x1_0000);
+    let host_gicr = [Region::new(0x080a_0000, 0xf6_0000)];
+    let good = (host_gicd, Region::new(0x080a_0000, 0xf6_0000));
+    assert_eq!(gic_mismatch(good, host_gicd, &host_gicr), None);
+    // Larger than the host's frames is fine (stricter checks).
+    let larger = (
+        Region::new(0x0800_0000, 0x2_0000),
+        Region::new(0x080a_0000, 0x100_0000),
+    );
+    assert_eq!(gic_mismatch(larger, host_gicd, &host_gicr), None);
+    // The same bases but a smaller distributor: a passthrough device could sit
+    // on the rest of the real one (the audit's finding).
+    let small_d = (Region::new(0x0800_0000, 0x1000), good.1);
+    let e = gic_mismatch(small_d, host_gicd, &host_gicr).unwrap();
+    assert!(
+        e.contains("gic-distributor") && e.contains("smaller"),
+        "{e}"
+    );
+    let small_r = (host_gicd, Region::new(0x080a_0000, 0x2_0000));
+    let e = gic_mismatch(small_r, host_gicd, &host_gicr).unwrap();
+    assert!(
+        e.contains("gic-redistributors") && e.contains("does not cover"),
+        "{e}"
+    );
+    // A second host redistributor region outside the config's.
+    let two = [host_gicr[0], Region::new(0x2000_0000, 0x2_0000)];
+    assert!(gic_mismatch(good, host_gicd, &two).is_some());
+    let moved = (Region::new(0x0900_0000, 0x1_0000), good.1);
+    assert!(
+        gic_mismatch(moved, host_gicd, &host_gicr)
+            .unwrap()
+            .contains("is not the host's")
+    );
+    assert!(
+        gic_mismatch(good, host_gicd, &[]).is_some(),
+        "no redistributor at all"
+    );
 }

@@ -189,7 +189,7 @@ fn on_core_names_the_partition_and_vcpu() {
 #[test]
 fn stop_reasons_read_as_the_log_says() {
     let abort = StopReason::Stage2Abort {
-        ipa: 0x5000_0000,
+        ipa: Some(0x5000_0000),
         esr: 0x24 << 26 | 1 << 6 | 0x07,
         pc: 0x4000_1000,
     };
@@ -197,7 +197,7 @@ fn stop_reasons_read_as_the_log_says() {
         "stage-2 data abort: write at IPA 0x50000000 outside its memory and devices (ESR_EL2 0x90000047, PC 0x40001000, "
     ));
     let fetch = StopReason::Stage2Abort {
-        ipa: 0,
+        ipa: Some(0),
         esr: 0x20 << 26,
         pc: 0,
     };
@@ -229,7 +229,7 @@ fn stop_reasons_read_as_the_log_says() {
 fn a_permission_fault_says_the_mapping_does_not_permit_it() {
     // An instruction abort, IFSC 0b001111: permission fault, level 3.
     let exec = StopReason::Stage2Abort {
-        ipa: 0x8040_0000,
+        ipa: Some(0x8040_0000),
         esr: 0x20 << 26 | 0x0f,
         pc: 0x8040_0000,
     };

@@ -72,7 +72,8 @@ fn vgic() -> Vgic {
 }
 
 fn raise(v: &mut Vgic, intid: u32) {
-    v.raise(0, intid).unwrap();
+    v.raise(0, intid);
+    assert!(v.irq(0, intid).unwrap().pending);
 }
 
 #[test]
