@@ -2,7 +2,7 @@
 //!
 //! The CPU interface runs with EOImode = 1: every interrupt gets its priority
 //! dropped at once; Ferry's own are then deactivated here, while interrupts it
-//! forwards to the running guest (the virtual timer, passthrough SPIs) stay active
+//! forwards to the running guest (the EL1 timers, passthrough SPIs) stay active
 //! until the guest's EOI of the hardware-linked virtual interrupt deactivates them.
 //! Ferry's own: SGI `KICK_SGI` (a partition stopped: leave the guest), SGI
 //! `VGIC_SGI` (another core changed this vCPU's virtual interrupts), the GIC
@@ -12,7 +12,7 @@
 
 use core::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 
-use aarch64_cpu::registers::CNTHP_CTL_EL2;
+use aarch64_cpu::registers::{CNTHP_CTL_EL2, CNTP_CTL_EL0, CNTV_CTL_EL0};
 use ferry_platform::gicv3;
 use tock_registers::interfaces::Writeable;
 
@@ -29,9 +29,16 @@ pub const WATCHDOG_PPI: u32 = 26;
 static WATCHDOG_MS: AtomicU32 = AtomicU32::new(0);
 
 /// Enables, in the calling core's redistributor at `rd`, the private interrupts
-/// every core needs: the kicks, the GIC maintenance interrupt, the virtual timer.
+/// every core needs: the kicks, the GIC maintenance interrupt, the EL1 timers.
 pub fn enable_private(gic: &gicv3::Gic, rd: u64) {
-    for intid in [KICK_SGI, VGIC_SGI, vgic::MAINTENANCE_PPI, vgic::VTIMER_PPI] {
+    // Whatever firmware left in the EL1 timers must not fire before a vCPU runs.
+    CNTV_CTL_EL0.set(0);
+    CNTP_CTL_EL0.set(0);
+    let timers = [vgic::VTIMER_PPI, vgic::PTIMER_PPI];
+    for intid in [KICK_SGI, VGIC_SGI, vgic::MAINTENANCE_PPI]
+        .into_iter()
+        .chain(timers)
+    {
         gic.enable_private(rd, intid);
     }
 }
@@ -136,9 +143,10 @@ pub fn handle() {
 }
 
 /// Hands a hardware interrupt to the vCPU of this core if its partition has it
-/// (the virtual timer, a passthrough SPI). The guest's EOI deactivates it.
+/// (an EL1 timer, a passthrough SPI). The guest's EOI deactivates it.
 fn forward(intid: u32) -> bool {
-    if intid != vgic::VTIMER_PPI && intid < vgic::PRIVATE {
+    let timer = intid == vgic::VTIMER_PPI || intid == vgic::PTIMER_PPI;
+    if !timer && intid < vgic::PRIVATE {
         return false;
     }
     let Some((system, partition, vcpu)) = current() else {

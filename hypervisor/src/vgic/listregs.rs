@@ -126,6 +126,51 @@ pub fn reset(
     lrs.set_hcr(ICH_HCR_EN);
 }
 
+/// Whether an EL1 timer whose CNT{V,P}_CTL_EL0 reads `ctl` asserts its interrupt:
+/// enabled, condition met (ISTATUS) and not masked (Arm ARM D12.2.4: the output is
+/// ENABLE && ISTATUS && !IMASK).
+pub fn timer_asserted(ctl: u64) -> bool {
+    ctl & 0b111 == 0b101
+}
+
+/// Withdraws the hardware-linked private interrupt `intid` of `vcpu` whose line
+/// no longer asserts (a timer disabled, masked or re-armed before the guest
+/// acknowledged its interrupt): it stops being pending in the model, and an LR
+/// that holds it only pending is emptied. Its physical interrupt, acknowledged at
+/// EL2 and left active for the guest's EOI, is handed to `deactivate` so it can
+/// fire again when the line rises. One the guest already acknowledged (active) is
+/// left to its EOI. Returns whether something was withdrawn.
+pub fn withdraw(
+    lrs: &mut impl ListRegisters,
+    owners: &Owners,
+    vgic: &mut Vgic,
+    (vcpu, intid): (usize, u32),
+    deactivate: &mut dyn FnMut(u32),
+) -> bool {
+    let Some(irq) = vgic.irq_mut(vcpu, intid).filter(|i| i.hw) else {
+        return false;
+    };
+    if irq.pending {
+        irq.pending = false;
+        deactivate(intid);
+        return true;
+    }
+    if !irq.in_lr {
+        return false;
+    }
+    let held = (0..lrs.count().min(MAX_LRS)).find(|&lr| owners.get(lr) == Some(intid));
+    match held {
+        Some(lr) if lrs.read(lr) & STATE_MASK == STATE_PENDING => {
+            lrs.write(lr, 0);
+            owners.set(lr, None);
+            vgic.from_lr(vcpu, intid);
+            deactivate(intid);
+            true
+        }
+        _ => false,
+    }
+}
+
 /// Copies the pending and active bits of the core's LRs into the model, so
 /// emulated GICD/GICR reads show what the guest's CPU interface holds.
 pub fn read_states(lrs: &impl ListRegisters, owners: &Owners, vgic: &mut Vgic, vcpu: usize) {

@@ -72,17 +72,43 @@ impl ListRegisters for Hardware {
 pub fn reset(core: usize, vgic: &mut Vgic, vcpu: usize) {
     ICH_VMCR_EL2.set(0);
     ICH_AP1R0_EL2.set(0);
+    // The EL1 timers start disabled, whatever a previous run left.
+    CNTV_CTL_EL0.set(0);
+    CNTP_CTL_EL0.set(0);
     listregs::reset(&mut Hardware, &OWNERS[core], vgic, vcpu, &mut |intid| {
         ferry_platform::gicv3::deactivate(intid)
     });
 }
 
-/// Copies the pending and active bits of core `core`'s LRs into the model.
+/// Copies the pending and active bits of core `core`'s LRs into the model (the
+/// timers' interrupts first follow their lines).
 pub fn read_states(core: usize, vgic: &mut Vgic, vcpu: usize) {
+    sync_timers(core, vgic, vcpu);
     listregs::read_states(&Hardware, &OWNERS[core], vgic, vcpu);
 }
 
-/// Synchronises core `core`'s LRs with `vgic` for `vcpu`.
+/// Synchronises core `core`'s LRs with `vgic` for `vcpu` (the timers'
+/// interrupts first follow their lines).
 pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
+    sync_timers(core, vgic, vcpu);
     listregs::flush(&mut Hardware, &OWNERS[core], vgic, vcpu);
+}
+
+/// Withdraws the interrupt of an EL1 timer of this core (the guest's: E2H = 0)
+/// whose output no longer asserts, so its pending state follows the line.
+fn sync_timers(core: usize, vgic: &mut Vgic, vcpu: usize) {
+    for (intid, ctl) in [
+        (super::VTIMER_PPI, CNTV_CTL_EL0.get()),
+        (super::PTIMER_PPI, CNTP_CTL_EL0.get()),
+    ] {
+        if !listregs::timer_asserted(ctl) {
+            listregs::withdraw(
+                &mut Hardware,
+                &OWNERS[core],
+                vgic,
+                (vcpu, intid),
+                &mut |i| ferry_platform::gicv3::deactivate(i),
+            );
+        }
+    }
 }

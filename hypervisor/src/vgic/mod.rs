@@ -22,7 +22,9 @@ pub const PRIVATE: u32 = 32;
 pub const REDIST_STRIDE: u64 = ferry_platform::gicv3::offsets::GICR_SIZE;
 /// Size of the distributor window.
 pub const DIST_SIZE: u64 = ferry_platform::gicv3::offsets::GICD_SIZE;
-/// The virtual timer's PPI.
+/// The EL1 virtual timer's PPI.
 pub const VTIMER_PPI: u32 = 27;
+/// The EL1 physical timer's PPI (the guest's own: one vCPU per core).
+pub const PTIMER_PPI: u32 = 30;
 /// The GIC maintenance interrupt's PPI.
 pub const MAINTENANCE_PPI: u32 = 25;

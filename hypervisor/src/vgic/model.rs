@@ -77,6 +77,7 @@ impl Vgic {
             irq.edge = i < 16;
         }
         private.irqs[super::VTIMER_PPI as usize].hw = true;
+        private.irqs[super::PTIMER_PPI as usize].hw = true;
         let mut owned: Vec<Spi> = spis
             .iter()
             .filter(|&&(intid, _)| intid >= PRIVATE && intid < lines)

@@ -333,3 +333,72 @@ fn each_core_keeps_its_own_owners() {
     assert!(a.held().is_empty());
     assert!(v.irq(1, 5).unwrap().in_lr, "vCPU 1's copy untouched");
 }
+
+#[test]
+fn a_timer_asserts_only_enabled_expired_and_unmasked() {
+    assert!(timer_asserted(0b101));
+    for ctl in [0b000, 0b001, 0b100, 0b111, 0b011, 0b110] {
+        assert!(!timer_asserted(ctl), "{ctl:#b}");
+    }
+    assert!(timer_asserted(0b101 | 1 << 9), "other bits ignored");
+}
+
+#[test]
+fn a_timer_interrupt_whose_line_fell_is_withdrawn() {
+    let (mut lrs, owners, mut v) = (Fake::new(4), Owners::new(), vgic());
+    let mut deactivated = Vec::new();
+    // Pending in the model only (the LRs were full, say): withdrawn there.
+    raise(&mut v, VTIMER_PPI);
+    assert!(withdraw(
+        &mut lrs,
+        &owners,
+        &mut v,
+        (0, VTIMER_PPI),
+        &mut |i| deactivated.push(i)
+    ));
+    assert!(!v.irq(0, VTIMER_PPI).unwrap().pending);
+    assert_eq!(deactivated, [VTIMER_PPI]);
+    // Pending in an LR: the LR is emptied, nothing is delivered.
+    raise(&mut v, VTIMER_PPI);
+    flush(&mut lrs, &owners, &mut v, 0);
+    assert_eq!(lrs.held(), [VTIMER_PPI]);
+    assert!(withdraw(
+        &mut lrs,
+        &owners,
+        &mut v,
+        (0, VTIMER_PPI),
+        &mut |i| deactivated.push(i)
+    ));
+    assert!(lrs.held().is_empty());
+    assert_eq!(deactivated, [VTIMER_PPI, VTIMER_PPI]);
+    let irq = v.irq(0, VTIMER_PPI).unwrap();
+    assert!(!irq.pending && !irq.in_lr, "{irq:?}");
+    flush(&mut lrs, &owners, &mut v, 0);
+    assert!(lrs.held().is_empty(), "not delivered again");
+    // Acknowledged by the guest: left to its EOI.
+    raise(&mut v, VTIMER_PPI);
+    flush(&mut lrs, &owners, &mut v, 0);
+    lrs.ack(0);
+    assert!(!withdraw(
+        &mut lrs,
+        &owners,
+        &mut v,
+        (0, VTIMER_PPI),
+        &mut |i| deactivated.push(i)
+    ));
+    assert_eq!(lrs.held(), [VTIMER_PPI]);
+    assert_eq!(deactivated.len(), 2);
+    // Not hardware-linked: never withdrawn this way.
+    raise(&mut v, 33);
+    assert!(!withdraw(&mut lrs, &owners, &mut v, (0, 33), &mut |i| {
+        deactivated.push(i)
+    }));
+    assert!(v.irq(0, 33).unwrap().pending);
+}
+
+#[test]
+fn the_physical_timer_is_hardware_linked_too() {
+    let v = Vgic::new(1, 288, &[]);
+    assert!(v.irq(0, crate::vgic::PTIMER_PPI).unwrap().hw);
+    assert!(v.irq(0, VTIMER_PPI).unwrap().hw);
+}
