@@ -141,7 +141,10 @@ pub fn stop(
     kind: StopKind,
     reason: StopReason,
 ) -> ! {
-    apply(system, &system.stop(partition.id, vcpu, kind, reason));
+    apply(
+        system,
+        &system.stop(partition.id, vcpu, kind, reason, cpu::counter()),
+    );
     vcpu::park()
 }
 

@@ -32,6 +32,21 @@ pub fn syndrome(esr: u64) -> u32 {
     (esr & 0x1ff_ffff) as u32
 }
 
+/// The ESR_EL1 a guest sees for a synchronous external abort injected in place of
+/// the abort with syndrome `esr_el2` that it took from PSTATE `spsr`: a data abort
+/// (EC 0x24 from EL0, 0x25 from EL1; WnR kept) or an instruction abort (0x20,
+/// 0x21), IL set, status 0x10 (synchronous external abort, not on a table walk).
+pub fn external_abort_for_guest(esr_el2: u64, spsr: u64) -> u64 {
+    let from_el1 = spsr >> 4 & 1 == 0 && spsr & 0b1100 != 0;
+    let instruction = class(esr_el2) == ec::INSTRUCTION_ABORT_LOWER;
+    let class: u64 = match instruction {
+        true => 0x20,
+        false => 0x24,
+    } | u64::from(from_el1);
+    let wnr = if instruction { 0 } else { esr_el2 & (1 << 6) };
+    class << 26 | 1 << 25 | wnr | 0x10
+}
+
 /// A short name for an exception class.
 pub fn class_name(ec: u8) -> &'static str {
     match ec {
@@ -78,6 +93,21 @@ pub fn abort_status_name(esr: u64) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_injected_external_abort_is_what_hardware_gives() {
+        let write_from_el1h = 0x93880006u64 | 1 << 6;
+        assert_eq!(
+            external_abort_for_guest(write_from_el1h, 0x3c5),
+            0x9600_0050
+        );
+        // A read from EL0: EC 0x24, WnR clear.
+        assert_eq!(external_abort_for_guest(0x9388_0006, 0x0), 0x9200_0010);
+        // An instruction fetch from EL1t: EC 0x21.
+        assert_eq!(external_abort_for_guest(0x8200_000e, 0x4), 0x8600_0010);
+        // AArch32 EL0 (M[4] set): a lower EL.
+        assert_eq!(external_abort_for_guest(0x8200_000e, 0x10), 0x8200_0010);
+    }
 
     #[test]
     fn decodes_a_data_abort_at_el2() {

@@ -1,8 +1,8 @@
 //! Synchronous exceptions from partitions: decode the syndrome, hand the
 //! decision to the state layer, apply what it returns. PSCI and Ferry's
-//! hypercalls (HVC, and trapped SMC), trapped MSRs (SGIs), and data aborts in
-//! emulated regions (looked up in the partition's table); anything else stops
-//! the partition.
+//! hypercalls (HVC, and trapped SMC), trapped system registers and instructions
+//! of hidden features (`sysreg_trap`), and data aborts in emulated regions (looked
+//! up in the partition's table); anything else stops the partition.
 
 use aarch64_cpu::registers::{ESR_EL2, FAR_EL2, HPFAR_EL2};
 use ferry_abi::hypercall;
@@ -20,12 +20,14 @@ use crate::state::emul::{self, Device, MmioAccess, Undecodable};
 use crate::state::event::{Event, StopReason};
 use crate::state::partition::Partition;
 use crate::state::power::{self, PsciNext};
+use crate::state::sysreg::EntryFeatures;
 use crate::state::system::System;
 use crate::state::virtio::{self, AccessKey, Outcome, Waited};
 use crate::vpsci::Call;
 use crate::{cpu, esr, mmio, stage2, vcpu, vgic};
 use ferry_abi::hypercall::HypercallStatus;
 use ferry_abi::psci::PsciRet;
+use ferry_config::FaultPolicy;
 
 /// Handles a synchronous exception from the guest on this core.
 pub fn handle(frame: &mut TrapFrame) {
@@ -43,16 +45,29 @@ pub fn handle(frame: &mut TrapFrame) {
             frame.elr += 4;
             call(system, partition, vcpu, frame);
         }
-        ec::SYSREG => {
-            sysreg(system, partition, vcpu, frame, esr);
-            frame.elr += 4;
-        }
+        ec::SYSREG => crate::sysreg_trap::handle(system, partition, vcpu, frame, esr),
         ec::DATA_ABORT_LOWER if data_abort(system, partition, vcpu, frame, esr) => {}
-        ec::DATA_ABORT_LOWER | ec::INSTRUCTION_ABORT_LOWER => fault(StopReason::Stage2Abort {
-            ipa: fault_ipa(esr),
-            esr,
-            pc: frame.elr,
-        }),
+        ec::DATA_ABORT_LOWER | ec::INSTRUCTION_ABORT_LOWER => {
+            let abort = StopReason::Stage2Abort {
+                ipa: fault_ipa(esr),
+                esr,
+                pc: frame.elr,
+            };
+            match partition.on_fault {
+                FaultPolicy::Stop => fault(abort),
+                FaultPolicy::Abort => {
+                    let mut fx = Effects::new();
+                    fx.log(Event::AbortInjected {
+                        partition: partition.id,
+                        vcpu,
+                        abort,
+                    });
+                    apply(system, &fx);
+                    inject_external_abort(frame, esr);
+                }
+            }
+        }
+        _ if crate::sysreg_trap::hidden_class(system, partition, vcpu, frame, esr) => {}
         _ => fault(StopReason::UnhandledClass { esr, pc: frame.elr }),
     }
 }
@@ -122,8 +137,16 @@ fn hypercall(system: &'static System, partition: &'static Partition, x: [u64; 5]
     };
     match u32::try_from(x[0]).unwrap_or(0) {
         hypercall::VERSION => hypercall::ABI_VERSION as i64,
+        hypercall::GENERATION => i64::from(partition.generation()),
         hypercall::IOREQ_COMPLETE => with_effects(&|fx| {
-            virtio::complete(system, partition, (x[1], x[2], x[3]), cpu::counter(), fx)
+            virtio::complete(
+                system,
+                partition,
+                (x[1], x[2], x[3]),
+                &PhysPages,
+                cpu::counter(),
+                fx,
+            )
         }),
         hypercall::NOTIFY_FRONTEND => {
             with_effects(&|fx| virtio::notify_frontend(system, partition, x[1], &PhysPages, fx))
@@ -178,7 +201,7 @@ fn data_abort(
                 let mut fx = Effects::new();
                 fx.log(event);
                 apply(system, &fx);
-                inject_data_abort(frame, FAR_EL2.get());
+                inject_external_abort(frame, esr);
                 return true;
             }
             _ => apply::stop(
@@ -204,7 +227,8 @@ fn data_abort(
         if !decoded.write {
             decoded.complete_load(&mut frame.x, read);
         }
-        frame.elr += 4;
+        // IL: a 32-bit instruction, or a 16-bit T32 one (AArch32 EL0).
+        frame.elr += if esr::is_32bit_instruction(esr) { 4 } else { 2 };
     }
     true
 }
@@ -283,64 +307,11 @@ fn wait_backend(system: &System, key: AccessKey, vcpu: usize, fx: &mut Effects) 
     }
 }
 
-/// A trapped MSR: ICC_SGI1R_EL1 sends SGIs within the partition; ICC_ASGI1R_EL1 and
-/// ICC_SGI0R_EL1 (Group 0 and alias) are ignored; anything else stops the partition.
-fn sysreg(
-    system: &'static System,
-    partition: &'static Partition,
-    vcpu: usize,
-    frame: &mut TrapFrame,
-    esr: u64,
-) {
-    let iss = esr::syndrome(esr);
-    let (op0, op2, op1, crn, rt, crm, read) = (
-        iss >> 20 & 3,
-        iss >> 17 & 7,
-        iss >> 14 & 7,
-        iss >> 10 & 0xf,
-        (iss >> 5 & 0x1f) as usize,
-        iss >> 1 & 0xf,
-        iss & 1 == 1,
-    );
-    match (op0, op1, crn, crm, op2, read) {
-        (3, 0, 12, 11, 5, false) => {
-            let value = frame.x.get(rt).copied().unwrap_or(0);
-            let targets = vgic::regs::send_sgi(&mut partition.vgic.lock(), vcpu, value);
-            let mut fx = Effects::new();
-            partition.update_vcpus(targets, vcpu, &mut fx);
-            apply(system, &fx);
-        }
-        (3, 0, 12, 11, 6 | 7, false) => {}
-        _ => apply::stop(
-            system,
-            partition,
-            vcpu,
-            StopKind::Fault,
-            StopReason::SysReg { esr, pc: frame.elr },
-        ),
-    }
-}
-
-/// Injects a synchronous external data abort into the guest at EL1, as if the
-/// access had faulted there: ESR_EL1, FAR_EL1, ELR_EL1 and SPSR_EL1 describe it and
-/// the guest resumes at its vector for the exception.
-fn inject_data_abort(frame: &mut TrapFrame, far: u64) {
-    use aarch64_cpu::registers::{ELR_EL1, ESR_EL1, FAR_EL1, SPSR_EL1, VBAR_EL1};
-    use tock_registers::interfaces::Writeable;
-    // From EL1h (SPSR M = 0b0101) the vector is "current EL with SP_ELx"; from
-    // EL0, "lower EL, AArch64".
-    let from_el1 = frame.spsr & 0b1111 != 0;
-    let (ec, vector) = if from_el1 {
-        (0x25u64, 0x200)
-    } else {
-        (0x24u64, 0x400)
-    };
-    // IL = 1, DFSC = 0b010000: synchronous external abort.
-    ESR_EL1.set(ec << 26 | 1 << 25 | 0b01_0000);
-    FAR_EL1.set(far);
-    ELR_EL1.set(frame.elr);
-    SPSR_EL1.set(frame.spsr);
-    frame.elr = VBAR_EL1.get() + vector;
-    // EL1h with D, A, I, F masked.
-    frame.spsr = ferry_boot::context::SPSR_EL1H_MASKED;
+/// Injects a synchronous external abort into the guest in place of the abort
+/// with syndrome `esr` it took (FAR_EL2 is its fault address), at the guest's own
+/// vector for the EL and state it came from.
+fn inject_external_abort(frame: &mut TrapFrame, esr: u64) {
+    let esr_el1 = esr::external_abort_for_guest(esr, frame.spsr);
+    let features = EntryFeatures::of(&crate::guest_view::get().ids);
+    crate::inject::external_abort(frame, esr_el1, FAR_EL2.get(), features);
 }

@@ -16,8 +16,10 @@
 //! Two layers (hypervisor/README.md): [`state`], the run-time state and every
 //! decision on it, plain Rust tested on the host, returning effects; and the shell
 //! (target only) that touches the hardware and applies them: `trap` and `fatal`
-//! (exceptions at EL2), `guest_trap` (a guest's synchronous exceptions), `irq` and
-//! `sgi` (interrupts), `vcpu` (each core's vCPU loop), `apply`, `current`, `pages`,
+//! (exceptions at EL2), `guest_trap` (a guest's synchronous exceptions),
+//! `sysreg_trap`, `inject` and `guest_view` (trapped system registers, exceptions
+//! injected into guests, what a partition sees of its core), `irq` and `sgi`
+//! (interrupts), `vcpu` (each core's vCPU loop), `apply`, `current`, `pages`,
 //! `physgic`; boot: `start`, `smp`, `system`; `logger`, `panic`, `heap`, `cpu`,
 //! `selftest`. Plain host-tested logic beside the state layer: [`vgic`], [`vuart`],
 //! [`console_mux`], [`mmio`], [`esr`], [`sysregs`], [`stage2`], [`vpsci`],
@@ -50,9 +52,15 @@ mod fatal;
 #[cfg(target_os = "none")]
 mod guest_trap;
 #[cfg(target_os = "none")]
+mod guest_view;
+#[cfg(target_os = "none")]
 mod heap;
 #[cfg(target_os = "none")]
+mod inject;
+#[cfg(target_os = "none")]
 mod irq;
+#[cfg(target_os = "none")]
+mod loader;
 #[cfg(target_os = "none")]
 mod logger;
 #[cfg(target_os = "none")]
@@ -62,6 +70,8 @@ mod panic;
 #[cfg(target_os = "none")]
 mod physgic;
 #[cfg(target_os = "none")]
+mod restart;
+#[cfg(target_os = "none")]
 mod selftest;
 #[cfg(target_os = "none")]
 mod sgi;
@@ -69,6 +79,8 @@ mod sgi;
 mod smp;
 #[cfg(target_os = "none")]
 mod start;
+#[cfg(target_os = "none")]
+mod sysreg_trap;
 #[cfg(target_os = "none")]
 mod system;
 #[cfg(target_os = "none")]

@@ -15,7 +15,6 @@ use ferry_platform::board::BOARD;
 use ferry_platform::hostdt::HostInfo;
 use ferry_platform::uart::RawWriter;
 
-use crate::cpu;
 use crate::current::SYSTEM;
 use crate::exit::{self, ExitCode};
 use crate::pages::PhysPages;
@@ -25,9 +24,11 @@ use crate::state::ioreq::RequestPage;
 use crate::state::partition::{EmulatedUart, Partition, PartitionParts};
 use crate::state::plan::{self, Mapping};
 use crate::state::power::Vcpu;
+use crate::state::restart::RestartBudget;
 use crate::state::system::System;
 use crate::state::virtio::{Route, RouteSpec};
 use crate::vgic::{self, Vgic};
+use crate::{cpu, loader};
 use ferry_platform::Region;
 use ferry_platform::gicv3::Gic;
 
@@ -88,19 +89,8 @@ impl Images for PackImages<'_> {
     }
 
     fn disk_image_size(&self, d: &ferry_config::VirtioDevice) -> Option<u64> {
-        disk_item(&self.0, d).map(|i| i.data.len() as u64)
+        loader::disk_item(&self.0, d).map(|i| i.data.len() as u64)
     }
-}
-
-/// The packed `disk-image` of device `d` (packed for its backend under the file's
-/// base name), if it has one and the pack holds it.
-fn disk_item<'a>(
-    pack: &Pack<'a>,
-    d: &ferry_config::VirtioDevice,
-) -> Option<ferry_abi::pack::Item<'a>> {
-    let name = ferry_abi::pack::item_name(d.disk_image.as_deref()?);
-    pack.items()
-        .find(|i| i.kind == Kind::Disk && i.partition == d.backend && i.name == name)
 }
 
 /// Checks only the running machine can answer: the config is for this board, its
@@ -188,6 +178,7 @@ pub fn build(
         );
     }
     let routes: Vec<Route> = specs.iter().map(|&s| Route::new(s, frequency)).collect();
+    loader::keep(cfg, pack);
     SYSTEM.call_once(|| System::new(partitions, cores, stage2::vtcr(pa_bits), routes, policy))
 }
 
@@ -259,8 +250,9 @@ fn build_partition(
     });
     let extra = plan::backend_regions(cfg, p, page.as_ref().map(|rp| rp.base));
     let vttbr = build_stage2(p, &extra);
-    load(p, pack);
-    load_disks(p, cfg, pack);
+    if let Err(problem) = loader::load(p, pack).and_then(|()| loader::load_disks(p, cfg, pack)) {
+        refuse_lines(&[problem]);
+    }
     let vcpus: Vec<Vcpu> = p
         .cpus
         .iter()
@@ -306,6 +298,11 @@ fn build_partition(
         uart,
         ioreq: page,
         emulated,
+        restart: p
+            .ioreq
+            .and_then(|io| io.restart)
+            .map(|policy| RestartBudget::new(policy, cpu::counter_frequency())),
+        on_fault: p.on_fault,
     })
 }
 
@@ -362,81 +359,4 @@ fn build_stage2(p: &PartitionConfig, extra: &[(GuestRegion, Mapping)]) -> u64 {
     }
     // VMID 0 is left unused: partition n gets VMID n + 1.
     stage2::vttbr((p.id + 1) as u8, tables.root_pa())
-}
-
-/// Zeroes the RAM disk of every blk device backend `p` serves and copies its
-/// `disk-image` (packed under the file's base name) to the disk's start.
-fn load_disks(p: &PartitionConfig, cfg: &ferry_config::Config, pack: &Pack<'static>) {
-    for d in cfg.virtio.iter().filter(|d| d.backend == p.id) {
-        let Some(disk) = d.disk else { continue };
-        // Validation guarantees the disk lies in one of the backend's regions.
-        let Some(pa) = p.ipa_to_pa(disk.base) else {
-            refuse_lines(&[alloc::format!(
-                "{}: disk [{:#x}, +{:#x}) is not in the backend's memory",
-                d.path,
-                disk.base,
-                disk.size
-            )]);
-        };
-        let image = d.disk_image.as_deref().map(|name| {
-            disk_item(pack, d).unwrap_or_else(|| {
-                refuse_lines(&[alloc::format!(
-                    "{}: disk-image \"{name}\" is not in the pack",
-                    d.path
-                )])
-            })
-        });
-        let len = image.map_or(0, |i| i.data.len() as u64);
-        if len > disk.size {
-            refuse_lines(&[alloc::format!(
-                "{}: disk-image is {len} bytes, the disk only {} bytes",
-                d.path,
-                disk.size
-            )]);
-        }
-        // SAFETY: `pa` is host RAM of the backend partition (validated: inside one of
-        // its regions, clear of its image, DTB and initrd), mapped read/write at EL2.
-        let dst = unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, disk.size as usize) };
-        let (head, tail) = dst.split_at_mut(len as usize);
-        if let Some(i) = image {
-            head.copy_from_slice(i.data);
-        }
-        tail.fill(0);
-        ferry_boot::cache::clean_range(pa, disk.size);
-        log::info!(
-            "{}: RAM disk of {} KiB at {:#x} in '{}' ({len} bytes of disk image)",
-            d.path,
-            disk.size >> 10,
-            disk.base,
-            p.label
-        );
-    }
-}
-
-/// Copies `p`'s image, guest DTB and initrd from the pack into its memory and
-/// cleans them to the point of coherency (the guest starts with its MMU off).
-fn load(p: &PartitionConfig, pack: &Pack<'static>) {
-    let copy = |kind: Kind, ipa: u64| {
-        let Some(item) = pack.find(kind, p.id) else {
-            return;
-        };
-        // Validation guarantees the whole range is inside the partition's memory.
-        let Some(pa) = p.ipa_to_pa(ipa) else {
-            refuse_lines(&[alloc::format!(
-                "{}: {} address {ipa:#x} is not in its memory",
-                p.path,
-                kind.name()
-            )]);
-        };
-        // SAFETY: `pa` is host RAM of this partition (validated, mapped at EL2 as
-        // read/write), disjoint from Ferry and the pack.
-        let dst = unsafe { core::slice::from_raw_parts_mut(pa as *mut u8, item.data.len()) };
-        dst.copy_from_slice(item.data);
-        ferry_boot::cache::clean_range(pa, item.data.len() as u64);
-    };
-    copy(Kind::Image, p.load_address);
-    copy(Kind::GuestDtb, p.dtb_address);
-    if let Some(size) = pack.find(Kind::Initrd, p.id).map(|i| i.data.len() as u64) {
-        copy(Kind::Initrd, p.initrd_address_for(size));
-    }
 }

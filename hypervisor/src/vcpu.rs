@@ -8,7 +8,8 @@
 use core::sync::atomic::{AtomicU64, Ordering};
 
 use aarch64_cpu::registers::{
-    CNTHCTL_EL2, CNTVOFF_EL2, CPTR_EL2, HCR_EL2, MIDR_EL1, SCTLR_EL1, VMPIDR_EL2, VTCR_EL2,
+    ACTLR_EL2, CNTHCTL_EL2, CNTVOFF_EL2, CPTR_EL2, HAFGRTR_EL2, HCR_EL2, HDFGRTR_EL2, HDFGWTR_EL2,
+    HFGITR_EL2, HFGRTR_EL2, HFGWTR_EL2, MDCR_EL2, MIDR_EL1, SCTLR_EL1, VMPIDR_EL2, VTCR_EL2,
     VTTBR_EL2,
 };
 use ferry_platform::MAX_CPUS;
@@ -16,7 +17,9 @@ use tock_registers::interfaces::{Readable, Writeable};
 
 use crate::current::{SYSTEM, current};
 use crate::state::partition::Partition;
-use crate::{cpu, sysregs};
+use crate::state::system::System;
+use crate::sysregs::Features;
+use crate::{cpu, guest_view, sysregs};
 
 /// Each core's EL2 stack top, for starting over on a clean stack.
 static STACK_TOPS: [AtomicU64; MAX_CPUS] = [const { AtomicU64::new(0) }; MAX_CPUS];
@@ -30,35 +33,24 @@ fn stack_top() -> u64 {
     STACK_TOPS[cpu::index()].load(Ordering::Relaxed)
 }
 
-/// Reads the ID registers (ID_AA64ISAR1, ISAR2, PFR0, MMFR1) that decide which
-/// features a guest gets.
-fn id_registers() -> (u64, u64, u64, u64) {
-    let (isar1, isar2, pfr0, mmfr1): (u64, u64, u64, u64);
-    // SAFETY: reads ID registers (ID_AA64ISAR2_EL1 as s3_0_c0_c6_2, RAZ before
-    // Armv8.7).
-    unsafe {
-        core::arch::asm!(
-            "mrs {}, id_aa64isar1_el1",
-            "mrs {}, s3_0_c0_c6_2",
-            "mrs {}, id_aa64pfr0_el1",
-            "mrs {}, id_aa64mmfr1_el1",
-            out(reg) isar1,
-            out(reg) isar2,
-            out(reg) pfr0,
-            out(reg) mmfr1,
-            options(nomem, nostack)
-        )
+/// Sets the traps a guest runs under on a core with `f` (docs/partitions.md,
+/// "System registers"): HCR_EL2, CPTR_EL2, MDCR_EL2, ACTLR_EL2, the fine-grained
+/// traps, HCRX_EL2 and MPAM2_EL2, each written whatever firmware left in it; and
+/// lets the guest use what the core has that Ferry never switches (each vCPU owns
+/// its core): SVE at the core's full vector length, MOPS, pointer authentication.
+fn set_traps(f: &Features) {
+    HCR_EL2.set(sysregs::hcr_guest(f));
+    CPTR_EL2.set(sysregs::cptr_guest(f));
+    let pmcr_n = match f.pmuv3 {
+        Some(_) => sysregs::pmcr_n(pmcr()),
+        None => 0,
     };
-    (isar1, isar2, pfr0, mmfr1)
-}
-
-/// Lets the guest use the features the core has that Ferry never switches (each
-/// vCPU owns its core): SVE at the core's full vector length, MOPS (HCRX_EL2).
-/// SME stays trapped (a guest touching it stops, with EC 0x1d in the log).
-fn allow_features(isar2: u64, pfr0: u64, mmfr1: u64) {
-    let sve = sysregs::sve_implemented(pfr0);
-    CPTR_EL2.set(sysregs::cptr_guest(sve));
-    if sve {
+    MDCR_EL2.set(sysregs::mdcr_guest(f, pmcr_n));
+    ACTLR_EL2.set(sysregs::ACTLR_GUEST);
+    if let Some(fgt) = sysregs::fgt_guest(f) {
+        set_fine_grained_traps(&fgt);
+    }
+    if f.sve {
         // SAFETY: ZCR_EL2 (s3_4_c1_c2_0) exists (SVE implemented) and is no longer
         // trapped (TZ clear, made visible by the ISB); LEN = 0xf: EL1/EL0 may use
         // the longest vector length the core has.
@@ -66,9 +58,68 @@ fn allow_features(isar2: u64, pfr0: u64, mmfr1: u64) {
             core::arch::asm!("isb", "msr s3_4_c1_c2_0, {}", "isb", in(reg) 0xfu64, options(nostack))
         };
     }
-    if let Some(hcrx) = sysregs::hcrx_guest(mmfr1, isar2) {
+    if let Some(hcrx) = sysregs::hcrx_guest(f) {
         // SAFETY: HCRX_EL2 (s3_4_c1_c2_2) exists (FEAT_HCX); only guest-facing enables.
         unsafe { core::arch::asm!("msr s3_4_c1_c2_2, {}", "isb", in(reg) hcrx, options(nostack)) };
+    }
+    if f.ras {
+        // SAFETY: VDISR_EL2 (s3_4_c12_c1_1) exists (FEAT_RAS): the guest's DISR_EL1
+        // (HCR_EL2.AMO) starts with no deferred SError.
+        unsafe { core::arch::asm!("msr s3_4_c12_c1_1, xzr", options(nostack)) };
+    }
+    if f.mpam {
+        trap_mpam();
+    }
+}
+
+/// PMCR_EL0 read at EL2 (only on a core with PMUv3).
+fn pmcr() -> u64 {
+    let v: u64;
+    // SAFETY: reads PMCR_EL0 (PMUv3 implemented; EL2 is never trapped).
+    unsafe { core::arch::asm!("mrs {}, pmcr_el0", out(reg) v, options(nomem, nostack)) };
+    v
+}
+
+/// Writes the fine-grained trap registers (FEAT_FGT; HAFGRTR_EL2 with activity
+/// monitors, the FEAT_FGT2 ones where they exist).
+fn set_fine_grained_traps(fgt: &sysregs::Fgt) {
+    HFGRTR_EL2.set(fgt.fgt);
+    HFGWTR_EL2.set(fgt.fgt);
+    HFGITR_EL2.set(fgt.fgt);
+    HDFGRTR_EL2.set(fgt.dfgt);
+    HDFGWTR_EL2.set(fgt.dfgt);
+    if let Some(v) = fgt.afgt {
+        HAFGRTR_EL2.set(v);
+    }
+    if let Some(v) = fgt.fgt2 {
+        // SAFETY: FEAT_FGT2's HDFGRTR2_EL2, HDFGWTR2_EL2, HFGRTR2_EL2, HFGWTR2_EL2
+        // and HFGITR2_EL2 (s3_4_c3_c1_0..3, 7) exist; only traps of EL1/EL0.
+        unsafe {
+            core::arch::asm!(
+                "msr s3_4_c3_c1_0, {v}",
+                "msr s3_4_c3_c1_1, {v}",
+                "msr s3_4_c3_c1_2, {v}",
+                "msr s3_4_c3_c1_3, {v}",
+                "msr s3_4_c3_c1_7, {v}",
+                v = in(reg) v,
+                options(nostack)
+            )
+        };
+    }
+}
+
+/// Traps MPAM0_EL1 and MPAM1_EL1 (and MPAMIDR_EL1 where it can) with MPAM2_EL2,
+/// and leaves no virtual PARTID mapping (MPAMHCR_EL2 = 0) where there is one.
+fn trap_mpam() {
+    let idr: u64;
+    // SAFETY: reads MPAMIDR_EL1 (s3_0_c10_c4_4; MPAM implemented).
+    unsafe { core::arch::asm!("mrs {}, s3_0_c10_c4_4", out(reg) idr, options(nomem, nostack)) };
+    let mpam2 = sysregs::mpam2_guest(idr);
+    // SAFETY: MPAM2_EL2 (s3_4_c10_c5_0) exists (MPAM); only traps of EL1/EL0.
+    unsafe { core::arch::asm!("msr s3_4_c10_c5_0, {}", in(reg) mpam2, options(nostack)) };
+    if sysregs::mpam_has_hcr(idr) {
+        // SAFETY: MPAMHCR_EL2 (s3_4_c10_c4_0) exists (MPAMIDR_EL1.HAS_HCR).
+        unsafe { core::arch::asm!("msr s3_4_c10_c4_0, xzr", options(nostack)) };
     }
 }
 
@@ -93,7 +144,7 @@ fn core_loop() -> ! {
     let vcpu = &partition.vcpus[v];
     loop {
         if partition.is_stopped() {
-            idle();
+            stopped(system, partition, v);
         }
         if let Some((entry, context)) = vcpu.take_start() {
             log::debug!(
@@ -119,6 +170,38 @@ fn core_loop() -> ! {
     }
 }
 
+/// This core's vCPU `v` of `partition`, which stopped: the core forgets the
+/// list registers, and idles for good, unless the partition restarts (a backend
+/// with `restart = "on-failure"`): then vCPU 0's core carries the restart out
+/// and the others wait for it, and all return to wait for their start.
+fn stopped(system: &System, partition: &Partition, v: usize) {
+    crate::vgic::lr::discard(cpu::index());
+    partition.vcpus[v].set_off();
+    if partition.restart.is_none() {
+        idle();
+    }
+    if v == 0 && partition.restart_pending() {
+        crate::restart::restart(system, partition);
+        return;
+    }
+    while partition.is_stopped() {
+        // SAFETY: IRQs are unmasked only around the WFI (a kick or the restart's
+        // CPU_ON SGI wakes it); the vectors handle them and return here.
+        unsafe {
+            core::arch::asm!(
+                "msr daifclr, #2",
+                "wfi",
+                "msr daifset, #2",
+                options(nostack)
+            )
+        };
+        if v == 0 && partition.restart_pending() {
+            crate::restart::restart(system, partition);
+            return;
+        }
+    }
+}
+
 /// Idles forever with interrupts enabled at EL2.
 fn idle() -> ! {
     // SAFETY: unmasking IRQs at EL2: the vectors handle them and return here.
@@ -135,8 +218,9 @@ fn idle() -> ! {
 unsafe fn enter(vtcr: u64, vttbr: u64, index: usize, entry: u64, arg: u64) -> ! {
     VTCR_EL2.set(vtcr);
     VTTBR_EL2.set(vttbr);
-    let (isar1, isar2, pfr0, mmfr1) = id_registers();
-    HCR_EL2.set(sysregs::hcr_guest(sysregs::pauth_implemented(isar1, isar2)));
+    let (ids, revidr, aidr) = guest_view::read_ids();
+    set_traps(&Features::of(&ids));
+    guest_view::set(&ids, revidr, aidr);
     // SAFETY: VPIDR_EL2 (not modelled by aarch64-cpu 11) only sets what the guest
     // reads as MIDR_EL1: the real value.
     unsafe { core::arch::asm!("msr vpidr_el2, {}", in(reg) MIDR_EL1.get(), options(nostack)) };
@@ -144,7 +228,6 @@ unsafe fn enter(vtcr: u64, vttbr: u64, index: usize, entry: u64, arg: u64) -> ! 
     VMPIDR_EL2.set(1 << 31 | index as u64);
     CNTHCTL_EL2.set(sysregs::CNTHCTL_GUEST);
     CNTVOFF_EL2.set(0);
-    allow_features(isar2, pfr0, mmfr1);
     SCTLR_EL1.set(sysregs::SCTLR_EL1_RESET);
     // SAFETY: invalidates this VMID's stage-1+2 TLB entries and the I-cache before
     // the guest's first instruction (its image was written through the D-cache
@@ -204,8 +287,15 @@ pub fn sync_vgic() {
         && !partition.is_stopped()
     {
         let mut vgic = partition.vgic.lock();
-        crate::vgic::lr::flush(cpu::index(), &mut vgic, vcpu);
+        let others = crate::vgic::lr::flush(cpu::index(), &mut vgic, vcpu);
+        drop(vgic);
         SYNCS[cpu::index()].fetch_add(1, Ordering::Release);
+        // SPIs freed here that are now routed to another vCPU.
+        for (i, v) in partition.vcpus.iter().enumerate() {
+            if others >> i & 1 == 1 && i != vcpu {
+                crate::sgi::kick_vgic(v.core_mpidr);
+            }
+        }
     }
 }
 

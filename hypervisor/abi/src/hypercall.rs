@@ -13,6 +13,10 @@ pub const VERSION: u32 = 0x8600_0000;
 /// Returns the number of bytes taken.
 pub const CONSOLE_WRITE: u32 = 0x8600_0001;
 
+/// Returns how many times Ferry restarted the calling partition (0 on its first
+/// run): a backend with `restart = "on-failure"` learns that it runs again.
+pub const GENERATION: u32 = 0x8600_0002;
+
 /// Backend: completes the synchronous IOREQ in slot x1 with sequence number x2;
 /// x3 = the value a read returns (ignored for writes). Returns 0, or
 /// INVALID_PARAMETERS for a slot that holds no such request (the access is then

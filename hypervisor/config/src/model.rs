@@ -213,6 +213,28 @@ impl Device {
 /// DMA master: `dma = "unconfined"`.
 pub const DMA_PROPERTY: &str = "dma";
 
+/// What an access outside a partition's memory and devices gets (`on-fault`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum FaultPolicy {
+    /// `"stop"` (the default): the partition stops (fail-stop, its `fault-code`).
+    #[default]
+    Stop,
+    /// `"abort"`: what hardware would give: a synchronous external abort injected
+    /// into the guest at the vector for the EL and state it came from, logged.
+    Abort,
+}
+
+impl FaultPolicy {
+    /// The policy named `name` in a config.
+    pub fn from_name(name: &str) -> Option<FaultPolicy> {
+        match name {
+            "stop" => Some(FaultPolicy::Stop),
+            "abort" => Some(FaultPolicy::Abort),
+            _ => None,
+        }
+    }
+}
+
 /// Exit codes of a partition's stops.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct StopCodes {
@@ -296,6 +318,8 @@ pub struct Partition {
     pub console: Console,
     /// Exit codes of its stops.
     pub codes: StopCodes,
+    /// `on-fault`: what an access outside its memory and devices gets.
+    pub on_fault: FaultPolicy,
     /// `ioreq-page` with `ioreq-spi` or `ioreq-poll-ms`: set on a virtio backend
     /// partition.
     pub ioreq: Option<IoreqPage>,
@@ -385,7 +409,25 @@ pub struct IoreqPage {
     /// `ioreq-first-seq` (a test hook, default 1): the sequence number each sync
     /// slot starts at, so that a scenario can cross the wrap at 2^32.
     pub first_seq: u32,
+    /// `restart = "on-failure"` (else `None`): the backend is restarted when it
+    /// fails, within `restart-limit` restarts per `restart-window-ms`.
+    pub restart: Option<RestartPolicy>,
 }
+
+/// A backend's restart policy (`restart = "on-failure"`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestartPolicy {
+    /// `restart-limit` (default [`DEFAULT_RESTART_LIMIT`]): at most this many
+    /// restarts within the window; one more failure leaves it stopped.
+    pub limit: u32,
+    /// `restart-window-ms` (default [`DEFAULT_RESTART_WINDOW_MS`]).
+    pub window_ms: u32,
+}
+
+/// Default `restart-limit`.
+pub const DEFAULT_RESTART_LIMIT: u32 = 3;
+/// Default `restart-window-ms`.
+pub const DEFAULT_RESTART_WINDOW_MS: u32 = 60_000;
 
 impl IoreqPage {
     /// The guest range of the request page.

@@ -11,8 +11,9 @@ use crate::COMPATIBLE;
 use crate::cells::Props;
 use crate::error::{ConfigError, Errors};
 use crate::model::{
-    Config, Console, DEFAULT_DEADLINE_MS, Device, ExitPolicy, Hypervisor, IoreqPage, IoreqSignal,
-    Partition, Platform, Sharing, StopCodes, VirtioDevice, VirtioKind,
+    Config, Console, DEFAULT_DEADLINE_MS, DEFAULT_RESTART_LIMIT, DEFAULT_RESTART_WINDOW_MS, Device,
+    ExitPolicy, FaultPolicy, Hypervisor, IoreqPage, IoreqSignal, Partition, Platform,
+    RestartPolicy, Sharing, StopCodes, VirtioDevice, VirtioKind,
 };
 use crate::tree::Node;
 
@@ -203,7 +204,7 @@ fn parse_partitions(n: &Node<'_>, errs: &mut Errors) -> Option<Vec<Partition>> {
 }
 
 /// Properties a partition node may have.
-const PARTITION_PROPS: [&str; 19] = [
+const PARTITION_PROPS: [&str; 23] = [
     "reg",
     "label",
     "cpus",
@@ -223,6 +224,10 @@ const PARTITION_PROPS: [&str; 19] = [
     "ioreq-spi",
     "ioreq-poll-ms",
     "ioreq-first-seq",
+    "restart",
+    "restart-limit",
+    "restart-window-ms",
+    "on-fault",
 ];
 
 fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
@@ -244,19 +249,12 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
     let system_reset = p.optional("system-reset-code", Props::u32);
     let fault = p.optional("fault-code", Props::u32);
     let console = p.optional("console", console_kind);
+    let on_fault = p.optional("on-fault", fault_policy);
     let ioreq_page = p.optional("ioreq-page", Props::address);
     let ioreq_spi = p.optional("ioreq-spi", Props::u32);
     let ioreq_poll = p.optional("ioreq-poll-ms", Props::u32);
-    let first_seq = p.optional("ioreq-first-seq", Props::u32);
     let mut ioreq = ioreq(&mut p, ioreq_page?, ioreq_spi?, ioreq_poll?)?;
-    match (ioreq.as_mut(), first_seq?) {
-        (Some(page), Some(seq)) => page.first_seq = seq,
-        (None, Some(_)) => {
-            let msg = "is a backend's: it needs ioreq-page";
-            p.errs.prop(&n.path, "ioreq-first-seq", msg);
-        }
-        _ => {}
-    }
+    backend_options(&mut p, ioreq.as_mut())?;
     if n.prop("initrd-address").is_some() && n.prop("initrd").is_none() {
         p.errs
             .prop(&n.path, "initrd-address", "is set but there is no initrd");
@@ -283,6 +281,7 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
         memory,
         devices: devices?,
         console: console?.unwrap_or_default(),
+        on_fault: on_fault?.unwrap_or_default(),
         codes: StopCodes {
             system_off: system_off?.unwrap_or(defaults.system_off),
             system_reset: system_reset?.unwrap_or(defaults.system_reset),
@@ -290,6 +289,50 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
         },
         ioreq,
     })
+}
+
+/// A backend's own options, each refused on a partition without `ioreq-page`:
+/// `ioreq-first-seq`, and `restart` with `restart-limit` and `restart-window-ms`.
+fn backend_options(p: &mut Props<'_, '_, '_>, page: Option<&mut IoreqPage>) -> Option<()> {
+    let first_seq = p.optional("ioreq-first-seq", Props::u32)?;
+    let restart = p.optional("restart", Props::string)?;
+    let limit = p.optional("restart-limit", Props::u32)?;
+    let window = p.optional("restart-window-ms", Props::u32)?;
+    let path = p.node.path.clone();
+    let Some(page) = page else {
+        for (name, given) in [
+            ("ioreq-first-seq", first_seq.is_some()),
+            ("restart", restart.is_some()),
+        ] {
+            if given {
+                p.errs
+                    .prop(&path, name, "is a virtio backend's: it needs ioreq-page");
+            }
+        }
+        return Some(());
+    };
+    page.first_seq = first_seq.unwrap_or(1);
+    let on_failure = match restart.as_deref() {
+        None | Some("never") => false,
+        Some("on-failure") => true,
+        Some(other) => {
+            let msg = format!(
+                "\"{other}\" is not a restart policy (expected \"on-failure\" or \"never\")"
+            );
+            p.errs.prop(&path, "restart", msg);
+            return None;
+        }
+    };
+    if !on_failure && (limit.is_some() || window.is_some()) {
+        let msg = "restart-limit and restart-window-ms need restart = \"on-failure\"";
+        p.errs.node(&path, msg);
+        return None;
+    }
+    page.restart = on_failure.then(|| RestartPolicy {
+        limit: limit.unwrap_or(DEFAULT_RESTART_LIMIT),
+        window_ms: window.unwrap_or(DEFAULT_RESTART_WINDOW_MS),
+    });
+    Some(())
 }
 
 /// A backend's request page from `ioreq-page`, `ioreq-spi` and `ioreq-poll-ms`
@@ -317,6 +360,7 @@ fn ioreq(
             page,
             signal,
             first_seq: 1,
+            restart: None,
         })),
         (None, None) => Some(None),
         (Some(_), None) => {
@@ -334,6 +378,17 @@ fn ioreq(
             None
         }
     }
+}
+
+/// A partition's `on-fault`: `"stop"` or `"abort"`.
+fn fault_policy(p: &mut Props<'_, '_, '_>, name: &str, v: &[u8]) -> Option<FaultPolicy> {
+    let s = p.string(name, v)?;
+    let policy = FaultPolicy::from_name(&s);
+    if policy.is_none() {
+        let msg = format!("\"{s}\" is not a fault policy (expected \"stop\" or \"abort\")");
+        p.errs.prop(&p.node.path, name, msg);
+    }
+    policy
 }
 
 /// A partition's `console`: `"hypercall"` or `"pl011"`.

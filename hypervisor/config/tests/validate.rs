@@ -270,6 +270,52 @@ fn platform_checks() {
     );
 }
 
+/// Found by the `config_parse` fuzz target (hypervisor/fuzz/regressions/config_parse/
+/// gic-frames-overlap): redistributors over the distributor passed `ferry check`,
+/// and Ferry refused the config at boot ("emulated region ... overlaps the Gicd").
+#[test]
+fn platform_frames_overlapping() {
+    let p = after(|t| {
+        t.at("platform")
+            .set("gic-redistributors", u64s(&[0x0800_0000, 0xf6_0000]))
+            .set("console", u64s(&[0x0808_0000, 0x1000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/platform: gic-redistributors: [0x8000000, 0x8f60000) overlaps /platform gic-distributor [0x8000000, 0x8010000)",
+            "/platform: console: [0x8080000, 0x8081000) overlaps /platform gic-redistributors [0x8000000, 0x8f60000)",
+        ]
+    );
+    // Frames that only touch are fine (QEMU virt: the redistributors end where the
+    // console starts).
+    let p = after(|t| {
+        t.at("platform")
+            .set("gic-redistributors", u64s(&[0x0801_0000, 0xff_0000]));
+    });
+    assert_eq!(p, NONE);
+}
+
+/// Each partition sees a 64 KiB distributor and 128 KiB of redistributor per vCPU
+/// at the platform's frames: smaller frames would put its views over whatever
+/// follows them (the `config_parse` fuzz target checks that a validated config's
+/// emulated regions can be laid out).
+#[test]
+fn gic_frames_too_small_for_the_views() {
+    let p = after(|t| {
+        t.at("platform")
+            .set("gic-distributor", u64s(&[0x0800_0000, 0x1000]))
+            .set("gic-redistributors", u64s(&[0x080a_0000, 0x2_0000]));
+    });
+    assert_eq!(
+        p,
+        [
+            "/platform: gic-distributor: [0x8000000, 0x8001000) is smaller than the distributor a partition sees (0x10000 bytes)",
+            "/partitions/partition@1: cpus: 2 vCPUs see 0x40000 bytes of redistributors, more than /platform gic-redistributors [0x80a0000, 0x80c0000)",
+        ]
+    );
+}
+
 #[test]
 fn hypervisor_outside_platform_memory() {
     let p = after(|t| {
@@ -354,5 +400,21 @@ fn a_dma_master_passes_through_only_unconfined() {
         [format!(
             "/{SERIAL}: dma: must be \"unconfined\" (the only value: it accepts a DMA master Ferry cannot confine)"
         )]
+    );
+}
+
+#[test]
+fn on_fault_is_stop_or_abort() {
+    use ferry_config::FaultPolicy;
+    assert_eq!(parsed(&good()).partitions[0].on_fault, FaultPolicy::Stop);
+    let mut t = good();
+    t.at(P0).set("on-fault", s("abort"));
+    assert_eq!(parsed(&t).partitions[0].on_fault, FaultPolicy::Abort);
+    t.at(P0).set("on-fault", s("ignore"));
+    assert_eq!(
+        problems(&t),
+        [
+            "/partitions/partition@0: on-fault: \"ignore\" is not a fault policy (expected \"stop\" or \"abort\")"
+        ]
     );
 }

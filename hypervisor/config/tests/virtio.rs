@@ -5,9 +5,9 @@ mod common;
 
 use common::*;
 use ferry_config::{
-    DEFAULT_DEADLINE_MS, IoreqPage, IoreqSignal, MAX_DEADLINE_MS, MAX_IOREQ_POLL_MS,
-    MAX_VIRTIO_PER_BACKEND, MIN_BOUNCE_SIZE, MIN_IOREQ_POLL_MS, Region, Sharing,
-    VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
+    DEFAULT_DEADLINE_MS, DEFAULT_RESTART_LIMIT, DEFAULT_RESTART_WINDOW_MS, IoreqPage, IoreqSignal,
+    MAX_DEADLINE_MS, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND, MIN_BOUNCE_SIZE, MIN_IOREQ_POLL_MS,
+    Region, Sharing, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
 };
 
 const NONE: [&str; 0] = [];
@@ -79,6 +79,7 @@ fn parses_with_defaults() {
             page: 0x0b00_0000,
             signal: IoreqSignal::Spi(100),
             first_seq: 1,
+            restart: None,
         })
     );
     let q = c.partitions[1].ioreq.unwrap();
@@ -647,6 +648,7 @@ fn poll_only_backend_parses() {
             page: 0x0b00_0000,
             signal: IoreqSignal::Poll { interval_ms: 5 },
             first_seq: 1,
+            restart: None,
         }
     );
     assert_eq!((q.spi(), q.poll_ms()), (None, Some(5)));
@@ -1540,6 +1542,50 @@ fn ioreq_first_seq_is_a_backends_test_hook() {
     t.at(P0).set("ioreq-first-seq", cells(&[5]));
     assert_eq!(
         problems(&t),
-        ["/partitions/partition@0: ioreq-first-seq: is a backend's: it needs ioreq-page"]
+        ["/partitions/partition@0: ioreq-first-seq: is a virtio backend's: it needs ioreq-page"]
+    );
+}
+
+#[test]
+fn a_backend_may_be_restarted_on_failure() {
+    assert_eq!(parsed(&virtio()).partitions[1].ioreq.unwrap().restart, None);
+    let mut t = virtio();
+    t.at(P1).set("restart", s("on-failure"));
+    assert_eq!(problems(&t), NONE);
+    let policy = parsed(&t).partitions[1].ioreq.unwrap().restart.unwrap();
+    assert_eq!(
+        (policy.limit, policy.window_ms),
+        (DEFAULT_RESTART_LIMIT, DEFAULT_RESTART_WINDOW_MS)
+    );
+    assert_eq!(
+        (DEFAULT_RESTART_LIMIT, DEFAULT_RESTART_WINDOW_MS),
+        (3, 60_000)
+    );
+    t.at(P1)
+        .set("restart-limit", cells(&[5]))
+        .set("restart-window-ms", cells(&[1000]));
+    let policy = parsed(&t).partitions[1].ioreq.unwrap().restart.unwrap();
+    assert_eq!((policy.limit, policy.window_ms), (5, 1000));
+    let mut t = virtio();
+    t.at(P1).set("restart", s("always"));
+    assert_eq!(
+        problems(&t),
+        [
+            "/partitions/partition@1: restart: \"always\" is not a restart policy (expected \"on-failure\" or \"never\")"
+        ]
+    );
+    let mut t = virtio();
+    t.at(P1).set("restart-limit", cells(&[2]));
+    assert_eq!(
+        problems(&t),
+        [
+            "/partitions/partition@1: restart-limit and restart-window-ms need restart = \"on-failure\""
+        ]
+    );
+    let mut t = virtio();
+    t.at(P0).set("restart", s("on-failure"));
+    assert_eq!(
+        problems(&t),
+        ["/partitions/partition@0: restart: is a virtio backend's: it needs ioreq-page"]
     );
 }

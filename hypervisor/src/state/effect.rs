@@ -111,6 +111,17 @@ impl Effects {
         more.effects.push(effect);
     }
 
+    /// Appends `other`'s effects and log lines (a stop decided inside another
+    /// decision).
+    pub fn absorb(&mut self, other: Effects) {
+        for event in other.events() {
+            self.log(*event);
+        }
+        for &effect in other.iter() {
+            self.push(effect);
+        }
+    }
+
     /// Number of effects and log lines.
     pub fn len(&self) -> usize {
         usize::from(self.first.is_some())

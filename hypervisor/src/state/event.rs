@@ -34,19 +34,18 @@ pub enum StopReason {
         /// The guest PC.
         pc: u64,
     },
-    /// A trapped system register Ferry does not emulate.
-    SysReg {
-        /// ESR_EL2.
-        esr: u64,
-        /// The guest PC.
-        pc: u64,
-    },
     /// An exception class Ferry does not handle.
     UnhandledClass {
         /// ESR_EL2.
         esr: u64,
         /// The guest PC.
         pc: u64,
+    },
+    /// Ferry stopped a backend that restarts on failure because one of its
+    /// devices failed (a missed deadline, garbage, ...: logged before).
+    DeviceFailed {
+        /// Index into the system's routes.
+        route: usize,
     },
     /// An SError from the guest.
     SError {
@@ -122,6 +121,42 @@ pub enum Event {
         /// Why.
         reason: StopReason,
     },
+    /// An access outside the partition's memory and devices, with `on-fault =
+    /// "abort"`: a synchronous external abort was injected.
+    AbortInjected {
+        /// The partition.
+        partition: usize,
+        /// Its vCPU.
+        vcpu: usize,
+        /// What happened (the stop it would have been).
+        abort: StopReason,
+    },
+    /// A failed backend is to be restarted (restart `nth` since the start).
+    Restarting {
+        /// The partition.
+        partition: usize,
+        /// How many restarts, this one included.
+        nth: u32,
+    },
+    /// A failed backend had its `limit` restarts within the window: it stays
+    /// stopped.
+    RestartGivenUp {
+        /// The partition.
+        partition: usize,
+        /// `restart-limit`.
+        limit: u32,
+        /// `restart-window-ms`.
+        window_ms: u32,
+    },
+    /// A backend runs again from its packed image.
+    Restarted {
+        /// The partition.
+        partition: usize,
+        /// Its generation (1 after the first restart).
+        generation: u32,
+        /// Microseconds the reload took.
+        us: u64,
+    },
     /// At the end of the run, a partition that had not stopped.
     StillRunning {
         /// The partition.
@@ -186,6 +221,18 @@ pub enum Event {
         /// The guest PC.
         pc: u64,
     },
+    /// A trapped system register access or instruction that partitions do not
+    /// get: UNDEFINED was injected (`sysreg`).
+    SysRegUndefined {
+        /// The partition.
+        partition: usize,
+        /// Its vCPU.
+        vcpu: usize,
+        /// What was made UNDEFINED.
+        what: super::sysreg::Undefined,
+        /// The guest PC.
+        pc: u64,
+    },
 }
 
 impl Event {
@@ -195,9 +242,10 @@ impl Event {
     pub fn offender(&self) -> Option<usize> {
         match *self {
             Event::ForeignSlot { backend, .. } => Some(backend),
-            Event::CpuOnRefused { partition, .. } | Event::VirtioUndecodable { partition, .. } => {
-                Some(partition)
-            }
+            Event::CpuOnRefused { partition, .. }
+            | Event::VirtioUndecodable { partition, .. }
+            | Event::SysRegUndefined { partition, .. }
+            | Event::AbortInjected { partition, .. } => Some(partition),
             Event::Stopped { .. }
             | Event::VcpuOff { .. }
             | Event::StillRunning { .. }
@@ -205,6 +253,9 @@ impl Event {
             | Event::BackendServes { .. }
             | Event::ConsoleFocus { .. }
             | Event::ConsoleBadEscape
+            | Event::Restarting { .. }
+            | Event::RestartGivenUp { .. }
+            | Event::Restarted { .. }
             | Event::Suppressed { .. } => None,
         }
     }
@@ -219,6 +270,10 @@ impl Event {
             | Event::DeviceFailed { .. }
             | Event::ForeignSlot { .. }
             | Event::VirtioUndecodable { .. }
+            | Event::SysRegUndefined { .. }
+            | Event::RestartGivenUp { .. }
+            | Event::Restarting { .. }
+            | Event::AbortInjected { .. }
             | Event::Suppressed { .. } => log::Level::Warn,
             Event::VcpuOff { .. } => log::Level::Debug,
             _ => log::Level::Info,
@@ -260,6 +315,99 @@ impl Shown<'_> {
         )
     }
 
+    /// The lines of a backend's restart.
+    fn restart_line(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self.event {
+            Event::Restarting { partition, nth } => write!(
+                f,
+                "partition '{}' restarts (restart {nth}): its devices come back once its frontends reset them",
+                self.label(partition)
+            ),
+            Event::RestartGivenUp {
+                partition,
+                limit,
+                window_ms,
+            } => write!(
+                f,
+                "partition '{}' is not restarted: it already had {limit} restarts within {window_ms} ms (restart-limit); it stays stopped, its devices failed",
+                self.label(partition)
+            ),
+            Event::Restarted {
+                partition,
+                generation,
+                us,
+            } => write!(
+                f,
+                "partition '{}' restarted from its packed image (generation {generation}, reloaded in {us} us)",
+                self.label(partition)
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// The lines of the virtio path.
+    fn virtio_line(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self.event {
+            Event::DeviceFailed { route, why } => self.device_failed(f, route, why),
+            Event::ForeignSlot { backend, slot } => write!(
+                f,
+                "backend '{}': IOREQ_COMPLETE for slot {slot}, which is not one of its devices'",
+                self.label(backend)
+            ),
+            Event::BackendServes { backend, ms } => write!(
+                f,
+                "backend '{}' serves ({ms} ms after its start)",
+                self.label(backend)
+            ),
+            Event::VirtioUndecodable {
+                partition,
+                vcpu,
+                route,
+                ipa,
+                esr,
+                pc,
+            } => write!(
+                f,
+                "partition '{}' vCPU {vcpu}: an access to virtio device {} at IPA {ipa:#x} that cannot be decoded (ESR_EL2 {esr:#x}, PC {pc:#x}): abort injected",
+                self.label(partition),
+                self.system.virtio.get(route).map_or(route, |r| r.index)
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// Lines about what a guest did (rate-limited ones and their summary).
+    fn guest_line(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self.event {
+            Event::Suppressed { partition, lines } => write!(
+                f,
+                "partition '{}': {lines} guest-triggered log lines suppressed (at most {} a second after a burst of {})",
+                self.label(partition),
+                super::ratelimit::PER_SECOND,
+                super::ratelimit::BURST
+            ),
+            Event::AbortInjected {
+                partition,
+                vcpu,
+                abort,
+            } => write!(
+                f,
+                "partition '{}' vCPU {vcpu}: {abort}: a synchronous external abort injected (on-fault = \"abort\")",
+                self.label(partition)
+            ),
+            Event::CpuOnRefused {
+                partition,
+                vcpu,
+                target,
+            } => write!(
+                f,
+                "partition '{}' vCPU {vcpu}: CPU_ON({target:#x}) refused: it has no such vCPU",
+                self.label(partition)
+            ),
+            _ => Ok(()),
+        }
+    }
+
     fn label(&self, partition: usize) -> &str {
         self.system
             .partitions
@@ -282,13 +430,24 @@ impl fmt::Display for StopReason {
                     "access"
                 };
                 let status = esr::abort_status_name(esr).unwrap_or("?");
-                let why = if status.starts_with("permission") {
-                    "that its mapping there does not permit (e.g. execute-never shared memory)"
+                let walk = esr & (1 << 7) != 0;
+                let (kind, why) = if walk {
+                    (
+                        "stage-2",
+                        "during its own stage-1 table walk: its page tables must lie in its RAM",
+                    )
+                } else if status.starts_with("permission") {
+                    (
+                        "stage-2",
+                        "that its mapping there does not permit (e.g. execute-never shared memory)",
+                    )
+                } else if status.starts_with("synchronous external") {
+                    ("external", "that the memory system refused (a bus error)")
                 } else {
-                    "outside its memory and devices"
+                    ("stage-2", "outside its memory and devices")
                 };
                 match ipa {
-                    Some(ipa) => write!(f, "stage-2 {what} abort: {access} at IPA {ipa:#x} {why}")?,
+                    Some(ipa) => write!(f, "{kind} {what} abort: {access} at IPA {ipa:#x} {why}")?,
                     None => write!(
                         f,
                         "stage-2 {what} abort: {access} at an IPA the syndrome does not give"
@@ -300,10 +459,6 @@ impl fmt::Display for StopReason {
                 f,
                 "an access to the GIC at IPA {ipa:#x} that cannot be emulated (ESR_EL2 {esr:#x}: no syndrome; PC {pc:#x})"
             ),
-            StopReason::SysReg { esr, pc } => write!(
-                f,
-                "a trapped system register access Ferry does not emulate (ESR_EL2 {esr:#x}, PC {pc:#x})"
-            ),
             StopReason::UnhandledClass { esr, pc } => {
                 let ec = esr::class(esr);
                 write!(
@@ -313,6 +468,12 @@ impl fmt::Display for StopReason {
                 )
             }
             StopReason::SError { esr, pc } => write!(f, "SError (ESR_EL2 {esr:#x}, PC {pc:#x})"),
+            StopReason::DeviceFailed { route } => {
+                write!(
+                    f,
+                    "a virtio device it serves failed (route {route}, see above)"
+                )
+            }
         }
     }
 }
@@ -361,44 +522,33 @@ impl fmt::Display for Shown<'_> {
                 kind,
                 code,
                 reason,
-            } => write!(
-                f,
-                "partition '{}' stopped ({}, code {code}) by vCPU {vcpu}: {reason}",
-                self.label(partition),
-                kind.name()
-            ),
-            Event::Suppressed { partition, lines } => write!(
-                f,
-                "partition '{}': {lines} guest-triggered log lines suppressed (at most {} a second after a burst of {})",
-                self.label(partition),
-                super::ratelimit::PER_SECOND,
-                super::ratelimit::BURST
-            ),
+            } => {
+                let label = self.label(partition);
+                write!(
+                    f,
+                    "partition '{label}' stopped ({}, code {code}) by ",
+                    kind.name()
+                )?;
+                match vcpu {
+                    super::system::BY_FERRY => write!(f, "Ferry: {reason}"),
+                    _ => write!(f, "vCPU {vcpu}: {reason}"),
+                }
+            }
+            Event::Restarting { .. } | Event::RestartGivenUp { .. } | Event::Restarted { .. } => {
+                self.restart_line(f)
+            }
+            Event::Suppressed { .. } | Event::AbortInjected { .. } | Event::CpuOnRefused { .. } => {
+                self.guest_line(f)
+            }
             Event::StillRunning { partition } => write!(
                 f,
                 "partition '{}' is still running at the end of the run",
                 self.label(partition)
             ),
-            Event::DeviceFailed { route, why } => self.device_failed(f, route, why),
-            Event::ForeignSlot { backend, slot } => write!(
-                f,
-                "backend '{}': IOREQ_COMPLETE for slot {slot}, which is not one of its devices'",
-                self.label(backend)
-            ),
-            Event::BackendServes { backend, ms } => write!(
-                f,
-                "backend '{}' serves ({ms} ms after its start)",
-                self.label(backend)
-            ),
-            Event::CpuOnRefused {
-                partition,
-                vcpu,
-                target,
-            } => write!(
-                f,
-                "partition '{}' vCPU {vcpu}: CPU_ON({target:#x}) refused: it has no such vCPU",
-                self.label(partition)
-            ),
+            Event::DeviceFailed { .. }
+            | Event::ForeignSlot { .. }
+            | Event::BackendServes { .. }
+            | Event::VirtioUndecodable { .. } => self.virtio_line(f),
             Event::VcpuOff { partition, vcpu } => {
                 write!(f, "partition '{}' vCPU {vcpu} off", self.label(partition))
             }
@@ -411,18 +561,15 @@ impl fmt::Display for Shown<'_> {
                 f,
                 "console: Ctrl-\\ then the number of a partition with a PL011 console switches input"
             ),
-            Event::VirtioUndecodable {
+            Event::SysRegUndefined {
                 partition,
                 vcpu,
-                route,
-                ipa,
-                esr,
+                what,
                 pc,
             } => write!(
                 f,
-                "partition '{}' vCPU {vcpu}: an access to virtio device {} at IPA {ipa:#x} that cannot be decoded (ESR_EL2 {esr:#x}, PC {pc:#x}): abort injected",
-                self.label(partition),
-                self.system.virtio.get(route).map_or(route, |r| r.index)
+                "partition '{}' vCPU {vcpu}: {what} at PC {pc:#x} is not available to partitions: UNDEFINED injected",
+                self.label(partition)
             ),
         }
     }

@@ -45,8 +45,9 @@ pub struct RequestPage {
     pub base: u64,
     /// The backend's doorbell interrupt (INTID in its vGIC); `None`: it polls.
     pub doorbell: Option<u32>,
-    /// Counter value when the page was set up (the backend's start, near enough).
-    pub created_at: u64,
+    /// Counter value when the page was set up or the backend restarted (its
+    /// start, near enough).
+    created_at: AtomicU64,
     /// How long the backend may take to start serving, in counter ticks.
     pub start_ticks: u64,
     /// Counter ticks per second.
@@ -58,6 +59,10 @@ pub struct RequestPage {
     done_value: [AtomicU64; ioreq::SYNC_SLOTS],
     posted_seq: AtomicU32,
     ring: Mutex<()>,
+    /// Serialises completions: two backend vCPUs completing one request at once
+    /// (a race the hostile suite runs) see one accepted, and the other only once
+    /// everything the first one did is visible.
+    completing: Mutex<()>,
 }
 
 impl RequestPage {
@@ -71,19 +76,12 @@ impl RequestPage {
         frequency: u64,
         mem: &impl PageMemory,
     ) -> RequestPage {
-        let header = ioreq::PageHeader {
-            magic: ioreq::PAGE_MAGIC,
-            version: ioreq::PAGE_VERSION,
-            sync_slots: ioreq::SYNC_SLOTS as u32,
-            posted_slots: ioreq::POSTED_SLOTS as u32,
-            ..Default::default()
-        };
-        mem.write_bytes(base, &header.encode());
+        write_header(base, mem);
         let frequency = frequency.max(1);
         RequestPage {
             base,
             doorbell,
-            created_at: now,
+            created_at: AtomicU64::new(now),
             start_ticks: ferry_abi::hypercall::BACKEND_START_MS * frequency / 1000,
             frequency,
             ready_at: AtomicU64::new(0),
@@ -93,7 +91,30 @@ impl RequestPage {
             done_value: [const { AtomicU64::new(0) }; ioreq::SYNC_SLOTS],
             posted_seq: AtomicU32::new(1),
             ring: Mutex::new(()),
+            completing: Mutex::new(()),
         }
+    }
+
+    /// Counter value of the backend's (re)start.
+    pub fn created_at(&self) -> u64 {
+        self.created_at.load(Ordering::Acquire)
+    }
+
+    /// The backend restarted at counter value `now`: the page is zeroed and its
+    /// header written again, nothing waits or is done, and the backend has its
+    /// start-up allowance again. Sequence numbers go on from where they were, so
+    /// a completion from before the restart can never match a new request.
+    pub fn restart(&self, mem: &impl PageMemory, now: u64) {
+        let _ring = self.ring.lock();
+        mem.write_bytes(self.base, &[0; ioreq::PAGE_SIZE]);
+        write_header(self.base, mem);
+        for slot in 0..ioreq::SYNC_SLOTS {
+            self.waiting[slot].store(0, Ordering::Relaxed);
+            self.done_seq[slot].store(0, Ordering::Relaxed);
+        }
+        self.ready_at.store(0, Ordering::Relaxed);
+        self.created_at.store(now, Ordering::Release);
+        mem.barrier();
     }
 
     /// Writes `record` at `offset`: everything but the state first, then the
@@ -200,11 +221,27 @@ impl RequestPage {
 
     /// The backend completes `slot` with sequence number `seq` and `value`:
     /// `Err(waiting)` (what the slot waits for, 0: nothing) if that is not `seq`.
-    pub fn complete(&self, slot: usize, seq: u64, value: u64) -> Result<(), u32> {
+    /// The record is marked DONE at once, so the backend never reads it as READY
+    /// again while Ferry may be writing the slot's next request over it.
+    pub fn complete(
+        &self,
+        mem: &impl PageMemory,
+        slot: usize,
+        seq: u64,
+        value: u64,
+    ) -> Result<(), u32> {
+        let _one = self.completing.lock();
         let waiting = self.waiting[slot].load(Ordering::Acquire);
         if waiting == 0 || u64::from(waiting) != seq {
             return Err(waiting);
         }
+        // DONE before the frontend can see the completion: once it has, it may
+        // publish the slot's next request, which a late DONE would hide.
+        mem.write_bytes(
+            self.base + (ioreq::sync_slot_offset(slot) + ioreq::STATE_OFFSET) as u64,
+            &[ioreq::state::DONE],
+        );
+        mem.barrier();
         self.done_value[slot].store(value, Ordering::Relaxed);
         self.waiting[slot].store(0, Ordering::Relaxed);
         self.done_seq[slot].store(waiting, Ordering::Release);
@@ -240,4 +277,16 @@ impl RequestPage {
             next.store(first, Ordering::Relaxed);
         }
     }
+}
+
+/// Writes a fresh request page's header at `base`.
+fn write_header(base: u64, mem: &impl PageMemory) {
+    let header = ioreq::PageHeader {
+        magic: ioreq::PAGE_MAGIC,
+        version: ioreq::PAGE_VERSION,
+        sync_slots: ioreq::SYNC_SLOTS as u32,
+        posted_slots: ioreq::POSTED_SLOTS as u32,
+        ..Default::default()
+    };
+    mem.write_bytes(base, &header.encode());
 }

@@ -15,6 +15,9 @@
 //! - [`console`]: where typed console input goes.
 //! - [`effect`], [`event`]: what the shell does, and the log lines it writes.
 //! - [`ratelimit`]: each partition's budget of log lines its guest can trigger.
+//! - [`restart`]: a backend's restart budget.
+//! - [`sysreg`], [`idregs`]: trapped system register accesses and what the ID
+//!   registers advertise to partitions.
 #![forbid(unsafe_code)]
 
 pub mod console;
@@ -23,11 +26,14 @@ pub mod copypath;
 pub mod effect;
 pub mod emul;
 pub mod event;
+pub mod idregs;
 pub mod ioreq;
 pub mod partition;
 pub mod plan;
 pub mod power;
 pub mod ratelimit;
+pub mod restart;
+pub mod sysreg;
 pub mod system;
 pub mod virtio;
 pub mod wait;

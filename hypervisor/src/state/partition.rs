@@ -3,9 +3,9 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 
-use ferry_config::{GuestRegion, StopCodes};
+use ferry_config::{FaultPolicy, GuestRegion, StopCodes};
 use ferry_platform::Region;
 use spin::Mutex;
 
@@ -14,6 +14,7 @@ use super::emul::EmulTable;
 use super::ioreq::RequestPage;
 use super::power::Vcpu;
 use super::ratelimit::LogBudget;
+use super::restart::RestartBudget;
 use crate::vgic::Vgic;
 use crate::vpsci::Power;
 use crate::vuart::Pl011;
@@ -65,6 +66,10 @@ pub struct PartitionParts {
     pub ioreq: Option<RequestPage>,
     /// Its emulated MMIO regions.
     pub emulated: EmulTable,
+    /// A backend's restart budget (`restart = "on-failure"`).
+    pub restart: Option<RestartBudget>,
+    /// `on-fault`: an access outside its memory and devices stops it or aborts.
+    pub on_fault: FaultPolicy,
 }
 
 /// A partition as Ferry runs it.
@@ -96,6 +101,14 @@ pub struct Partition {
     pub emulated: EmulTable,
     /// Its budget of guest-triggered log lines.
     pub log_budget: LogBudget,
+    /// A backend's restart budget (`restart = "on-failure"`).
+    pub restart: Option<RestartBudget>,
+    /// `on-fault`: an access outside its memory and devices stops it or aborts.
+    pub on_fault: FaultPolicy,
+    /// A restart was decided and not yet carried out (see [`super::system::System::stop`]).
+    restarting: AtomicBool,
+    /// How many times it has been restarted.
+    generation: AtomicU32,
     stopped: AtomicBool,
     console: Mutex<ConsoleLine>,
 }
@@ -117,6 +130,10 @@ impl Partition {
             ioreq: parts.ioreq,
             emulated: parts.emulated,
             log_budget: LogBudget::new(),
+            restart: parts.restart,
+            on_fault: parts.on_fault,
+            restarting: AtomicBool::new(false),
+            generation: AtomicU32::new(0),
             stopped: AtomicBool::new(false),
             console: Mutex::new(ConsoleLine {
                 bytes: [0; CONSOLE_LINE],
@@ -133,6 +150,35 @@ impl Partition {
     /// Marks the partition stopped; true for the first caller only.
     pub fn mark_stopped(&self) -> bool {
         !self.stopped.swap(true, Ordering::AcqRel)
+    }
+
+    /// Marks a stopped partition to be restarted (its vCPU 0's core does it).
+    pub fn request_restart(&self) {
+        self.restarting.store(true, Ordering::Release);
+    }
+
+    /// Whether a restart is decided and not yet carried out.
+    pub fn restart_pending(&self) -> bool {
+        self.restarting.load(Ordering::Acquire)
+    }
+
+    /// A restarted partition runs again: a new generation, not stopped. Returns
+    /// the new generation (1 after the first restart).
+    pub fn restarted(&self) -> u32 {
+        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        self.restarting.store(false, Ordering::Release);
+        self.stopped.store(false, Ordering::Release);
+        generation
+    }
+
+    /// How many times it has been restarted.
+    pub fn generation(&self) -> u32 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Forgets an unfinished console line (a restart starts a new one).
+    pub fn clear_console_line(&self) {
+        self.console.lock().len = 0;
     }
 
     /// Asks the cores of the vCPUs in `mask` (bit n = vCPU n) other than `me` that

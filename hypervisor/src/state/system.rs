@@ -10,7 +10,12 @@ use super::console::ConsoleRouter;
 use super::effect::{Effect, Effects};
 use super::event::{Event, StopReason};
 use super::partition::Partition;
+use super::restart::Verdict;
 use super::virtio::{self, Route};
+
+/// The `vcpu` of a stop Ferry decides itself (a backend that failed its
+/// devices): no vCPU of the partition is the caller.
+pub const BY_FERRY: usize = usize::MAX;
 use crate::policy::{RunPolicy, StopKind};
 
 /// The running system.
@@ -48,22 +53,68 @@ impl System {
         }
     }
 
+    /// Decides whether stopped partition `p` restarts: a backend with
+    /// `restart = "on-failure"` that stopped other than by SYSTEM_OFF, within its
+    /// budget. Then its restart is requested (vCPU 0's core carries it out) and
+    /// true is returned.
+    fn restart_on_failure(
+        &self,
+        p: &Partition,
+        kind: StopKind,
+        now: u64,
+        fx: &mut Effects,
+    ) -> bool {
+        let Some(budget) = p.restart.as_ref() else {
+            return false;
+        };
+        if kind == StopKind::SystemOff {
+            return false;
+        }
+        match budget.failed(now) {
+            Verdict::Restart { nth } => {
+                fx.log(Event::Restarting {
+                    partition: p.id,
+                    nth,
+                });
+                p.request_restart();
+                // vCPU 0's core may be idle in EL2 (it stopped another way).
+                fx.push(Effect::KickStop {
+                    partition: p.id,
+                    vcpus: 1,
+                });
+                true
+            }
+            Verdict::GiveUp => {
+                fx.log(Event::RestartGivenUp {
+                    partition: p.id,
+                    limit: budget.limit,
+                    window_ms: budget.window_ms,
+                });
+                false
+            }
+        }
+    }
+
     /// The partition and vCPU core `core` runs, if any.
     pub fn on_core(&self, core: usize) -> Option<(&Partition, usize)> {
         let (p, v) = (*self.cores.get(core)?)?;
         Some((self.partitions.get(p)?, v))
     }
 
-    /// Stops `partition` from its vCPU `vcpu` (the caller parks its core after
-    /// applying the effects): logs why, makes its other vCPUs leave the guest,
-    /// fails the devices it serves, and applies the exit policy. A second stop of
-    /// the same partition does nothing.
+    /// Stops `partition` from its vCPU `vcpu` ([`BY_FERRY`]: Ferry itself) at
+    /// counter value `now` (the caller parks its core after applying the
+    /// effects): logs why, makes its other vCPUs leave the guest, fails the
+    /// devices it serves, and applies the exit policy; or, for a backend that
+    /// restarts on failure and has restarts left, asks its vCPU 0's core to
+    /// restart it (the exit policy does not see it stop). A second stop of the
+    /// same partition does nothing.
     pub fn stop(
         &self,
         partition: usize,
         vcpu: usize,
         kind: StopKind,
         reason: StopReason,
+        now: u64,
     ) -> Effects {
         let mut fx = Effects::new();
         let Some(p) = self.partitions.get(partition) else {
@@ -96,6 +147,9 @@ impl System {
             vcpus: all & !(1u64.checked_shl(vcpu as u32).unwrap_or(0)),
         });
         virtio::backend_stopped(self, partition, &mut fx);
+        if self.restart_on_failure(p, kind, now, &mut fx) {
+            return fx;
+        }
         let end = self.policy.lock().stopped(partition, code);
         if let Some(code) = end {
             for q in self.partitions.iter().filter(|q| !q.is_stopped()) {

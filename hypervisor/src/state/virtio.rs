@@ -17,11 +17,12 @@ use super::copy::CopyDevice;
 use super::copypath;
 use super::effect::{Effect, Effects};
 use super::emul::MmioAccess;
-use super::event::{Event, FailReason};
+use super::event::{Event, FailReason, StopReason};
 use super::ioreq::{PageMemory, RequestPage};
 use super::partition::Partition;
-use super::system::System;
+use super::system::{BY_FERRY, System};
 pub use super::wait::{AccessKey, Pending};
+use crate::policy::StopKind;
 
 use ferry_virtio_backend::spec;
 
@@ -58,6 +59,9 @@ pub struct Route {
     /// Deadline in milliseconds (for messages).
     pub deadline_ms: u32,
     failed: AtomicBool,
+    /// Failed, and its backend has been restarted since: the frontend may bring
+    /// it back by resetting it (see [`frontend_access`]).
+    recoverable: AtomicBool,
     /// How long its backend has kept frontends waiting, net of the allowance
     /// (see [`charge_wait`]): (ticks owed, counter value of the last update).
     waited: spin::Mutex<(u64, u64)>,
@@ -101,6 +105,7 @@ impl Route {
             deadline_ticks: u64::from(spec.deadline_ms) * frequency / 1000,
             deadline_ms: spec.deadline_ms,
             failed: AtomicBool::new(false),
+            recoverable: AtomicBool::new(false),
             waited: spin::Mutex::new((0, 0)),
             status: AtomicU32::new(0),
             copy: spec.bounce.map(|b| spin::Mutex::new(CopyDevice::new(b))),
@@ -110,6 +115,38 @@ impl Route {
     /// Whether the device has failed.
     pub fn has_failed(&self) -> bool {
         self.failed.load(Ordering::Acquire)
+    }
+
+    /// Whether the device failed and its backend has been restarted since.
+    pub fn is_recoverable(&self) -> bool {
+        self.recoverable.load(Ordering::Acquire)
+    }
+}
+
+/// virtio-mmio registers below this offset identify the device (MagicValue,
+/// Version, DeviceID, VendorID): a recoverable device forwards their reads, so
+/// a frontend can probe it again.
+pub const IDENTIFICATION_END: u64 = 0x10;
+
+/// A failed device whose backend restarted: the frontend's reset (Status 0)
+/// brings it back (the reset goes on to the new backend, and in copy mode
+/// resets the shadow queues) and returns true; identification reads are forwarded
+/// (true); anything else gets the failed device's answers (false).
+fn recover(system: &System, route: usize, access: MmioAccess) -> bool {
+    let r = &system.virtio[route];
+    if !r.is_recoverable() {
+        return false;
+    }
+    match (access.offset, access.write) {
+        (STATUS, Some(0)) => {
+            // In copy mode the write itself resets the shadow queues.
+            *r.waited.lock() = (0, 0);
+            r.recoverable.store(false, Ordering::Release);
+            r.failed.store(false, Ordering::Release);
+            true
+        }
+        (offset, None) => offset < IDENTIFICATION_END,
+        _ => false,
     }
 }
 
@@ -137,7 +174,7 @@ pub fn frontend_access(
     if let (Some(v), STATUS) = (access.write, access.offset) {
         r.status.store(v as u32, Ordering::Relaxed);
     }
-    if r.has_failed() {
+    if r.has_failed() && !recover(system, route, access) {
         return Outcome::Done(failed_read(r, access.offset));
     }
     if let Some(copy) = &r.copy {
@@ -249,7 +286,7 @@ fn charge_wait(system: &System, pending: &Pending, now: u64, fx: &mut Effects) {
             owed_ms: ms(owed),
             budget_ms: ms(budget),
         };
-        fail(system, pending.route, why, fx);
+        fail_by_backend(system, pending.route, why, now, fx);
     }
 }
 
@@ -357,7 +394,12 @@ pub fn poll(
             _ => value,
         });
     }
-    if r.has_failed() {
+    if r.has_failed() && !r.is_recoverable() {
+        // A completion that raced with the one that failed the device (a second
+        // completion of this request) is visible now: take it.
+        if let Some(value) = page.take_done(mem, pending.slot, pending.seq) {
+            return Some(value);
+        }
         page.abandon(mem, pending.slot);
         return Some(u64::MAX);
     }
@@ -372,7 +414,7 @@ pub fn poll(
     }
     let late = match page.ready_at() {
         // Not serving yet: wait for it to start, within its start-up allowance.
-        None => (now > page.created_at + page.start_ticks).then_some(FailReason::NotStarted),
+        None => (now > page.created_at() + page.start_ticks).then_some(FailReason::NotStarted),
         Some(ready_at) => (now > pending.asked_at.max(ready_at) + r.deadline_ticks).then_some(
             FailReason::Deadline {
                 offset: pending.offset,
@@ -383,7 +425,7 @@ pub fn poll(
     };
     let why = late?;
     page.abandon(mem, pending.slot);
-    Some(fail(system, pending.route, why, fx))
+    Some(fail_by_backend(system, pending.route, why, now, fx))
 }
 
 /// Fails route `route`'s device (once): logs why and raises the
@@ -395,6 +437,28 @@ pub fn fail(system: &System, route: usize, why: FailReason, fx: &mut Effects) ->
         system.partitions[r.frontend].raise(r.fe_intid, usize::MAX, fx);
     }
     u64::MAX
+}
+
+/// Fails route `route`'s device because its backend misbehaved (missed a
+/// deadline, kept the frontend waiting, answered garbage, never started): a
+/// backend that restarts on failure is then stopped by Ferry at counter value
+/// `now`, and restarted.
+pub fn fail_by_backend(
+    system: &System,
+    route: usize,
+    why: FailReason,
+    now: u64,
+    fx: &mut Effects,
+) -> u64 {
+    let value = fail(system, route, why, fx);
+    let backend = system.virtio[route].backend;
+    let p = &system.partitions[backend];
+    if p.restart.is_some() && !p.is_stopped() {
+        let reason = StopReason::DeviceFailed { route };
+        let stop = system.stop(backend, BY_FERRY, StopKind::Fault, reason, now);
+        fx.absorb(stop);
+    }
+    value
 }
 
 /// The route of device `backend_index` of backend `backend`, if it serves one.
@@ -412,6 +476,7 @@ pub fn complete(
     system: &System,
     backend: &Partition,
     (slot, seq, value): (u64, u64, u64),
+    mem: &impl PageMemory,
     now: u64,
     fx: &mut Effects,
 ) -> Result<(), HypercallStatus> {
@@ -429,13 +494,9 @@ pub fn complete(
         });
         return Err(HypercallStatus::InvalidParameters);
     };
-    if let Err(waiting) = page.complete(slot, seq, value) {
-        fail(
-            system,
-            route,
-            FailReason::Garbage { slot, seq, waiting },
-            fx,
-        );
+    if let Err(waiting) = page.complete(mem, slot, seq, value) {
+        let why = FailReason::Garbage { slot, seq, waiting };
+        fail_by_backend(system, route, why, now, fx);
         return Err(HypercallStatus::InvalidParameters);
     }
     page.mark_ready(now);
@@ -481,7 +542,7 @@ pub fn backend_ready(
         return Err(HypercallStatus::NotSupported);
     };
     if page.mark_ready(now) {
-        let ms = now.saturating_sub(page.created_at) * 1000 / page.frequency;
+        let ms = now.saturating_sub(page.created_at()) * 1000 / page.frequency;
         fx.log(Event::BackendServes {
             backend: backend.id,
             ms,
@@ -490,6 +551,18 @@ pub fn backend_ready(
     // Wake frontend cores waiting for it (their deadline changed).
     fx.push(Effect::WakeWaiters);
     Ok(())
+}
+
+/// Backend `backend` was restarted at counter value `now` (its memory reloaded,
+/// about to run again): its request page starts over, and its failed devices
+/// become recoverable.
+pub fn backend_restarted(system: &System, backend: usize, mem: &impl PageMemory, now: u64) {
+    if let Some(page) = system.partitions[backend].ioreq.as_ref() {
+        page.restart(mem, now);
+    }
+    for r in system.virtio.iter().filter(|r| r.backend == backend) {
+        r.recoverable.store(r.has_failed(), Ordering::Release);
+    }
 }
 
 /// Backend `backend` stopped: every device it serves fails, and frontend cores

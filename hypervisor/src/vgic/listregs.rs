@@ -171,6 +171,23 @@ pub fn withdraw(
     }
 }
 
+/// Empties a core's LRs without telling the model (its partition stopped: the
+/// model is thrown away or never used again). Hardware-linked interrupts still
+/// held are handed to `deactivate`, so their physical interrupts can fire again.
+pub fn discard(lrs: &mut impl ListRegisters, owners: &Owners, deactivate: &mut dyn FnMut(u32)) {
+    for lr in 0..lrs.count().min(MAX_LRS) {
+        if let Some(intid) = owners.get(lr) {
+            let value = lrs.read(lr);
+            if value & HW != 0 && value & STATE_MASK != 0 {
+                deactivate(intid);
+            }
+        }
+        lrs.write(lr, 0);
+        owners.set(lr, None);
+    }
+    lrs.set_hcr(ICH_HCR_EN);
+}
+
 /// Copies the pending and active bits of the core's LRs into the model, so
 /// emulated GICD/GICR reads show what the guest's CPU interface holds.
 pub fn read_states(lrs: &impl ListRegisters, owners: &Owners, vgic: &mut Vgic, vcpu: usize) {
@@ -188,12 +205,14 @@ pub fn read_states(lrs: &impl ListRegisters, owners: &Owners, vgic: &mut Vgic, v
 
 /// Synchronises the core's LRs with `vgic` for `vcpu`: returns finished interrupts
 /// to the model, fills free LRs with the most urgent deliverable ones, and asks for
-/// an underflow interrupt if some still wait.
-pub fn flush(lrs: &mut impl ListRegisters, owners: &Owners, vgic: &mut Vgic, vcpu: usize) {
+/// an underflow interrupt if some still wait. Returns the other vCPUs whose cores
+/// must look at their LRs: those an SPI freed here is now routed to.
+pub fn flush(lrs: &mut impl ListRegisters, owners: &Owners, vgic: &mut Vgic, vcpu: usize) -> u64 {
     let n = lrs.count().min(MAX_LRS);
-    collect(lrs, owners, vgic, vcpu, n);
+    let others = collect(lrs, owners, vgic, vcpu, n);
     let waiting = fill(lrs, owners, vgic, vcpu, n);
     lrs.set_hcr(ICH_HCR_EN | if waiting { ICH_HCR_UIE } else { 0 });
+    others
 }
 
 /// One read of each held LR: a finished one (state invalid) goes back to the
@@ -201,7 +220,14 @@ pub fn flush(lrs: &mut impl ListRegisters, owners: &Owners, vgic: &mut Vgic, vcp
 /// while the guest still handles the previous one (active) becomes
 /// pending+active in the LR, delivered after the EOI without another exit.
 /// (Hardware-linked LRs cannot be both.)
-fn collect(lrs: &mut impl ListRegisters, owners: &Owners, vgic: &mut Vgic, vcpu: usize, n: usize) {
+fn collect(
+    lrs: &mut impl ListRegisters,
+    owners: &Owners,
+    vgic: &mut Vgic,
+    vcpu: usize,
+    n: usize,
+) -> u64 {
+    let mut others = 0;
     for lr in 0..n {
         let Some(owner) = owners.get(lr) else {
             continue;
@@ -212,6 +238,14 @@ fn collect(lrs: &mut impl ListRegisters, owners: &Owners, vgic: &mut Vgic, vcpu:
             vgic.from_lr(vcpu, owner);
             owners.set(lr, None);
             lrs.write(lr, 0);
+            // An SPI pending again meanwhile, now routed to another vCPU.
+            let target = vgic.spi_target(owner);
+            if owner >= super::PRIVATE
+                && target != vcpu
+                && vgic.irq(vcpu, owner).is_some_and(|i| i.pending)
+            {
+                others |= 1 << target;
+            }
             continue;
         }
         let Some(irq) = vgic.irq_mut(vcpu, owner) else {
@@ -227,6 +261,7 @@ fn collect(lrs: &mut impl ListRegisters, owners: &Owners, vgic: &mut Vgic, vcpu:
             }
         }
     }
+    others
 }
 
 /// Fills free LRs with the most urgent waiting interrupts; when none is free, a

@@ -80,6 +80,13 @@ pub fn reset(core: usize, vgic: &mut Vgic, vcpu: usize) {
     });
 }
 
+/// Empties core `core`'s LRs: its partition stopped (see `listregs::discard`).
+pub fn discard(core: usize) {
+    listregs::discard(&mut Hardware, &OWNERS[core], &mut |intid| {
+        ferry_platform::gicv3::deactivate(intid)
+    });
+}
+
 /// Copies the pending and active bits of core `core`'s LRs into the model (the
 /// timers' interrupts first follow their lines).
 pub fn read_states(core: usize, vgic: &mut Vgic, vcpu: usize) {
@@ -88,10 +95,11 @@ pub fn read_states(core: usize, vgic: &mut Vgic, vcpu: usize) {
 }
 
 /// Synchronises core `core`'s LRs with `vgic` for `vcpu` (the timers'
-/// interrupts first follow their lines).
-pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) {
+/// interrupts first follow their lines). Returns the other vCPUs to kick
+/// (`listregs::flush`).
+pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) -> u64 {
     sync_timers(core, vgic, vcpu);
-    listregs::flush(&mut Hardware, &OWNERS[core], vgic, vcpu);
+    listregs::flush(&mut Hardware, &OWNERS[core], vgic, vcpu)
 }
 
 /// Withdraws the interrupt of an EL1 timer of this core (the guest's: E2H = 0)

@@ -29,6 +29,8 @@ pub struct Irq {
     pub hw: bool,
     /// For emulated level-triggered interrupts: the line's level.
     pub level: bool,
+    /// Which vCPU's list register holds it (meaningful while `in_lr`).
+    pub lr_vcpu: u16,
 }
 
 /// A vCPU's private interrupts and redistributor state.
@@ -157,6 +159,12 @@ impl Vgic {
         let irq = self.irq_mut(vcpu, intid)?;
         let news = !irq.pending && irq.enabled && group;
         irq.pending = true;
+        // Still in another vCPU's list register (an SPI routed elsewhere since, as
+        // far as the model knows): that vCPU's core must report it first; its sync
+        // then tells the target (`listregs::flush`).
+        if news && irq.in_lr && usize::from(irq.lr_vcpu) != target {
+            return Some(usize::from(irq.lr_vcpu));
+        }
         // Already waiting for a list register (its core was told then), or not
         // deliverable (enabling it updates every vCPU): nobody to tell. A storm of
         // raises then costs the sender, not the target's core.
@@ -214,6 +222,7 @@ impl Vgic {
     pub fn to_lr(&mut self, vcpu: usize, intid: u32) {
         if let Some(irq) = self.irq_mut(vcpu, intid) {
             irq.in_lr = true;
+            irq.lr_vcpu = vcpu as u16;
             irq.lr_pending = true;
             irq.lr_active = false;
             irq.pending = !irq.edge && !irq.hw && irq.level;

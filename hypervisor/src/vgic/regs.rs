@@ -160,9 +160,34 @@ pub fn reads_lr_state(dist: bool, offset: u64) -> bool {
     }
 }
 
+/// Whether a `size`-byte access at `offset` is one the GICv3 architecture defines
+/// there (12.1.6: naturally aligned words everywhere, bytes in the priority
+/// registers, doublewords in the 64-bit registers `doubleword`). Any other access
+/// reads as zero and is ignored: a byte store to an enable register must not act
+/// as a store to the word's low byte.
+fn size_ok(offset: u64, size: u8, bytes: &core::ops::Range<u64>, doubleword: bool) -> bool {
+    let aligned = size != 0 && offset.is_multiple_of(u64::from(size));
+    aligned
+        && match size {
+            4 => true,
+            1 => bytes.contains(&offset),
+            8 => doubleword,
+            _ => false,
+        }
+}
+
 /// A distributor register access at `offset` (`write` = the value stored).
 /// Returns (value read, vCPUs to update).
 pub fn dist(v: &mut Vgic, offset: u64, size: u8, write: Option<u64>) -> (u64, u64) {
+    let doubleword = (GICD_IROUTER..GICD_IROUTER_END).contains(&offset);
+    if !size_ok(
+        offset,
+        size,
+        &(GICD_IPRIORITYR..GICD_IPRIORITYR_END),
+        doubleword,
+    ) {
+        return (0, 0);
+    }
     match offset {
         GICD_CTLR => {
             if let Some(w) = write {
@@ -232,7 +257,14 @@ pub fn dist(v: &mut Vgic, offset: u64, size: u8, write: Option<u64>) -> (u64, u6
 /// [`GICR_SGI_BASE`]). Returns (value read, vCPUs to update).
 pub fn redist(v: &mut Vgic, vcpu: usize, offset: u64, size: u8, write: Option<u64>) -> (u64, u64) {
     let vcpus = v.vcpus.len();
-    if vcpu >= vcpus {
+    if vcpu >= vcpus
+        || !size_ok(
+            offset,
+            size,
+            &(SGI_IPRIORITYR..SGI_IPRIORITYR_END),
+            offset == GICR_TYPER,
+        )
+    {
         return (0, 0);
     }
     match offset {
@@ -427,6 +459,40 @@ mod tests {
         dist(&mut v, GICD_IPRIORITYR + 32, 8, Some(u64::MAX));
         dist(&mut v, GICD_IPRIORITYR + 34, 2, Some(u64::MAX));
         assert_eq!(v.irq(0, 34).unwrap().priority, 0);
+    }
+
+    #[test]
+    fn wrong_sized_accesses_change_nothing() {
+        // The hostile suite's gic-wrong-size-other: a byte store to GICD_ISENABLER1 + 1
+        // (INTIDs 40-47) must not enable INTID 34, a byte store to GICD_CTLR must not
+        // clear EnableGrp1, a halfword store to GICR_WAKER must not wake it.
+        let mut v = vgic();
+        dist(&mut v, GICD_CTLR, 4, Some(CTLR_ENABLE_GRP1));
+        dist(&mut v, GICD_ISENABLER + 4 + 1, 1, Some(0xff));
+        assert!(!v.irq(0, 34).unwrap().enabled);
+        dist(&mut v, GICD_ISENABLER + 4, 2, Some(0xffff));
+        assert!(!v.irq(0, 34).unwrap().enabled);
+        dist(&mut v, GICD_CTLR, 1, Some(0));
+        assert!(v.enabled, "byte store to CTLR ignored");
+        assert_eq!(dist(&mut v, GICD_CTLR, 1, None).0, 0, "and reads as zero");
+        redist(&mut v, 0, GICR_WAKER, 2, Some(0));
+        assert_eq!(
+            redist(&mut v, 0, GICR_WAKER, 4, None).0,
+            0b110,
+            "still asleep"
+        );
+        // Misaligned words, and doublewords outside the 64-bit registers.
+        dist(&mut v, GICD_ISENABLER + 4 + 2, 4, Some(u64::MAX));
+        dist(&mut v, GICD_ISENABLER + 8, 8, Some(u64::MAX));
+        assert!(!v.irq(0, 34).unwrap().enabled && !v.irq(0, 40).unwrap().enabled);
+        // What the architecture defines still works.
+        dist(&mut v, GICD_ISENABLER + 4, 4, Some(1 << 2));
+        assert!(v.irq(0, 34).unwrap().enabled);
+        dist(&mut v, GICD_IROUTER + 8 * 8, 8, Some(1));
+        assert_eq!(v.spi_target(40), 1);
+        assert_ne!(redist(&mut v, 1, GICR_TYPER, 8, None).0, 0);
+        redist(&mut v, 0, sgi(GICR_IPRIORITYR + 3), 1, Some(0x40));
+        assert_eq!(v.irq(0, 3).unwrap().priority, 0x40);
     }
 
     #[test]

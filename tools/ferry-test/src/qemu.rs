@@ -40,6 +40,9 @@ pub fn args(s: &Scenario, kernel: &Path, dtb: Option<&Path>, console: Console) -
     if let Some(append) = &s.append {
         a.extend(["-append".into(), append.clone()]);
     }
+    if let Some(icount) = &s.icount {
+        a.extend(["-icount".into(), icount.clone()]);
+    }
     for fixed in [
         "-semihosting",
         "-display",
@@ -156,10 +159,18 @@ mod tests {
     }
 
     #[test]
+    fn icount_follows_append() {
+        let s = scenario("icount = \"shift=0,sleep=off\"\n");
+        let a = args(&s, Path::new("k"), None, Console::Captured);
+        let i = a.iter().position(|x| x == "-icount").unwrap();
+        assert_eq!(a[i + 1], "shift=0,sleep=off");
+    }
+
+    #[test]
     fn optional_parts_left_out() {
         let s = scenario("");
         let a = args(&s, Path::new("k"), None, Console::Captured);
-        for flag in ["-cpu", "-smp", "-m", "-dtb", "-append"] {
+        for flag in ["-cpu", "-smp", "-m", "-dtb", "-append", "-icount"] {
             assert!(!a.iter().any(|x| x == flag), "{flag} in {a:?}");
         }
     }

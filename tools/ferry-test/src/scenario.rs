@@ -54,6 +54,11 @@ pub struct Scenario {
     /// Command line passed with `-append`.
     #[serde(default)]
     pub append: Option<String>,
+    /// QEMU `-icount` argument (e.g. `shift=0,sleep=off`): virtual time follows the
+    /// instructions executed, one vCPU at a time, so time measured inside the guests
+    /// does not depend on how busy the host is (the hostile suite's notify storms).
+    #[serde(default)]
+    pub icount: Option<String>,
     /// Index of the `-serial` that is Ferry's console (the ones before it are `null`).
     #[serde(default)]
     pub console_serial: u32,
@@ -156,6 +161,13 @@ impl Scenario {
         }
         if self.smp == Some(0) {
             bail!("scenario {n}: smp must be at least 1");
+        }
+        if self
+            .icount
+            .as_deref()
+            .is_some_and(|i| i.trim().is_empty() || i.contains(char::is_whitespace))
+        {
+            bail!("scenario {n}: icount must be one -icount argument, e.g. \"shift=0,sleep=off\"");
         }
         if let Some(dtb) = self.dtb.as_ref().filter(|d| bad_path(d)) {
             bail!("scenario {n}: dtb {dtb:?} must be a path relative to build/guests/");
@@ -504,6 +516,18 @@ expect_log = ["4 of 4 CPUs online"]
                 with_fields(extra).replace("expect_exit = 0", &format!("expect_exit = {exit}"));
             let e = parse(&text, "t").unwrap_err();
             assert!(format!("{e:#}").contains(what), "{extra}: {e:#}");
+        }
+    }
+
+    #[test]
+    fn icount_is_one_argument() {
+        let s = parse(&with_fields("icount = \"shift=0,sleep=off\""), "t")
+            .unwrap()
+            .remove(0);
+        assert_eq!(s.icount.as_deref(), Some("shift=0,sleep=off"));
+        for bad in ["icount = \"\"", "icount = \"shift=0 sleep=off\""] {
+            let e = parse(&with_fields(bad), "t").unwrap_err();
+            assert!(format!("{e:#}").contains("icount"), "{bad}: {e:#}");
         }
     }
 }

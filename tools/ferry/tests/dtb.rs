@@ -374,6 +374,7 @@ fn backend_devices_are_numbered_on_their_backend() {
         page: 0x0c00_0000,
         signal: ferry_config::IoreqSignal::Spi(101),
         first_seq: 1,
+        restart: None,
     });
     cfg.virtio[0].frontend = 1;
     cfg.virtio[0].backend = 0;

@@ -98,7 +98,9 @@ impl Dev {
         each!(self, d => d.mmio_write(offset, size, value), WriteEffect::None)
     }
 
-    /// Serves queue `q` until nothing is pending (bounded); logs device errors.
+    /// Serves queue `q` until nothing is pending (bounded); logs device errors. A
+    /// console's loopback echoes what it transmitted later in the same round
+    /// ([`Dev::echo`], from the serving loop).
     pub fn serve(&mut self, log: &str, index: usize, q: u16) {
         each!(self, d => {
             if d.process_queue(q).is_err()
@@ -117,7 +119,14 @@ impl Dev {
                 rounds += 1;
             }
         }, ());
-        self.echo(log, index);
+    }
+
+    /// A console's transmitted bytes not yet echoed (`None`: not a console, or
+    /// nothing waiting).
+    pub fn console_pending(&mut self) -> Option<&[u8]> {
+        let Dev::Console(d) = self else { return None };
+        let sink = d.model_mut().sink_mut();
+        (sink.len > 0).then_some(&sink.buf[..sink.len])
     }
 
     /// A console: pushes what it transmitted back into its receive queue (what the

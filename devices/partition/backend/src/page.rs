@@ -155,6 +155,12 @@ impl SyncSlots {
         if r.state != ioreq::state::READY || !newer(self.last[slot], r.seq) {
             return None;
         }
+        // Ferry may be publishing the next request in this slot while we read:
+        // only a record that reads the same twice is whole (else: next round).
+        barrier();
+        if page.record(off) != r {
+            return None;
+        }
         self.last[slot] = Some(r.seq);
         Some(r)
     }

@@ -36,6 +36,10 @@ pub trait Hooks {
 
     /// Called just before NOTIFY_FRONTEND for device `index`.
     fn before_notify(&mut self, _index: usize, _window: &mut SharedWindow) {}
+
+    /// Called with the bytes console `index` transmitted and has not yet echoed,
+    /// before they go back into its receive queue.
+    fn on_console(&mut self, _index: usize, _bytes: &[u8]) {}
 }
 
 /// The standard behaviour.
@@ -157,6 +161,9 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
         // round first, now that the driver may have given receive buffers).
         for (i, d) in devs.iter_mut().enumerate() {
             let Some(d) = d.as_mut() else { continue };
+            if let Some(bytes) = d.console_pending() {
+                hooks.on_console(i, bytes);
+            }
             d.echo(log, i);
             let causes = d.take_causes();
             if causes == 0 {

@@ -14,9 +14,15 @@ use alloc::vec::Vec;
 
 use ferry_abi::{MAX_CPUS, Region};
 
-use crate::error::{ConfigError, Errors, Range};
+use crate::error::{Bytes, ConfigError, Errors, Range};
 use crate::model::{Config, Partition, VirtioDevice};
 use crate::{MAX_SPI, PAGE_SIZE};
+
+/// The distributor view every partition sees at `gic-distributor` (GICv3: 64 KiB).
+pub(crate) const GICD_VIEW: u64 = 0x1_0000;
+/// The redistributor view of one vCPU, from `gic-redistributors` on (GICv3: the
+/// RD_base and SGI_base frames, 128 KiB).
+pub(crate) const GICR_VIEW: u64 = 0x2_0000;
 
 /// What the validator needs to know about images: their sizes, or `None` if
 /// missing. The tool looks at files; Ferry at boot at the pack's payloads.
@@ -154,9 +160,45 @@ impl Validator<'_> {
                 self.errs.prop(path, name, msg);
             }
         }
+        self.platform_frames();
         if let Some(spi) = p.console_spi.filter(|&s| s > MAX_SPI) {
             let msg = format!("SPI {spi} is out of range (0 to {MAX_SPI})");
             self.errs.prop(path, "console-spi", msg);
+        }
+    }
+
+    /// The GIC distributor, the redistributors and the console do not overlap
+    /// each other, and the distributor holds a partition's distributor view:
+    /// every partition sees its emulated GIC views (and a PL011 console) at these
+    /// addresses, and Ferry refuses at boot a partition whose emulated regions
+    /// overlap (found by the `config_parse` fuzz target).
+    fn platform_frames(&mut self) {
+        let p = &self.cfg.platform;
+        if sane(&p.gicd) && p.gicd.size < GICD_VIEW {
+            let msg = format!(
+                "{} is smaller than the distributor a partition sees ({})",
+                Range::from(p.gicd),
+                Bytes(GICD_VIEW)
+            );
+            self.errs.prop("/platform", "gic-distributor", msg);
+        }
+        let frames = [
+            ("gic-distributor", p.gicd),
+            ("gic-redistributors", p.gicr),
+            ("console", p.console),
+        ];
+        for (i, (name, r)) in frames.iter().enumerate() {
+            let earlier = frames[..i]
+                .iter()
+                .find(|(_, o)| sane(o) && sane(r) && o.overlaps(r));
+            if let Some((other, o)) = earlier {
+                let msg = format!(
+                    "{} overlaps /platform {other} {}",
+                    Range::from(*r),
+                    Range::from(*o)
+                );
+                self.errs.prop("/platform", name, msg);
+            }
         }
     }
 

@@ -6,7 +6,7 @@ use alloc::vec::Vec;
 
 use ferry_abi::Region;
 
-use super::{Images, Validator, covered, region_problem, sane};
+use super::{GICR_VIEW, Images, Validator, covered, region_problem, sane};
 use crate::error::{Bytes, Range};
 use crate::model::{Console, DMA_PROPERTY, Device, Partition};
 use crate::{MAX_SPI, PL011_CLOCK_NODE, pl011_node_name};
@@ -83,6 +83,18 @@ impl Validator<'_> {
                 let msg = format!("CPU {cpu} is also used by {}", o.path);
                 self.errs.prop(path, "cpus", msg);
             }
+        }
+        // Each vCPU sees its redistributor at gic-redistributors + n * 128 KiB.
+        let gicr = self.cfg.platform.gicr;
+        let views = p.cpus.len() as u64 * GICR_VIEW;
+        if sane(&gicr) && views > gicr.size {
+            let msg = format!(
+                "{} vCPUs see {} of redistributors, more than /platform gic-redistributors {}",
+                p.cpus.len(),
+                Bytes(views),
+                Range::from(gicr)
+            );
+            self.errs.prop(path, "cpus", msg);
         }
     }
 

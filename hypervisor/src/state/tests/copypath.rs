@@ -41,6 +41,7 @@ fn answer(s: &System, mem: &Mem, out: Outcome, v: u64) -> u64 {
         s,
         &s.partitions[1],
         (p.slot as u64, u64::from(p.seq), v),
+        mem,
         0,
         &mut fx,
     )

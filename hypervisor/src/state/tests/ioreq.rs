@@ -28,7 +28,7 @@ fn the_header_says_what_the_page_is() {
     assert_eq!(mem.word(0), abi::PAGE_MAGIC as u32);
     assert_eq!(mem.word(4), (abi::PAGE_MAGIC >> 32) as u32);
     assert_eq!(mem.word(8), abi::PAGE_VERSION);
-    assert_eq!(p.created_at, 5);
+    assert_eq!(p.created_at(), 5);
     assert_eq!(p.start_ticks, ferry_abi::hypercall::BACKEND_START_MS);
     assert_eq!(p.ready_at(), None);
 }
@@ -136,7 +136,7 @@ fn complete_then_take_done_returns_the_value_and_marks_the_slot_done() {
     let p = page(&mem);
     let seq = p.begin(&mem, 0, request(0, 0, 0));
     assert_eq!(p.take_done(&mem, 0, seq), None);
-    assert_eq!(p.complete(0, u64::from(seq), 0x7472_6976), Ok(()));
+    assert_eq!(p.complete(&mem, 0, u64::from(seq), 0x7472_6976), Ok(()));
     assert_eq!(p.take_done(&mem, 0, seq), Some(0x7472_6976));
     assert_eq!(mem.slot(0).state, abi::state::DONE);
 }
@@ -146,22 +146,22 @@ fn a_completion_with_the_wrong_sequence_number_is_refused() {
     let mem = Mem::default();
     let p = page(&mem);
     let seq = p.begin(&mem, 0, request(0, 0, 0));
-    assert_eq!(p.complete(0, u64::from(seq) + 1, 1), Err(seq));
+    assert_eq!(p.complete(&mem, 0, u64::from(seq) + 1, 1), Err(seq));
     assert_eq!(
-        p.complete(0, u64::from(seq) | 1 << 32, 1),
+        p.complete(&mem, 0, u64::from(seq) | 1 << 32, 1),
         Err(seq),
         "upper bits"
     );
     assert_eq!(p.take_done(&mem, 0, seq), None);
-    assert_eq!(p.complete(0, u64::from(seq), 1), Ok(()));
+    assert_eq!(p.complete(&mem, 0, u64::from(seq), 1), Ok(()));
 }
 
 #[test]
 fn a_completion_of_an_idle_slot_is_refused() {
     let mem = Mem::default();
     let p = page(&mem);
-    assert_eq!(p.complete(5, 0, 1), Err(0));
-    assert_eq!(p.complete(5, 1, 1), Err(0));
+    assert_eq!(p.complete(&mem, 5, 0, 1), Err(0));
+    assert_eq!(p.complete(&mem, 5, 1, 1), Err(0));
 }
 
 #[test]
@@ -169,8 +169,8 @@ fn a_second_completion_of_the_same_request_is_refused() {
     let mem = Mem::default();
     let p = page(&mem);
     let seq = p.begin(&mem, 0, request(0, 0, 0));
-    assert_eq!(p.complete(0, u64::from(seq), 1), Ok(()));
-    assert_eq!(p.complete(0, u64::from(seq), 2), Err(0));
+    assert_eq!(p.complete(&mem, 0, u64::from(seq), 1), Ok(()));
+    assert_eq!(p.complete(&mem, 0, u64::from(seq), 2), Err(0));
     assert_eq!(p.take_done(&mem, 0, seq), Some(1));
 }
 
@@ -186,7 +186,7 @@ fn an_abandoned_request_cannot_complete_later() {
         abi::state::NONE,
         "the backend no longer sees it"
     );
-    assert_eq!(p.complete(0, u64::from(seq), 1), Err(0));
+    assert_eq!(p.complete(&mem, 0, u64::from(seq), 1), Err(0));
 }
 
 #[test]
@@ -222,7 +222,7 @@ fn an_old_completion_does_not_satisfy_the_access_after_the_wrap() {
     let p = page(&mem);
     p.set_next_seq(0, u32::MAX);
     let old = p.begin(&mem, 0, request(0, 0, 0));
-    p.complete(0, u64::from(old), 11).unwrap();
+    p.complete(&mem, 0, u64::from(old), 11).unwrap();
     assert_eq!(p.take_done(&mem, 0, old), Some(11));
     let new = p.begin(&mem, 0, request(0, 0, 0));
     assert_ne!(new, old);
@@ -257,4 +257,17 @@ fn posted_and_sync_sequence_numbers_are_separate() {
     p.post(&mem, 0, 0, 0);
     assert_eq!(p.begin(&mem, 0, request(0, 0, 0)), 1);
     assert_eq!(mem.record(PAGE, abi::posted_offset(1)).seq, 2);
+}
+
+#[test]
+fn a_completion_marks_the_record_done_at_once() {
+    // The backend must never read the slot as READY again while Ferry may write
+    // the next request over it (a torn read: the hostile suite's finding).
+    let mem = Mem::default();
+    let p = page(&mem);
+    let seq = p.begin(&mem, 0, request(0, 0, 0));
+    assert_eq!(mem.slot(0).state, abi::state::READY);
+    p.complete(&mem, 0, u64::from(seq), 1).unwrap();
+    assert_eq!(mem.slot(0).state, abi::state::DONE);
+    assert_eq!(p.take_done(&mem, 0, seq), Some(1));
 }

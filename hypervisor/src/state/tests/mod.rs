@@ -5,11 +5,14 @@
 mod console;
 mod copypath;
 mod emul;
+mod idregs;
 mod ioreq;
 mod plan;
 mod power;
 mod ratelimit;
+mod restart;
 mod stop;
+mod sysreg;
 mod virtio;
 mod wait;
 
@@ -135,6 +138,8 @@ pub struct Shape {
     pub wait_for: &'static [usize],
     /// The device is in copy mode with this bounce area (backend addresses).
     pub bounce: Option<Region>,
+    /// The backend restarts on failure: (restart-limit, restart-window-ms).
+    pub restart: Option<(u32, u32)>,
 }
 
 impl Default for Shape {
@@ -145,6 +150,7 @@ impl Default for Shape {
             fe_vcpus: 2,
             wait_for: &[0],
             bounce: None,
+            restart: None,
         }
     }
 }
@@ -196,6 +202,8 @@ pub fn frontend(n: usize) -> Partition {
         }),
         ioreq: None,
         emulated,
+        restart: None,
+        on_fault: Default::default(),
     })
 }
 
@@ -223,6 +231,13 @@ pub fn backend(shape: Shape, mem: &Mem, first_core: usize) -> Partition {
         uart: None,
         ioreq: page,
         emulated: emul_mod::partition_table(GICD, GICR, 1, None, []).unwrap(),
+        restart: shape.restart.map(|(limit, window_ms)| {
+            crate::state::restart::RestartBudget::new(
+                ferry_config::RestartPolicy { limit, window_ms },
+                HZ,
+            )
+        }),
+        on_fault: Default::default(),
     })
 }
 

@@ -31,6 +31,7 @@ fn partition(id: u32, label: &str, cpus: Vec<u32>, pa: u64) -> PartitionConfig {
         devices: vec![],
         console: Console::Hypercall,
         codes: StopCodes::default(),
+        on_fault: Default::default(),
         ioreq: None,
     }
 }
@@ -74,6 +75,7 @@ fn config() -> Config {
         page: 0x40fe_0000,
         signal: IoreqSignal::Spi(20),
         first_seq: 1,
+        restart: None,
     });
     Config {
         model: "test".into(),

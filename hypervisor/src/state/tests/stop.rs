@@ -14,7 +14,7 @@ fn end_code(fx: &Effects) -> Option<u32> {
 #[test]
 fn a_stop_logs_kicks_the_other_vcpus_and_marks_the_partition() {
     let (s, _) = running();
-    let fx = s.stop(0, 1, StopKind::SystemOff, StopReason::SystemOff);
+    let fx = s.stop(0, 1, StopKind::SystemOff, StopReason::SystemOff, 0);
     assert!(s.partitions[0].is_stopped());
     assert_eq!(kicks(&fx, 0, true), 0b01, "vCPU 0, not the caller");
     assert_eq!(
@@ -31,7 +31,7 @@ fn the_stop_code_follows_the_kind() {
         (StopKind::Fault, StopReason::SError { esr: 0, pc: 0 }, 10),
     ] {
         let (s, _) = running();
-        let fx = s.stop(0, 0, kind, reason);
+        let fx = s.stop(0, 0, kind, reason, 0);
         assert_eq!(end_code(&fx), Some(code), "{kind:?}");
         assert!(has(
             &fx,
@@ -53,23 +53,30 @@ fn a_fault_is_logged_as_a_warning() {
         0,
         0,
         StopKind::Fault,
-        StopReason::SysReg {
-            esr: 0x6000_0000,
+        StopReason::UnhandledClass {
+            esr: 0x1c00_0000,
             pc: 0x1234,
         },
+        0,
     );
     let event = fx.events().next().unwrap();
     assert_eq!(event.level(), log::Level::Warn);
     assert!(lines(&s, &fx)[0].ends_with(
-        "a trapped system register access Ferry does not emulate (ESR_EL2 0x60000000, PC 0x1234)"
+        "unhandled exception class 0x07 (SIMD/FP access), ESR_EL2 0x1c000000, PC 0x1234"
     ));
 }
 
 #[test]
 fn a_second_stop_of_the_same_partition_does_nothing() {
     let (s, _) = running();
-    s.stop(1, 0, StopKind::Fault, StopReason::SError { esr: 0, pc: 0 });
-    let fx = s.stop(1, 0, StopKind::SystemOff, StopReason::SystemOff);
+    s.stop(
+        1,
+        0,
+        StopKind::Fault,
+        StopReason::SError { esr: 0, pc: 0 },
+        0,
+    );
+    let fx = s.stop(1, 0, StopKind::SystemOff, StopReason::SystemOff, 0);
     assert!(fx.is_empty());
 }
 
@@ -77,7 +84,7 @@ fn a_second_stop_of_the_same_partition_does_nothing() {
 fn stopping_a_partition_that_does_not_exist_does_nothing() {
     let (s, _) = running();
     assert!(
-        s.stop(9, 0, StopKind::SystemOff, StopReason::SystemOff)
+        s.stop(9, 0, StopKind::SystemOff, StopReason::SystemOff, 0)
             .is_empty()
     );
 }
@@ -85,7 +92,13 @@ fn stopping_a_partition_that_does_not_exist_does_nothing() {
 #[test]
 fn a_backend_stop_fails_its_devices_and_wakes_waiting_frontends() {
     let (s, _) = running();
-    let fx = s.stop(1, 0, StopKind::Fault, StopReason::SError { esr: 0, pc: 0 });
+    let fx = s.stop(
+        1,
+        0,
+        StopKind::Fault,
+        StopReason::SError { esr: 0, pc: 0 },
+        0,
+    );
     assert!(s.virtio[0].has_failed());
     assert!(has(
         &fx,
@@ -111,7 +124,7 @@ fn a_backend_stop_fails_its_devices_and_wakes_waiting_frontends() {
 #[test]
 fn the_run_ends_when_the_waited_partition_stops_and_names_the_others() {
     let (s, _) = running();
-    let fx = s.stop(0, 0, StopKind::SystemOff, StopReason::SystemOff);
+    let fx = s.stop(0, 0, StopKind::SystemOff, StopReason::SystemOff, 0);
     assert!(has(&fx, &Event::StillRunning { partition: 1 }));
     assert_eq!(
         fx.iter().last(),
@@ -129,8 +142,14 @@ fn the_run_ends_when_the_waited_partition_stops_and_names_the_others() {
 #[test]
 fn a_nonzero_code_of_another_partition_wins_over_a_clean_end() {
     let (s, _) = running();
-    s.stop(1, 0, StopKind::Fault, StopReason::SError { esr: 0, pc: 0 });
-    let fx = s.stop(0, 0, StopKind::SystemOff, StopReason::SystemOff);
+    s.stop(
+        1,
+        0,
+        StopKind::Fault,
+        StopReason::SError { esr: 0, pc: 0 },
+        0,
+    );
+    let fx = s.stop(0, 0, StopKind::SystemOff, StopReason::SystemOff, 0);
     assert_eq!(end_code(&fx), Some(30), "be's fault code");
     assert!(!has(&fx, &Event::StillRunning { partition: 1 }));
 }
@@ -142,9 +161,9 @@ fn without_a_policy_stops_never_end_the_run() {
         ..Shape::default()
     });
     switch_on_all(&s);
-    let fx = s.stop(0, 0, StopKind::SystemOff, StopReason::SystemOff);
+    let fx = s.stop(0, 0, StopKind::SystemOff, StopReason::SystemOff, 0);
     assert_eq!(end_code(&fx), None);
-    let fx = s.stop(1, 0, StopKind::SystemOff, StopReason::SystemOff);
+    let fx = s.stop(1, 0, StopKind::SystemOff, StopReason::SystemOff, 0);
     assert_eq!(end_code(&fx), None);
 }
 
@@ -156,11 +175,11 @@ fn waiting_for_both_ends_at_the_second_stop() {
     });
     switch_on_all(&s);
     assert_eq!(
-        end_code(&s.stop(1, 0, StopKind::SystemOff, StopReason::SystemOff)),
+        end_code(&s.stop(1, 0, StopKind::SystemOff, StopReason::SystemOff, 0)),
         None
     );
     assert_eq!(
-        end_code(&s.stop(0, 0, StopKind::SystemReset, StopReason::SystemReset)),
+        end_code(&s.stop(0, 0, StopKind::SystemReset, StopReason::SystemReset, 0)),
         Some(2)
     );
 }
@@ -173,7 +192,7 @@ fn a_stopped_partitions_vcpus_off_or_on_are_all_kicked() {
     });
     // Only vCPU 0 is on: vCPUs waiting for CPU_ON must see the stop too.
     s.partitions[0].vcpus[0].request_on(0x4000_0000, 0);
-    let fx = s.stop(0, 0, StopKind::SystemOff, StopReason::SystemOff);
+    let fx = s.stop(0, 0, StopKind::SystemOff, StopReason::SystemOff, 0);
     assert_eq!(kicks(&fx, 0, true), 0b1110);
 }
 
@@ -239,4 +258,18 @@ fn a_permission_fault_says_the_mapping_does_not_permit_it() {
         "{text}"
     );
     assert!(text.ends_with("PC 0x80400000, permission fault)"), "{text}");
+}
+
+#[test]
+fn a_stage1_walk_outside_ram_says_so() {
+    let walk = StopReason::Stage2Abort {
+        ipa: Some(0x0a00_3e00),
+        esr: 0x9200_0086,
+        pc: 0x4000_1000,
+    };
+    let text = walk.to_string();
+    assert!(
+        text.contains("at IPA 0xa003e00 during its own stage-1 table walk"),
+        "{text}"
+    );
 }

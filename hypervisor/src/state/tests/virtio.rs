@@ -28,21 +28,21 @@ fn poll(s: &System, mem: &Mem, p: &Pending, now: u64) -> (Option<u64>, Effects) 
 }
 
 fn complete(
-    s: &System,
+    (s, mem): (&System, &Mem),
     slot: u64,
     seq: u64,
     value: u64,
     now: u64,
 ) -> (Result<(), HypercallStatus>, Effects) {
     let mut fx = Effects::new();
-    let r = virtio::complete(s, &s.partitions[1], (slot, seq, value), now, &mut fx);
+    let r = virtio::complete(s, &s.partitions[1], (slot, seq, value), mem, now, &mut fx);
     (r, fx)
 }
 
 /// Completes and expects the backend's answer to be taken.
-fn completes(s: &System, slot: usize, seq: u32, value: u64, now: u64) {
+fn completes(sm: (&System, &Mem), slot: usize, seq: u32, value: u64, now: u64) {
     assert_eq!(
-        complete(s, slot as u64, u64::from(seq), value, now).0,
+        complete(sm, slot as u64, u64::from(seq), value, now).0,
         Ok(())
     );
 }
@@ -97,7 +97,7 @@ fn a_completed_read_returns_the_backends_value() {
     ready(&s, 0);
     let p = pending(access(&s, &mem, 0, load(0, 4), 1).0);
     assert_eq!(poll(&s, &mem, &p, 2).0, None);
-    let (r, fx) = complete(&s, p.slot as u64, u64::from(p.seq), 0x7472_6976, 3);
+    let (r, fx) = complete((&s, &mem), p.slot as u64, u64::from(p.seq), 0x7472_6976, 3);
     assert_eq!(r, Ok(()));
     assert!(fx.iter().any(|e| *e == Effect::WakeWaiters));
     assert_eq!(poll(&s, &mem, &p, 4).0, Some(0x7472_6976));
@@ -214,7 +214,7 @@ fn a_late_completion_after_the_deadline_is_garbage() {
     ready(&s, 0);
     let p = pending(access(&s, &mem, 0, load(0, 4), 0).0);
     poll(&s, &mem, &p, 1000);
-    let (r, _) = complete(&s, p.slot as u64, u64::from(p.seq), 1, 1001);
+    let (r, _) = complete((&s, &mem), p.slot as u64, u64::from(p.seq), 1, 1001);
     assert_eq!(r, Err(HypercallStatus::InvalidParameters));
 }
 
@@ -304,7 +304,7 @@ fn a_completion_that_arrived_wins_over_a_stop_seen_later() {
     let (s, mem) = running();
     ready(&s, 0);
     let p = pending(access(&s, &mem, 0, load(0, 4), 0).0);
-    completes(&s, p.slot, p.seq, 42, 1);
+    completes((&s, &mem), p.slot, p.seq, 42, 1);
     s.partitions[1].mark_stopped();
     assert_eq!(poll(&s, &mem, &p, 2).0, Some(42));
 }
@@ -330,7 +330,7 @@ fn a_backend_without_a_request_page_fails_the_device() {
         Err(HypercallStatus::NotSupported)
     );
     assert_eq!(
-        complete(&s, 0, 1, 0, 0).0,
+        complete((&s, &mem), 0, 1, 0, 0).0,
         Err(HypercallStatus::NotSupported)
     );
 }
@@ -356,7 +356,7 @@ fn a_frontend_vcpu_beyond_the_slots_fails_the_device() {
 fn a_completion_with_the_wrong_sequence_number_fails_the_device() {
     let (s, mem) = running();
     let p = pending(access(&s, &mem, 0, load(0, 4), 0).0);
-    let (r, fx) = complete(&s, p.slot as u64, u64::from(p.seq) + 7, 0, 1);
+    let (r, fx) = complete((&s, &mem), p.slot as u64, u64::from(p.seq) + 7, 0, 1);
     assert_eq!(r, Err(HypercallStatus::InvalidParameters));
     assert!(has(
         &fx,
@@ -378,8 +378,8 @@ fn a_completion_with_the_wrong_sequence_number_fails_the_device() {
 
 #[test]
 fn a_completion_for_an_idle_slot_of_its_own_device_is_garbage() {
-    let (s, _) = running();
-    let (r, fx) = complete(&s, 3, 1, 0, 0);
+    let (s, mem) = running();
+    let (r, fx) = complete((&s, &mem), 3, 1, 0, 0);
     assert_eq!(r, Err(HypercallStatus::InvalidParameters));
     assert!(s.virtio[0].has_failed());
     assert!(lines(&s, &fx)[0].contains("but 0 is pending (0: none)"));
@@ -387,9 +387,9 @@ fn a_completion_for_an_idle_slot_of_its_own_device_is_garbage() {
 
 #[test]
 fn a_completion_for_another_backends_slot_is_refused_without_failing_anything() {
-    let (s, _) = running();
+    let (s, mem) = running();
     for slot in [8u64, 63, 64, 1 << 40, u64::MAX] {
-        let (r, fx) = complete(&s, slot, 1, 0, 0);
+        let (r, fx) = complete((&s, &mem), slot, 1, 0, 0);
         assert_eq!(r, Err(HypercallStatus::InvalidParameters), "slot {slot}");
         assert!(has(&fx, &Event::ForeignSlot { backend: 1, slot }));
         assert!(!s.virtio[0].has_failed());
@@ -398,10 +398,10 @@ fn a_completion_for_another_backends_slot_is_refused_without_failing_anything() 
 
 #[test]
 fn a_completion_from_the_frontend_is_not_supported() {
-    let (s, _) = running();
+    let (s, mem) = running();
     let mut fx = Effects::new();
     assert_eq!(
-        virtio::complete(&s, &s.partitions[0], (0, 1, 0), 0, &mut fx),
+        virtio::complete(&s, &s.partitions[0], (0, 1, 0), &mem, 0, &mut fx),
         Err(HypercallStatus::NotSupported)
     );
 }
@@ -410,7 +410,7 @@ fn a_completion_from_the_frontend_is_not_supported() {
 fn the_first_completion_counts_as_ready() {
     let (s, mem) = running();
     let p = pending(access(&s, &mem, 0, load(0, 4), 0).0);
-    completes(&s, 0, p.seq, 0, 77);
+    completes((&s, &mem), 0, p.seq, 0, 77);
     assert_eq!(s.partitions[1].ioreq.as_ref().unwrap().ready_at(), Some(77));
 }
 
@@ -514,8 +514,8 @@ fn each_frontend_vcpu_has_its_own_slot() {
     let a = pending(access(&s, &mem, 0, load(0, 4), 0).0);
     let b = pending(access(&s, &mem, 1, load(4, 4), 0).0);
     assert_ne!(a.slot, b.slot);
-    completes(&s, b.slot, b.seq, 2, 1);
-    completes(&s, a.slot, a.seq, 1, 1);
+    completes((&s, &mem), b.slot, b.seq, 2, 1);
+    completes((&s, &mem), a.slot, a.seq, 1, 1);
     assert_eq!(poll(&s, &mem, &a, 2).0, Some(1));
     assert_eq!(poll(&s, &mem, &b, 2).0, Some(2));
 }
@@ -526,7 +526,7 @@ fn sequence_numbers_advance_per_access() {
     for expected in 1..=5u32 {
         let p = pending(access(&s, &mem, 0, load(0, 4), 0).0);
         assert_eq!(p.seq, expected);
-        completes(&s, 0, p.seq, 0, 0);
+        completes((&s, &mem), 0, p.seq, 0, 0);
         poll(&s, &mem, &p, 0);
     }
 }

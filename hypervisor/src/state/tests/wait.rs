@@ -33,12 +33,13 @@ fn pending(out: Outcome) -> Pending {
     }
 }
 
-fn complete(s: &System, p: &Pending, value: u64, now: u64) {
+fn complete((s, mem): (&System, &Mem), p: &Pending, value: u64, now: u64) {
     let mut fx = Effects::new();
     let r = virtio::complete(
         s,
         &s.partitions[1],
         (p.slot as u64, u64::from(p.seq), value),
+        mem,
         now,
         &mut fx,
     );
@@ -69,7 +70,7 @@ fn the_access_executed_again_picks_up_its_request() {
     let again = pending(trap(&s, &mem, read, 0x1000, 5));
     assert_eq!(again, first, "no second request");
     assert_eq!(mem.slot(0).seq, first.seq);
-    complete(&s, &first, 0xabc, 6);
+    complete((&s, &mem), &first, 0xabc, 6);
     assert_eq!(
         wait_poll(&s, &mem, read, 0x1000, 7).0,
         Some(Waited::Value(0xabc))
@@ -88,7 +89,7 @@ fn an_interrupt_handlers_access_waits_for_the_one_it_interrupted() {
     // The handler reads InterruptStatus while the main path's read is in flight.
     assert_eq!(pending(trap(&s, &mem, handler, 0x2000, 2)), first);
     assert_eq!(wait_poll(&s, &mem, handler, 0x2000, 3).0, None);
-    complete(&s, &first, 0x11, 4);
+    complete((&s, &mem), &first, 0x11, 4);
     assert_eq!(
         wait_poll(&s, &mem, handler, 0x2000, 5).0,
         Some(Waited::Retry),
@@ -97,7 +98,7 @@ fn an_interrupt_handlers_access_waits_for_the_one_it_interrupted() {
     let second = pending(trap(&s, &mem, handler, 0x2000, 6));
     assert_ne!(second.seq, first.seq);
     assert_eq!(mem.slot(0).offset, 0x60);
-    complete(&s, &second, 0x22, 7);
+    complete((&s, &mem), &second, 0x22, 7);
     assert_eq!(
         wait_poll(&s, &mem, handler, 0x2000, 8).0,
         Some(Waited::Value(0x22))
@@ -114,7 +115,7 @@ fn a_held_answer_goes_stale_and_is_not_given_to_a_later_access() {
     let other = load(0x60, 4);
     let first = pending(trap(&s, &mem, main, 0x1000, 1));
     pending(trap(&s, &mem, other, 0x2000, 2));
-    complete(&s, &first, 0x11, 3);
+    complete((&s, &mem), &first, 0x11, 3);
     assert_eq!(wait_poll(&s, &mem, other, 0x2000, 4).0, Some(Waited::Retry));
     let later = 4 + u64::from(DEADLINE_MS) + 1;
     assert!(matches!(
@@ -130,7 +131,7 @@ fn a_restarted_vcpu_forgets_what_it_held() {
     let other = load(0x60, 4);
     let first = pending(trap(&s, &mem, main, 0x1000, 1));
     pending(trap(&s, &mem, other, 0x2000, 2));
-    complete(&s, &first, 0x11, 3);
+    complete((&s, &mem), &first, 0x11, 3);
     wait_poll(&s, &mem, other, 0x2000, 4);
     let v = &s.partitions[0].vcpus[0];
     v.set_off();
@@ -151,7 +152,7 @@ fn slow_backend(late: u64, accesses: u64) -> Option<(u64, FailReason)> {
         if s.virtio[0].has_failed() {
             return None;
         }
-        complete(&s, &p, 7, now);
+        complete((&s, &mem), &p, 7, now);
         let (w, fx) = wait_poll(&s, &mem, read, 0x1000, now);
         assert_eq!(w, Some(Waited::Value(7)));
         if let Some(why) = failed_by(&fx) {
@@ -186,7 +187,7 @@ fn a_backend_answering_within_half_the_time_is_never_failed() {
     for _ in 0..10_000 {
         let p = pending(trap(&s, &mem, read, 0x1000, now));
         now += 40;
-        complete(&s, &p, 7, now);
+        complete((&s, &mem), &p, 7, now);
         let (_, fx) = wait_poll(&s, &mem, read, 0x1000, now);
         assert_eq!(failed_by(&fx), None);
         now += 45;
@@ -201,7 +202,7 @@ fn waiting_for_a_backend_to_start_is_not_charged() {
     let p = pending(trap(&s, &mem, read, 0x1000, 0));
     let mut fx = Effects::new();
     virtio::backend_ready(&s.partitions[1], 5000, &mut fx).unwrap();
-    complete(&s, &p, 1, 5000);
+    complete((&s, &mem), &p, 1, 5000);
     let (w, fx) = wait_poll(&s, &mem, read, 0x1000, 5000);
     assert_eq!(w, Some(Waited::Value(1)));
     assert_eq!(failed_by(&fx), None);

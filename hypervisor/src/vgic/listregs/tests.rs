@@ -402,3 +402,39 @@ fn the_physical_timer_is_hardware_linked_too() {
     assert!(v.irq(0, crate::vgic::PTIMER_PPI).unwrap().hw);
     assert!(v.irq(0, VTIMER_PPI).unwrap().hw);
 }
+
+#[test]
+fn a_stopped_partitions_lrs_are_discarded() {
+    let (mut lrs, owners, mut v) = (Fake::new(4), Owners::new(), vgic());
+    raise(&mut v, VTIMER_PPI);
+    raise(&mut v, 33);
+    flush(&mut lrs, &owners, &mut v, 0);
+    assert_eq!(lrs.held().len(), 2);
+    let mut deactivated = Vec::new();
+    discard(&mut lrs, &owners, &mut |i| deactivated.push(i));
+    assert!(lrs.held().is_empty());
+    assert_eq!(deactivated, [VTIMER_PPI], "only the hardware-linked one");
+    assert!(lrs.regs.iter().all(|&r| r == 0));
+}
+
+#[test]
+fn an_spi_rerouted_after_it_was_handled_reaches_its_new_vcpu() {
+    // The hostile suite's irouter-fuzz: vCPU 0 handled SPI 33 (its LR went
+    // invalid, which the model learns only at vCPU 0's next sync); the SPI is
+    // routed to vCPU 1 and raised again.
+    let (mut lrs0, owners0, mut v) = (Fake::new(4), Owners::new(), vgic());
+    let (mut lrs1, owners1) = (Fake::new(4), Owners::new());
+    raise(&mut v, 33);
+    flush(&mut lrs0, &owners0, &mut v, 0);
+    lrs0.ack(0);
+    lrs0.eoi(0);
+    v.spis.iter_mut().find(|s| s.intid == 33).unwrap().router = 1;
+    // The raise tells the vCPU whose LR (as far as the model knows) holds it...
+    assert_eq!(v.raise(0, 33), Some(0));
+    // ...whose sync frees it and names vCPU 1...
+    assert_eq!(flush(&mut lrs0, &owners0, &mut v, 0), 0b10);
+    assert!(lrs0.held().is_empty());
+    // ...which then takes it.
+    assert_eq!(flush(&mut lrs1, &owners1, &mut v, 1), 0);
+    assert_eq!(lrs1.held(), [33]);
+}

@@ -7,6 +7,12 @@
 //! - `mode=hang`: the first synchronous request is never completed (loops forever);
 //! - `mode=crash`: serves 3 requests, then on the 4th reads `crash_addr` (default
 //!   0x09010000, the PL031 no test partition is given): Ferry stops the partition;
+//!   with `crash_console`, it crashes instead while serving a console transmit
+//!   that holds `ferry-crash-backend` (the Linux restart scenario's trigger);
+//!   with `crash_notify=<k>`, it crashes instead while serving the queue request
+//!   whose notification is the k-th (before NOTIFY_FRONTEND); with `crash_once`,
+//!   only its first run crashes (a run after Ferry restarted it, GENERATION > 0,
+//!   serves normally);
 //! - `mode=garbage`: completes every request with a wrong sequence number (seq +
 //!   0x1000);
 //! - `mode=exec`: serves 3 requests, then on the 4th writes a two-instruction
@@ -36,7 +42,12 @@
 //!   table are the addresses the device's own queue registers were written with (in
 //!   copy mode, Ferry's shadow rings in the bounce area), seen in the requests;
 //! - `start_delay_ms=<ms>`: waits that long before setting up (a slow-starting
-//!   backend: frontend accesses meanwhile wait for its BACKEND_READY).
+//!   backend: frontend accesses meanwhile wait for its BACKEND_READY);
+//! - `mode=slow`: serves every synchronous request, but only `slow_ms` (default 90)
+//!   after it arrived: with `slow_ms` just below the device's `deadline-ms`, a
+//!   backend that keeps its frontend waiting as long as it may (the hostile suite's
+//!   `hostile-slow-backend`: Ferry's wait budget must fail the device, and the
+//!   frontend must take its own interrupts meanwhile).
 //!
 //! Log (prefix `vbe:`): the backend's own lines, plus
 //! `vbe: hang: leaving slot <s> seq <q> (offset <o>) unanswered`,
@@ -44,6 +55,7 @@
 //! `vbe: exec: calling frontend memory <fe> (here <be>) after 3 requests`,
 //! `vbe: garbage: completing slot <s> with seq <q'> instead of <q>`,
 //! `vbe: snoop: reading and writing <addr> after 3 requests`,
+//! `vbe: slow: answering every access after <ms> ms`,
 //! `vbe: used: device <i> queue 0: used entry <e> names id <id'> instead of <id>`,
 //! `vbe: used: device <i> queue 0: used entry <e> (id <id>) claims len <n>, the request has <w> writable bytes`.
 #![no_std]
@@ -52,6 +64,7 @@
 use core::ptr;
 use core::sync::atomic::{Ordering, fence};
 
+use ferry_abi::hypercall::GENERATION;
 use ferry_abi::ioreq::{self, Ioreq};
 use ferry_backend::entropy::{Entropy, XorShift};
 use ferry_backend::node::{self, MAX_DEVICES};
@@ -62,6 +75,9 @@ use ferry_virtio_backend::spec::reg;
 use ferry_virtio_backend::{Transport, walk_chain};
 
 rt::entry!(main);
+
+/// What a console transmits to make `mode=crash crash_console` crash.
+const CRASH_LINE: &str = "ferry-crash-backend";
 
 /// Seed of device `i`'s xorshift64 stream: `RNG_SEED ^ i` (vfe checks it).
 const RNG_SEED: u64 = 0x0123_4567_89ab_cdef;
@@ -75,6 +91,7 @@ enum Mode {
     Exec,
     Snoop,
     Used,
+    Slow,
 }
 
 /// What `mode=snoop` writes.
@@ -119,9 +136,26 @@ struct TestHooks {
     exec: Option<ExecTarget>,
     snoop_addr: u64,
     snoop_write_first: bool,
+    slow_ms: u64,
     used: [BadUsed; MAX_DEVICES],
     queues: [SeenQueue; MAX_DEVICES],
     corrupted: [bool; MAX_DEVICES],
+    /// `crash_notify=<k>`: crash at the k-th NOTIFY_FRONTEND instead (0: no).
+    crash_notify: u64,
+    /// `crash_console`: crash instead when a console transmits [`CRASH_LINE`].
+    crash_console: bool,
+    notifies: u64,
+}
+
+impl TestHooks {
+    /// `mode=crash`: touches `crash_addr` (Ferry stops the partition here).
+    fn crash(&self, after: &str) -> ! {
+        let a = self.crash_addr;
+        println!("vbe: crash: touching {a:#x} after {after}");
+        // SAFETY: deliberately not this partition's: Ferry stops it here.
+        let v = unsafe { ptr::read_volatile(a as *const u32) };
+        fail!("vbe: crash: read of {a:#x} returned {v:#x}, not stopped");
+    }
 }
 
 impl Hooks for TestHooks {
@@ -143,12 +177,8 @@ impl Hooks for TestHooks {
                     arch::wfe();
                 }
             }
-            Mode::Crash if served == 3 => {
-                let a = self.crash_addr;
-                println!("vbe: crash: touching {a:#x} after 3 requests");
-                // SAFETY: deliberately not this partition's: Ferry stops it here.
-                let v = unsafe { ptr::read_volatile(a as *const u32) };
-                fail!("vbe: crash: read of {a:#x} returned {v:#x}, not stopped");
+            Mode::Crash if served == 3 && self.crash_notify == 0 && !self.crash_console => {
+                self.crash("3 requests")
             }
             Mode::Exec if served == 3 => {
                 let Some(ExecTarget { fe, be }) = self.exec else {
@@ -183,6 +213,11 @@ impl Hooks for TestHooks {
                     "vbe: snoop: {a:#x} read {read:#x}, wrote {SNOOP_MARK:#x}, read back {back:#x}: NOT stopped"
                 );
             }
+            Mode::Slow => {
+                // Just before the deadline, counted from when Ferry published it.
+                time::delay_ms(self.slow_ms);
+                r.seq
+            }
             Mode::Garbage => {
                 let bad = r.seq.wrapping_add(0x1000);
                 println!(
@@ -195,7 +230,21 @@ impl Hooks for TestHooks {
         }
     }
 
+    fn on_console(&mut self, _index: usize, bytes: &[u8]) {
+        let line = CRASH_LINE.as_bytes();
+        if self.mode == Mode::Crash
+            && self.crash_console
+            && bytes.windows(line.len()).any(|w| w == line)
+        {
+            self.crash("its console transmitted the crash line");
+        }
+    }
+
     fn before_notify(&mut self, index: usize, window: &mut SharedWindow) {
+        self.notifies += 1;
+        if self.mode == Mode::Crash && self.notifies == self.crash_notify {
+            self.crash("serving a queue request, before its notification");
+        }
         if self.mode == Mode::Used {
             self.corrupt_used(index, window);
         }
@@ -217,7 +266,8 @@ fn main(boot: &'static Boot) -> ! {
         "exec" => Mode::Exec,
         "snoop" => Mode::Snoop,
         "used" => Mode::Used,
-        m => fail!("vbe: mode={m}: expected ok, hang, crash, garbage, exec, snoop or used"),
+        "slow" => Mode::Slow,
+        m => fail!("vbe: mode={m}: expected ok, hang, crash, garbage, exec, snoop, used or slow"),
     };
     println!("vbe: mode {}", boot.arg("mode").unwrap_or("ok"));
     let mut hooks = TestHooks {
@@ -231,14 +281,33 @@ fn main(boot: &'static Boot) -> ! {
             "write" => true,
             f => fail!("vbe: snoop_first={f}: expected read or write"),
         },
+        slow_ms: boot.arg_u64("slow_ms").unwrap_or(90),
         used: bad_used(boot),
         queues: [SeenQueue::default(); MAX_DEVICES],
         corrupted: [false; MAX_DEVICES],
+        crash_notify: boot.arg_u64("crash_notify").unwrap_or(0),
+        crash_console: boot.arg("crash_console").is_some(),
+        notifies: 0,
     };
+    // `crash_once`: only the first run crashes (after Ferry restarts the
+    // partition, GENERATION is 1 and it serves normally).
+    let generation = arch::hvc(u64::from(GENERATION), 0, 0, 0, 0)[0];
+    if generation > 0 {
+        println!("vbe: generation {generation} (restarted by Ferry)");
+        if boot.arg("crash_once").is_some() && hooks.mode == Mode::Crash {
+            hooks.mode = Mode::Ok;
+        }
+    }
     if mode == Mode::Snoop && !hooks.snoop_addr.is_multiple_of(4) {
         fail!(
             "vbe: snoop_addr={:#x}: not 4-byte aligned",
             hooks.snoop_addr
+        );
+    }
+    if mode == Mode::Slow {
+        println!(
+            "vbe: slow: answering every access after {} ms",
+            hooks.slow_ms
         );
     }
     if let Some(ms) = boot.arg_u64("start_delay_ms") {
