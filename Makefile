@@ -16,8 +16,8 @@
 #   make bench             benchmarks under QEMU -icount, run twice (docs/bench.md)
 #   make coverage          line coverage of the host tests, per crate and for the EL2
 #                          core (installs cargo-llvm-cov on first use)
-#   make fuzz              coverage-guided fuzzing of the copy path for FUZZ_SECS seconds (default
-#                          60; installs nightly and cargo-fuzz on first use; docs/fuzzing.md)
+#   make fuzz              coverage-guided fuzzing: each target for FUZZ_SECS seconds (default 30;
+#                          installs nightly and cargo-fuzz on first use; docs/fuzzing.md)
 #   make clippy | fmt | clean
 #
 # Variables: PLATFORM=qemu-virt|imx8mp-evk, RUN_SCENARIO=<name from tests/scenarios.toml>,
@@ -189,18 +189,24 @@ coverage:
 	@tools/coverage-summary $(COVERAGE_DIR)/summary.json | tee $(COVERAGE_DIR)/summary.txt
 
 # Coverage-guided fuzzing (docs/fuzzing.md): the cargo-fuzz crate hypervisor/fuzz, a
-# workspace of its own. A nightly toolchain and cargo-fuzz are installed here on first use
-# (not by `make deps`); the corpus grows in hypervisor/fuzz/corpus, crashes land in
-# hypervisor/fuzz/artifacts. The state layer is safe Rust: no sanitizer by default.
-FUZZ_SECS ?= 60
-FUZZ_TARGET ?= copy_engine
+# workspace of its own, one target per parser or state machine that takes input across a
+# trust boundary. hypervisor/fuzz/fuzz-all runs each of FUZZ_TARGETS for FUZZ_SECS seconds
+# in turn, from its committed seeds (hypervisor/fuzz/corpus/<target>), crash reproducers
+# (hypervisor/fuzz/regressions/<target>) and what earlier runs found (build/fuzz/corpus),
+# and fails if any crashed (the input lands in hypervisor/fuzz/artifacts/<target>). A
+# nightly toolchain and cargo-fuzz are installed here on first use (not by `make deps`).
+FUZZ_SECS ?= 30
+FUZZ_TARGETS ?= pack_parse config_parse host_dt esr_mmio_decode vgic_regs ioreq_state \
+	request_page_reader virtio_backend_device chain_walk copy_engine
 FUZZ_SANITIZER ?= none
+FUZZ_ARGS ?=
+FUZZ_KNOWN_BUGS ?=
 
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@$(CARGO) fuzz --version >/dev/null 2>&1 || $(CARGO) install cargo-fuzz --locked
-	cd hypervisor/fuzz && $(CARGO) +nightly fuzz run $(FUZZ_TARGET) -s $(FUZZ_SANITIZER) -- \
-		-max_total_time=$(FUZZ_SECS) -print_final_stats=1
+	@CARGO="$(CARGO)" FUZZ_SANITIZER="$(FUZZ_SANITIZER)" FUZZ_ARGS="$(FUZZ_ARGS)" \
+		FUZZ_KNOWN_BUGS="$(FUZZ_KNOWN_BUGS)" hypervisor/fuzz/fuzz-all $(FUZZ_SECS) $(FUZZ_TARGETS)
 
 clippy:
 	$(CARGO) clippy --workspace --all-targets -- -D warnings

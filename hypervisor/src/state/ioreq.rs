@@ -101,16 +101,16 @@ impl RequestPage {
     }
 
     /// The backend restarted at counter value `now`: the page is zeroed and its
-    /// header written again, nothing waits or is done, and the backend has its
-    /// start-up allowance again. Sequence numbers go on from where they were, so
-    /// a completion from before the restart can never match a new request.
+    /// header written again, nothing waits, and the backend has its start-up
+    /// allowance again. Answers given before the restart stay for their frontend
+    /// to take; sequence numbers go on from where they were, so a completion from
+    /// before the restart can never match a new request.
     pub fn restart(&self, mem: &impl PageMemory, now: u64) {
         let _ring = self.ring.lock();
         mem.write_bytes(self.base, &[0; ioreq::PAGE_SIZE]);
         write_header(self.base, mem);
-        for slot in 0..ioreq::SYNC_SLOTS {
-            self.waiting[slot].store(0, Ordering::Relaxed);
-            self.done_seq[slot].store(0, Ordering::Relaxed);
+        for waiting in &self.waiting {
+            waiting.store(0, Ordering::Relaxed);
         }
         self.ready_at.store(0, Ordering::Relaxed);
         self.created_at.store(now, Ordering::Release);

@@ -373,6 +373,7 @@ pub(super) fn forward(
         asked_at: now,
         offset: access.offset,
         write: access.write.is_some(),
+        generation: backend.generation(),
     })
 }
 
@@ -393,6 +394,12 @@ pub fn poll(
             (Some(copy), false) => copy.lock().after_read(pending.offset, value),
             _ => value,
         });
+    }
+    // Sent to a backend that has been restarted since: it will never be answered
+    // (an answer given before the restart was taken above).
+    if pending.generation != backend.generation() {
+        page.abandon(mem, pending.slot);
+        return Some(u64::MAX);
     }
     if r.has_failed() && !r.is_recoverable() {
         // A completion that raced with the one that failed the device (a second

@@ -22,6 +22,8 @@ pub struct Pending {
     pub offset: u64,
     /// A write (else a read).
     pub write: bool,
+    /// The backend's generation it went to (a restart ends it).
+    pub generation: u32,
 }
 
 /// Which access a trap is: the device, the register access and the guest PC.

@@ -224,3 +224,40 @@ fn a_restart_clears_the_request_page_but_not_its_sequence_numbers() {
     };
     assert!(after.seq > before.seq);
 }
+
+#[test]
+fn an_access_in_flight_across_a_restart_ends_at_once() {
+    // The fuzzer's `restart-loses-answer`: an access answered, then the backend
+    // restarted before the frontend took the answer; and one never answered.
+    let (s, mem) = restarting();
+    let mut fx = Effects::new();
+    virtio::backend_ready(&s.partitions[1], 0, &mut fx).unwrap();
+    let Outcome::Wait(answered) = access(&s, &mem, load(0x70, 4), 1) else {
+        panic!("not forwarded")
+    };
+    let mut fx = Effects::new();
+    let done = (answered.slot as u64, u64::from(answered.seq), 0x55);
+    virtio::complete(&s, &s.partitions[1], done, &mem, 2, &mut fx).unwrap();
+    s.stop(
+        1,
+        0,
+        StopKind::Fault,
+        StopReason::SError { esr: 0, pc: 0 },
+        3,
+    );
+    virtio::backend_restarted(&s, 1, &mem, 4);
+    s.partitions[1].restarted();
+    let mut fx = Effects::new();
+    assert_eq!(
+        virtio::poll(&s, &answered, &mem, 5, &mut fx),
+        Some(0x55),
+        "its answer"
+    );
+    // A request the old backend never answered: all-ones, not a wait that would
+    // blame the new backend at its deadline.
+    let mut late = answered;
+    late.seq += 1;
+    let mut fx = Effects::new();
+    assert_eq!(virtio::poll(&s, &late, &mem, 5, &mut fx), Some(u64::MAX));
+    assert!(!logged(&fx, |e| matches!(e, Event::Stopped { .. })));
+}
