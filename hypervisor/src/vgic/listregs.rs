@@ -253,6 +253,13 @@ fn collect(
         };
         irq.lr_pending = state & STATE_PENDING != 0;
         irq.lr_active = state & STATE_ACTIVE != 0;
+        // An edge raised again before the guest took the first: they are one
+        // interrupt (the LR's pending state covers both). Kept pending in the model
+        // it would wait behind its own LR, and the raises after it, seeing it
+        // pending, would tell no one: a doorbell lost.
+        if irq.pending && irq.edge && !irq.hw && state == STATE_PENDING {
+            irq.pending = false;
+        }
         if irq.pending && irq.edge && !irq.hw && value & HW == 0 && state == STATE_ACTIVE {
             lrs.write(lr, value | STATE_PENDING);
             vgic.to_lr(vcpu, owner);

@@ -438,3 +438,29 @@ fn an_spi_rerouted_after_it_was_handled_reaches_its_new_vcpu() {
     assert_eq!(flush(&mut lrs1, &owners1, &mut v, 1), 0);
     assert_eq!(lrs1.held(), [33]);
 }
+
+#[test]
+fn an_edge_raised_while_its_lr_is_still_pending_is_not_stranded() {
+    // Linux over copy mode in CI: a doorbell raised twice before the backend took
+    // the first stayed pending in the model behind its own LR; the next raise saw
+    // it pending and told no one, and the backend slept through a request.
+    let (mut lrs, owners, mut v) = (Fake::new(4), Owners::new(), vgic());
+    assert_eq!(v.raise(0, 33), Some(0));
+    flush(&mut lrs, &owners, &mut v, 0);
+    assert_eq!(
+        v.raise(0, 33),
+        Some(0),
+        "the LR holds it pending: tell the core"
+    );
+    flush(&mut lrs, &owners, &mut v, 0);
+    assert!(
+        !v.irq(0, 33).unwrap().pending,
+        "coalesced into the pending LR"
+    );
+    lrs.ack(0);
+    lrs.eoi(0);
+    // The next edge must reach the core again.
+    assert_eq!(v.raise(0, 33), Some(0));
+    flush(&mut lrs, &owners, &mut v, 0);
+    assert_eq!(lrs.held(), [33]);
+}
