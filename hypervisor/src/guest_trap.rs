@@ -178,12 +178,15 @@ fn data_abort(
     frame: &mut TrapFrame,
     esr: u64,
 ) -> bool {
-    // A stage-1 table walk that lands in an emulated window (the guest put its
-    // page tables there) is no access to emulate: a fault.
+    // Emulated windows are unmapped: an access there is a stage-2 translation
+    // fault, whose IPA HPFAR_EL2 holds. Anything else (a permission fault, an
+    // external abort) is no access to emulate, nor is a stage-1 table walk that
+    // lands in a window (the guest put its page tables there): a fault.
     let walk = esr & (1 << 7) != 0;
-    let Some(ipa) = fault_ipa(esr).filter(|_| !walk) else {
+    if walk || stage2::fault_address(esr) != FaultAddress::Hpfar {
         return false;
-    };
+    }
+    let ipa = stage2::fault_ipa(HPFAR_EL2.get(), FAR_EL2.get());
     let Some((device, offset)) = partition.emulated.find(ipa) else {
         return false;
     };

@@ -157,16 +157,7 @@ fn core_loop() -> ! {
         }
         // Sleep until an interrupt: CPU_ON wakes this core with an SGI. (WFE would
         // spin under emulation and slow every other core down.)
-        // SAFETY: IRQs are unmasked only around the WFI; the vectors handle them on
-        // this stack and return here.
-        unsafe {
-            core::arch::asm!(
-                "msr daifclr, #2",
-                "wfi",
-                "msr daifset, #2",
-                options(nostack)
-            )
-        };
+        wait_for_interrupt();
     }
 }
 
@@ -180,26 +171,31 @@ fn stopped(system: &System, partition: &Partition, v: usize) {
     if partition.restart.is_none() {
         idle();
     }
-    if v == 0 && partition.restart_pending() {
-        crate::restart::restart(system, partition);
-        return;
-    }
-    while partition.is_stopped() {
-        // SAFETY: IRQs are unmasked only around the WFI (a kick or the restart's
-        // CPU_ON SGI wakes it); the vectors handle them and return here.
-        unsafe {
-            core::arch::asm!(
-                "msr daifclr, #2",
-                "wfi",
-                "msr daifset, #2",
-                options(nostack)
-            )
-        };
+    loop {
         if v == 0 && partition.restart_pending() {
             crate::restart::restart(system, partition);
             return;
         }
+        if !partition.is_stopped() {
+            return;
+        }
+        // A kick (the restart request) or the restart's CPU_ON SGI wakes it.
+        wait_for_interrupt();
     }
+}
+
+/// Sleeps until an interrupt, with IRQs unmasked only around the WFI.
+fn wait_for_interrupt() {
+    // SAFETY: IRQs are unmasked only around the WFI; the vectors handle them on
+    // this stack and return here.
+    unsafe {
+        core::arch::asm!(
+            "msr daifclr, #2",
+            "wfi",
+            "msr daifset, #2",
+            options(nostack)
+        )
+    };
 }
 
 /// Idles forever with interrupts enabled at EL2.
@@ -290,10 +286,12 @@ pub fn sync_vgic() {
         let others = crate::vgic::lr::flush(cpu::index(), &mut vgic, vcpu);
         drop(vgic);
         SYNCS[cpu::index()].fetch_add(1, Ordering::Release);
-        // SPIs freed here that are now routed to another vCPU.
-        for (i, v) in partition.vcpus.iter().enumerate() {
-            if others >> i & 1 == 1 && i != vcpu {
-                crate::sgi::kick_vgic(v.core_mpidr);
+        // SPIs freed here that are now routed to another vCPU (rare).
+        if others != 0 {
+            for (i, v) in partition.vcpus.iter().enumerate() {
+                if others >> i & 1 == 1 && i != vcpu {
+                    crate::sgi::kick_vgic(v.core_mpidr);
+                }
             }
         }
     }

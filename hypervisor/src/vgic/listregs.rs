@@ -239,12 +239,11 @@ fn collect(
             owners.set(lr, None);
             lrs.write(lr, 0);
             // An SPI pending again meanwhile, now routed to another vCPU.
-            let target = vgic.spi_target(owner);
-            if owner >= super::PRIVATE
-                && target != vcpu
-                && vgic.irq(vcpu, owner).is_some_and(|i| i.pending)
-            {
-                others |= 1 << target;
+            if owner >= super::PRIVATE && vgic.irq(vcpu, owner).is_some_and(|i| i.pending) {
+                let target = vgic.spi_target(owner);
+                if target != vcpu {
+                    others |= 1 << target;
+                }
             }
             continue;
         }

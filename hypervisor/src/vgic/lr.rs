@@ -103,13 +103,16 @@ pub fn flush(core: usize, vgic: &mut Vgic, vcpu: usize) -> u64 {
 }
 
 /// Withdraws the interrupt of an EL1 timer of this core (the guest's: E2H = 0)
-/// whose output no longer asserts, so its pending state follows the line.
+/// whose output no longer asserts, so its pending state follows the line. Runs on
+/// every exit: a timer is read only while its interrupt is pending or in an LR.
 fn sync_timers(core: usize, vgic: &mut Vgic, vcpu: usize) {
-    for (intid, ctl) in [
-        (super::VTIMER_PPI, CNTV_CTL_EL0.get()),
-        (super::PTIMER_PPI, CNTP_CTL_EL0.get()),
-    ] {
-        if !listregs::timer_asserted(ctl) {
+    let timers: [(u32, fn() -> u64); 2] = [
+        (super::VTIMER_PPI, || CNTV_CTL_EL0.get()),
+        (super::PTIMER_PPI, || CNTP_CTL_EL0.get()),
+    ];
+    for (intid, ctl) in timers {
+        let held = vgic.irq(vcpu, intid).is_some_and(|i| i.pending || i.in_lr);
+        if held && !listregs::timer_asserted(ctl()) {
             listregs::withdraw(
                 &mut Hardware,
                 &OWNERS[core],
