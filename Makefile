@@ -13,6 +13,8 @@
 #                          tests + QEMU scenarios
 #   make run               boot $(RUN_SCENARIO) on QEMU interactively (Ctrl-A X quits)
 #   make run-linux         Debian Linux in a partition, with a shell (docs/linux.md)
+#   make disk              the disk scenarios' ext4 image, build/disks/linux-disk.img, for
+#                          trying it by hand (docs/linux.md, "Disks")
 #   make bench             benchmarks under QEMU -icount, run twice (docs/bench.md)
 #   make coverage          line coverage of the host tests, per crate and for the EL2
 #                          core (installs cargo-llvm-cov on first use)
@@ -43,7 +45,7 @@ OUT := build/$(PLATFORM)
 HOST_TRIPLE = $(shell rustc -vV | sed -n 's/^host: //p')
 OBJCOPY = $(shell rustc --print sysroot)/lib/rustlib/$(HOST_TRIPLE)/bin/llvm-objcopy
 
-RUN_SCENARIO_qemu-virt := linux-virtio-interactive
+RUN_SCENARIO_qemu-virt := linux-disk-interactive
 RUN_SCENARIO_imx8mp-evk := imx8mp-evk
 RUN_SCENARIO ?= $(RUN_SCENARIO_$(PLATFORM))
 RUN_TIMEOUT ?= 600
@@ -82,7 +84,7 @@ INITRAMFS_VIRTIO := $(GUEST_CACHE)/initramfs-virtio.cpio.gz
 # Steps of one target (deps, then images, ...) must run in order even under `make -j`.
 .NOTPARALLEL:
 .PHONY: all image images deps guests initramfs partitions test-guests guest-smoke ferry-tool test run \
-	run-linux bench coverage fuzz clippy fmt clean help
+	run-linux disk bench coverage fuzz clippy fmt clean help
 
 all: image
 
@@ -172,6 +174,21 @@ run: deps image partitions test-guests \
 run-linux:
 	@$(MAKE) --no-print-directory run RUN_SCENARIO=linux-interactive
 
+# The ext4 filesystem of the disk scenarios (linux-disk*: their `prepare` makes the same in
+# build/scenarios/<name>/ for each run), from tests/linux/disk-root with mkfs.ext4 -d (no
+# root needed; e2fsprogs, `make deps`). Rebuilt only when disk-root changes: a boot that
+# wrote to it keeps its files until then. docs/linux.md, "Disks".
+DISK_ROOT := tests/linux/disk-root
+DISK_IMG := build/disks/linux-disk.img
+DISK_SIZE := 64M
+
+disk: $(DISK_IMG)
+
+$(DISK_IMG): $(shell find $(DISK_ROOT))
+	@mkdir -p $(dir $@)
+	PATH="$$PATH:/usr/sbin:/sbin" mkfs.ext4 -q -F -d $(DISK_ROOT) $@ $(DISK_SIZE)
+	@echo "disk: $@ (ext4, $(DISK_SIZE), from $(DISK_ROOT))"
+
 bench: deps images partitions test-guests ferry-tool
 	$(FERRY_TEST) bench
 
@@ -230,4 +247,4 @@ clean:
 	fi
 
 help:
-	@sed -n '3,26p' Makefile | sed 's/^# \{0,1\}//'
+	@sed -n '3,28p' Makefile | sed 's/^# \{0,1\}//'

@@ -102,6 +102,19 @@ else
     install_main+=(python3)
 fi
 
+# The disk scenarios (linux-disk*: docs/linux.md, "Disks") make ext4 images with mkfs.ext4 -d
+# and check them with fsck.ext4: e2fsprogs, whose tools are in /sbin (not on a user's PATH).
+has_e2fsprogs() {
+    PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null 2>&1 &&
+        PATH="$PATH:/usr/sbin:/sbin" command -v fsck.ext4 >/dev/null 2>&1
+}
+if has_e2fsprogs; then
+    say "e2fsprogs (mkfs.ext4, fsck.ext4): present"
+else
+    say "e2fsprogs (mkfs.ext4, fsck.ext4): missing"
+    install_main+=(e2fsprogs)
+fi
+
 if command -v cc >/dev/null 2>&1; then
     say "cc (host linker for cargo): present"
 else
@@ -164,6 +177,7 @@ qv=$(qemu_version || true)
     die "qemu-system-aarch64 is ${qv:-missing} after installing; need >= $QEMU_MIN"
 command -v dtc >/dev/null 2>&1 || die "dtc still missing after installing device-tree-compiler"
 command -v python3 >/dev/null 2>&1 || die "python3 still missing after installing it"
+has_e2fsprogs || die "mkfs.ext4 or fsck.ext4 still missing after installing e2fsprogs"
 [ "$(dpkg-query -W -f='${Status}' ipxe-qemu 2>/dev/null || true)" = "install ok installed" ] ||
     die "ipxe-qemu still missing after installing it"
 has_arm64_lists ||

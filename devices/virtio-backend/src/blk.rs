@@ -92,70 +92,122 @@ impl<'a> Blk<'a> {
         self.disk
     }
 
-    /// The byte range of `len` bytes at `sector`, if it is whole sectors inside
-    /// the disk.
-    fn range(&self, sector: u64, len: u32) -> Option<core::ops::Range<usize>> {
-        if !(len as usize).is_multiple_of(SECTOR_SIZE) {
-            return None;
-        }
-        let end_sector = sector.checked_add(u64::from(len) / SECTOR_SIZE as u64)?;
-        if end_sector > self.capacity() {
-            return None;
-        }
-        let start = usize::try_from(sector).ok()?.checked_mul(SECTOR_SIZE)?;
-        Some(start..start + len as usize)
+    /// The byte range of a checked request.
+    fn range(sector: u64, len: u32) -> core::ops::Range<usize> {
+        let start = sector as usize * SECTOR_SIZE;
+        start..start + len as usize
     }
 
     /// Serves the request; returns its status. `Err` only for memory errors.
-    fn serve(&mut self, req: &mut Request<'_>, status_at: u32) -> Result<u8, Error> {
+    fn serve(&mut self, req: &mut Request<'_>) -> Result<u8, Error> {
+        let op = match BlkOp::parse(req, self.capacity(), self.read_only)? {
+            Ok(op) => op,
+            Err(status) => return Ok(status),
+        };
+        match op {
+            BlkOp::Read { sector, len } => {
+                req.write(&self.disk[Self::range(sector, len)])?;
+            }
+            BlkOp::Write { sector, len } => {
+                req.read(&mut self.disk[Self::range(sector, len)])?;
+            }
+            // A RAM disk has nothing to flush.
+            BlkOp::Flush => {}
+            BlkOp::GetId { len } => {
+                req.write(&self.id[..len as usize])?;
+            }
+        }
+        Ok(S_OK)
+    }
+}
+
+/// A block request checked against the disk it is for: what to do. The data of a
+/// write follows the request's read cursor; the data of a read and a GET_ID answer
+/// go at its write cursor; the status byte is the last writable byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BlkOp {
+    /// Read `len` bytes (whole sectors, inside the disk) at `sector`.
+    Read {
+        /// First sector.
+        sector: u64,
+        /// Bytes.
+        len: u32,
+    },
+    /// Write `len` bytes (whole sectors, inside the disk) at `sector`.
+    Write {
+        /// First sector.
+        sector: u64,
+        /// Bytes.
+        len: u32,
+    },
+    /// Make every completed write durable.
+    Flush,
+    /// The device id string: `len` bytes (at most [`ID_BYTES`]).
+    GetId {
+        /// Bytes to write.
+        len: u32,
+    },
+}
+
+impl BlkOp {
+    /// Reads the 16-byte header of `req` and checks the request against a disk of
+    /// `capacity` sectors (§5.2.6):
+    /// - the readable part must be the header for IN, FLUSH and GET_ID, and header +
+    ///   data for OUT; OUT and FLUSH must have exactly the status byte writable;
+    /// - IN and OUT data must be whole sectors inside the disk (checked arithmetic);
+    /// - OUT on a read-only disk fails.
+    ///
+    /// `Ok(Err(status))`: answer with that status at once (`S_IOERR`, or `S_UNSUPP`
+    /// for an unknown type). `Err`: the request cannot be answered at all (no
+    /// status byte: [`Error::BufferTooShort`]) or driver memory failed.
+    pub fn parse(
+        req: &mut Request<'_>,
+        capacity: u64,
+        read_only: bool,
+    ) -> Result<Result<BlkOp, u8>, Error> {
+        let Some(status_at) = req.writable_len().checked_sub(1) else {
+            return Err(Error::BufferTooShort);
+        };
         let mut hdr = [0u8; HEADER as usize];
         if req.read_exact(&mut hdr).is_err() {
-            return Ok(S_IOERR);
+            return Ok(Err(S_IOERR));
         }
         let [t0, t1, t2, t3, _, _, _, _, s0, s1, s2, s3, s4, s5, s6, s7] = hdr;
         let ty = u32::from_le_bytes([t0, t1, t2, t3]);
         let sector = u64::from_le_bytes([s0, s1, s2, s3, s4, s5, s6, s7]);
         let readable = req.readable_len();
-        match ty {
-            T_IN => {
-                if readable != HEADER {
-                    return Ok(S_IOERR);
-                }
-                let Some(r) = self.range(sector, status_at) else {
-                    return Ok(S_IOERR);
-                };
-                req.write(&self.disk[r])?;
-                Ok(S_OK)
-            }
-            T_OUT => {
-                let len = readable - HEADER;
-                if status_at != 0 || self.read_only {
-                    return Ok(S_IOERR);
-                }
-                let Some(r) = self.range(sector, len) else {
-                    return Ok(S_IOERR);
-                };
-                req.read(&mut self.disk[r])?;
-                Ok(S_OK)
-            }
-            T_FLUSH => {
-                // A RAM disk has nothing to flush.
-                if readable != HEADER || status_at != 0 {
-                    return Ok(S_IOERR);
-                }
-                Ok(S_OK)
-            }
-            T_GET_ID => {
-                if readable != HEADER {
-                    return Ok(S_IOERR);
-                }
-                let n = (status_at as usize).min(ID_BYTES);
-                req.write(&self.id[..n])?;
-                Ok(S_OK)
-            }
-            _ => Ok(S_UNSUPP),
-        }
+        let inside = |len: u32| {
+            (len as usize).is_multiple_of(SECTOR_SIZE)
+                && sector
+                    .checked_add(u64::from(len) / SECTOR_SIZE as u64)
+                    .is_some_and(|end| end <= capacity)
+        };
+        let op = match ty {
+            T_IN if readable == HEADER && inside(status_at) => BlkOp::Read {
+                sector,
+                len: status_at,
+            },
+            T_OUT if status_at == 0 && !read_only && inside(readable - HEADER) => BlkOp::Write {
+                sector,
+                len: readable - HEADER,
+            },
+            T_FLUSH if readable == HEADER && status_at == 0 => BlkOp::Flush,
+            T_GET_ID if readable == HEADER => BlkOp::GetId {
+                len: status_at.min(ID_BYTES as u32),
+            },
+            T_IN | T_OUT | T_FLUSH | T_GET_ID => return Ok(Err(S_IOERR)),
+            _ => return Ok(Err(S_UNSUPP)),
+        };
+        Ok(Ok(op))
     }
+}
+
+/// Writes the status byte (the last writable byte) of a block request.
+pub fn write_status(req: &mut Request<'_>, status: u8) -> Result<(), Error> {
+    let Some(at) = req.writable_len().checked_sub(1) else {
+        return Err(Error::BufferTooShort);
+    };
+    req.write_at(at, &[status])
 }
 
 impl VirtioDevice for Blk<'_> {
@@ -183,13 +235,8 @@ impl VirtioDevice for Blk<'_> {
     }
 
     fn process(&mut self, _queue: u16, req: &mut Request<'_>) -> Result<Completion, Error> {
-        // The status byte is the last writable byte; without one there is no way
-        // to answer.
-        let Some(status_at) = req.writable_len().checked_sub(1) else {
-            return Err(Error::BufferTooShort);
-        };
-        let status = self.serve(req, status_at)?;
-        req.write_at(status_at, &[status])?;
+        let status = self.serve(req)?;
+        write_status(req, status)?;
         Ok(Completion::Done)
     }
 }

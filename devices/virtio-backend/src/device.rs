@@ -15,6 +15,11 @@ pub enum Completion {
     /// again when the device has something to give. The model must not have written
     /// anything it cares about.
     Defer,
+    /// The model took the request and finishes it later (e.g. once a physical
+    /// device answered): it leaves the available ring now and the walk goes on; its
+    /// used entry waits for [`Device::complete`](crate::Device::complete), which
+    /// calls [`VirtioDevice::finish`]. Requests may finish in any order.
+    Pending,
 }
 
 /// A virtio device type (blk, console, rng, ...) behind the generic virtio-mmio
@@ -63,6 +68,17 @@ pub trait VirtioDevice {
     /// in DEVICE_NEEDS_RESET. Malformed requests that can be answered (e.g. a block
     /// request with a bad sector) should be answered with an error status instead.
     fn process(&mut self, queue: u16, req: &mut Request<'_>) -> Result<Completion, Error>;
+
+    /// Finishes a request [`process`](Self::process) left
+    /// [`Pending`](Completion::Pending): writes its answer (data, status) into `req`,
+    /// the same chain walked again from its head. `Err` is a device error. The
+    /// default refuses: a model that never returns `Pending` never gets here.
+    fn finish(&mut self, queue: u16, _req: &mut Request<'_>) -> Result<(), Error> {
+        Err(Error::NotPending {
+            queue,
+            head: u16::MAX,
+        })
+    }
 }
 
 /// Copies `buf.len()` bytes at `offset` of a configuration image into `buf`,

@@ -66,6 +66,15 @@ pub enum Error {
     BufferTooShort,
     /// A device-specific request the device cannot even answer with an error status.
     BadRequest,
+    /// [`Device::complete`](crate::Device::complete) for a queue with no request
+    /// taken and unfinished (e.g. a late answer after a device reset), or a model
+    /// that does not finish requests later.
+    NotPending {
+        /// The queue.
+        queue: u16,
+        /// The chain head given.
+        head: u16,
+    },
 }
 
 impl fmt::Display for Error {
@@ -95,6 +104,12 @@ impl fmt::Display for Error {
             Error::BadIndirect => f.write_str("malformed indirect descriptor"),
             Error::BufferTooShort => f.write_str("request buffers too short"),
             Error::BadRequest => f.write_str("malformed request"),
+            Error::NotPending { queue, head } => {
+                write!(
+                    f,
+                    "queue {queue}: no unfinished request to complete (head {head})"
+                )
+            }
         }
     }
 }

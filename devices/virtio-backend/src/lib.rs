@@ -61,6 +61,7 @@ pub mod blk;
 pub mod console;
 pub mod rng;
 pub mod spec;
+pub mod storage;
 
 pub use chain::{Buffer, Chain, MAX_CHAIN_LEN, walk as walk_chain};
 pub use device::{Completion, Options, VirtioDevice, config_bytes};

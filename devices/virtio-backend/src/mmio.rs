@@ -465,6 +465,55 @@ impl<D: VirtioDevice, T: Transport> Device<D, T> {
         }
     }
 
+    /// Finishes request `head` of `queue`, which the model left
+    /// [`Pending`](crate::Completion::Pending): the model's
+    /// [`finish`](crate::VirtioDevice::finish) writes its answer, the used entry is
+    /// published and the driver interrupted if it asked for it. Requests may be
+    /// completed in any order.
+    ///
+    /// `Err(NotPending)` (nothing changes) when the queue holds no unfinished
+    /// request: a late answer after a reset is dropped that way. `Err(NotReady)`
+    /// likewise for a device that is not live. Any other error is a device error,
+    /// recorded as with [`process_queue`](Self::process_queue).
+    pub fn complete(&mut self, queue: u16, head: u16) -> Result<(), Error> {
+        if queue >= self.num_queues() || !self.queues[usize::from(queue)].ready {
+            return Err(Error::NotPending { queue, head });
+        }
+        if !self.is_live() {
+            return Err(Error::NotReady);
+        }
+        let event_idx = self.has(feature::RING_EVENT_IDX);
+        let indirect = self.has(feature::RING_INDIRECT_DESC);
+        let q = &mut self.queues[usize::from(queue)];
+        match q.complete(
+            queue,
+            head,
+            &mut self.model,
+            &mut self.transport,
+            event_idx,
+            indirect,
+        ) {
+            Ok(s) => {
+                if s.notify {
+                    self.raise(Interrupt::UsedBuffer);
+                }
+                Ok(())
+            }
+            Err(e @ Error::NotPending { .. }) => Err(e),
+            Err(e) => {
+                self.set_needs_reset(e);
+                Err(e)
+            }
+        }
+    }
+
+    /// Requests of `queue` taken by the model and not yet completed.
+    pub fn in_flight(&self, queue: u16) -> u16 {
+        self.queues
+            .get(usize::from(queue))
+            .map_or(0, |q| q.in_flight)
+    }
+
     /// Serves every pending queue once; returns the requests completed. Call again
     /// while [`pending_queues`](Self::pending_queues) is non-zero. Errors are
     /// recorded as with [`process_queue`](Self::process_queue); the first is

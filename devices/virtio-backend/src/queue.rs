@@ -31,6 +31,9 @@ pub(crate) struct Queue {
     signalled_used: u16,
     /// `signalled_used` holds a value.
     signalled_valid: bool,
+    /// Requests taken from the available ring and not yet in the used ring
+    /// ([`Completion::Pending`]).
+    pub in_flight: u16,
 }
 
 /// What one pass over a queue did.
@@ -57,6 +60,7 @@ impl Queue {
             used_idx: 0,
             signalled_used: 0,
             signalled_valid: false,
+            in_flight: 0,
         }
     }
 
@@ -92,6 +96,7 @@ impl Queue {
         self.last_avail = 0;
         self.used_idx = 0;
         self.signalled_valid = false;
+        self.in_flight = 0;
         Ok(())
     }
 
@@ -183,18 +188,58 @@ impl Queue {
             let head = transport::read_u16(t, self.avail_slot(self.last_avail % size))?;
             let chain = chain::walk(t, self.desc, size, head, indirect)?;
             let mut req = Request::new(&chain, t);
-            if model.process(q, &mut req)? == Completion::Defer {
-                return Ok(());
+            match model.process(q, &mut req)? {
+                Completion::Defer => return Ok(()),
+                Completion::Pending => self.in_flight = self.in_flight.wrapping_add(1),
+                Completion::Done => {
+                    let len = req.used_len();
+                    self.push_used(t, head, len)?;
+                }
             }
-            let len = req.used_len();
-            let mut elem = [0u8; 8];
-            elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
-            elem[4..].copy_from_slice(&len.to_le_bytes());
-            transport::write(t, self.used_slot(self.used_idx % size), &elem)?;
             self.last_avail = self.last_avail.wrapping_add(1);
-            self.used_idx = self.used_idx.wrapping_add(1);
             served.count += 1;
         }
+    }
+
+    /// Writes used entry (`head`, `len`) at the next used index (not yet published).
+    fn push_used(&mut self, t: &mut dyn Transport, head: u16, len: u32) -> Result<(), Error> {
+        let mut elem = [0u8; 8];
+        elem[..4].copy_from_slice(&u32::from(head).to_le_bytes());
+        elem[4..].copy_from_slice(&len.to_le_bytes());
+        transport::write(t, self.used_slot(self.used_idx % self.num), &elem)?;
+        self.used_idx = self.used_idx.wrapping_add(1);
+        Ok(())
+    }
+
+    /// Finishes a request the model left pending: walks the chain at `head` again,
+    /// lets the model answer it, publishes its used entry. `notify` in the result
+    /// says whether the driver wants to hear.
+    pub fn complete<D: VirtioDevice + ?Sized>(
+        &mut self,
+        q: u16,
+        head: u16,
+        model: &mut D,
+        t: &mut dyn Transport,
+        event_idx: bool,
+        indirect: bool,
+    ) -> Result<Served, Error> {
+        if self.in_flight == 0 || head >= self.num {
+            return Err(Error::NotPending { queue: q, head });
+        }
+        let chain = chain::walk(t, self.desc, self.num, head, indirect)?;
+        let mut req = Request::new(&chain, t);
+        model.finish(q, &mut req)?;
+        let len = req.used_len();
+        self.in_flight -= 1;
+        self.push_used(t, head, len)?;
+        fence(Ordering::Release);
+        transport::write_u16(t, self.device + 2, self.used_idx)?;
+        fence(Ordering::SeqCst);
+        Ok(Served {
+            count: 1,
+            more: false,
+            notify: self.need_notify(t, event_idx)?,
+        })
     }
 
     /// Whether the driver wants to hear about the used entries just published.

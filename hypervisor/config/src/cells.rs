@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use ferry_abi::Region;
 
 use crate::error::Errors;
-use crate::model::GuestRegion;
+use crate::model::{GuestRegion, Storage};
 use crate::tree::Node;
 
 /// The big-endian cell `i` of `v` (caller checked the length).
@@ -136,6 +136,32 @@ impl<'a> Props<'_, 'a, '_> {
                 })
                 .collect(),
         )
+    }
+
+    /// A blk device's `storage`: one 2-cell address and one 1-cell SPI.
+    pub fn storage(&mut self, name: &str, v: &[u8]) -> Option<Storage> {
+        if v.len() != 12 {
+            self.bad(name, "(address, SPI) of 2 + 1 cells", v);
+            return None;
+        }
+        Some(Storage {
+            address: cells2(v, 0),
+            spi: cell(v, 2),
+        })
+    }
+
+    /// A flag (a boolean property such as `read-only;`): present means true;
+    /// it has no value.
+    pub fn flag(&mut self, name: &str, v: &[u8]) -> Option<bool> {
+        if !v.is_empty() {
+            let msg = format!(
+                "must be empty: it is a flag, set by its presence (found {} bytes)",
+                v.len()
+            );
+            self.errs.prop(&self.node.path, name, msg);
+            return None;
+        }
+        Some(true)
     }
 
     /// Any number of 3-cell GIC interrupt specifiers (type, number, flags).

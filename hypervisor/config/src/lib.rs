@@ -34,7 +34,7 @@ pub use model::{
     DMA_PROPERTY, Device, ExitPolicy, FaultPolicy, GuestRegion, Hypervisor, IoreqPage, IoreqSignal,
     MAX_DEADLINE_MS, MAX_FRONTEND_VCPUS, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND,
     MIN_BOUNCE_SIZE, MIN_IOREQ_POLL_MS, Node, Partition, Platform, Property, RestartPolicy,
-    Sharing, StopCodes, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
+    Sharing, StopCodes, Storage, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
 };
 pub use parse::parse;
 pub use validate::{Images, validate};

@@ -7,6 +7,13 @@ use ferry_abi::Region;
 
 use crate::MAX_GUEST_DTB;
 
+mod virtio;
+
+pub use virtio::{
+    DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, MAX_FRONTEND_VCPUS, MAX_VIRTIO_PER_BACKEND,
+    MIN_BOUNCE_SIZE, Sharing, Storage, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
+};
+
 /// A whole system config: the machine, Ferry's own memory, the partitions and
 /// how a test run ends.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,9 +84,30 @@ impl Config {
         })
     }
 
+    /// The passthrough device of `d`'s backend whose MMIO (`reg`) holds `d`'s
+    /// `storage` transport, if `d` has one and such a device exists.
+    pub fn storage_device(&self, d: &VirtioDevice) -> Option<&Device> {
+        let r = d.storage?.region();
+        self.partition(d.backend)?
+            .devices
+            .iter()
+            .find(|dev| dev.reg.iter().any(|m| holds(m, &r)))
+    }
+
     /// The first partition labelled `label`.
     pub fn partition_by_label(&self, label: &str) -> Option<&Partition> {
         self.partitions.iter().find(|p| p.label == label)
+    }
+}
+
+/// Whether `inner` lies wholly inside `outer` (neither wrapping past 2^64).
+pub(crate) fn holds(outer: &Region, inner: &Region) -> bool {
+    match (
+        outer.base.checked_add(outer.size),
+        inner.base.checked_add(inner.size),
+    ) {
+        (Some(oe), Some(ie)) => inner.base >= outer.base && ie <= oe && inner.size != 0,
+        _ => false,
     }
 }
 
@@ -451,143 +479,4 @@ impl IoreqPage {
             IoreqSignal::Poll { interval_ms } => Some(interval_ms),
         }
     }
-}
-
-/// What a virtio device's backend serves (`type`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum VirtioKind {
-    /// `"blk"`: a block device (virtio device ID 2).
-    Blk,
-    /// `"console"`: a console (virtio device ID 3).
-    Console,
-    /// `"rng"`: an entropy source (virtio device ID 4).
-    Rng,
-}
-
-impl VirtioKind {
-    /// The value as written in the config.
-    pub const fn name(self) -> &'static str {
-        match self {
-            VirtioKind::Blk => "blk",
-            VirtioKind::Console => "console",
-            VirtioKind::Rng => "rng",
-        }
-    }
-
-    /// The virtio device ID (virtio 1.2, 5).
-    pub const fn device_id(self) -> u32 {
-        match self {
-            VirtioKind::Blk => 2,
-            VirtioKind::Console => 3,
-            VirtioKind::Rng => 4,
-        }
-    }
-
-    /// The kind a config value names, if any.
-    pub fn from_name(s: &str) -> Option<Self> {
-        [VirtioKind::Blk, VirtioKind::Console, VirtioKind::Rng]
-            .into_iter()
-            .find(|k| k.name() == s)
-    }
-}
-
-/// How a virtio backend reaches the frontend's buffers (`sharing`; docs/ioreq.md,
-/// "Sharing modes").
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Sharing {
-    /// `"shared"` (the default): the frontend's shared region (`shared-region`,
-    /// default its first memory region) is mapped read/write, never executable,
-    /// into the backend at `shared-memory`: the backend is trusted with it.
-    #[default]
-    Shared,
-    /// `"copy"`: the backend gets no mapping of frontend memory; Ferry copies
-    /// the buffers the frontend posts through the device's `bounce` area in the
-    /// backend's own memory.
-    Copy,
-}
-
-impl Sharing {
-    /// The value as written in the config.
-    pub const fn name(self) -> &'static str {
-        match self {
-            Sharing::Shared => "shared",
-            Sharing::Copy => "copy",
-        }
-    }
-
-    /// The mode a config value names, if any.
-    pub fn from_name(s: &str) -> Option<Self> {
-        [Sharing::Shared, Sharing::Copy]
-            .into_iter()
-            .find(|m| m.name() == s)
-    }
-}
-
-/// Smallest `bounce` area of a copy-mode device (64 KiB): room for the shadow
-/// virtqueues and the buffers in flight.
-pub const MIN_BOUNCE_SIZE: u64 = 64 * 1024;
-
-/// The longest `deadline-ms` of a virtio device: a frontend's synchronous access
-/// never waits longer for its backend.
-pub const MAX_DEADLINE_MS: u32 = 10_000;
-
-/// Default `deadline-ms` of a virtio device.
-pub const DEFAULT_DEADLINE_MS: u32 = 100;
-
-/// Size of a virtio-mmio window (`window` size).
-pub const VIRTIO_WINDOW_SIZE: u64 = 0x200;
-
-/// Most virtio devices one backend serves, and most vCPUs of a frontend: IOREQ
-/// sync slot = the device's number on its backend
-/// ([`VirtioDevice::backend_index`]) * 8 + vCPU, and a request page has 64.
-pub const MAX_VIRTIO_PER_BACKEND: usize = ferry_abi::ioreq::MAX_DEVICES;
-
-/// Most vCPUs of a virtio frontend (see [`MAX_VIRTIO_PER_BACKEND`]).
-pub const MAX_FRONTEND_VCPUS: usize = ferry_abi::ioreq::SLOTS_PER_DEVICE;
-
-/// One virtio device (a child of `/virtio`): a virtio-mmio window in the
-/// frontend whose accesses Ferry forwards to the backend (docs/ioreq.md).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct VirtioDevice {
-    /// `reg`: the index, 0..n-1 over all devices without gaps; orders a
-    /// backend's devices.
-    pub index: u32,
-    /// Computed by [`parse`](crate::parse): the device's position among the
-    /// devices of the same backend in `reg` order (0, 1, ...): the IOREQ
-    /// `device` field, and `N` of `device@N` in the backend's guest DTB.
-    pub backend_index: u32,
-    /// Node path, e.g. `/virtio/device@0`.
-    pub path: String,
-    /// `type`.
-    pub kind: VirtioKind,
-    /// `frontend`, resolved from its label: the frontend partition's id.
-    pub frontend: u32,
-    /// `backend`, resolved from its label: the backend partition's id.
-    pub backend: u32,
-    /// `window`: the virtio-mmio window, a frontend guest address range (0x200 bytes).
-    pub window: Region,
-    /// `spi`: the device's interrupt in the frontend.
-    pub spi: u32,
-    /// `sharing` (default [`Sharing::Shared`]).
-    pub sharing: Sharing,
-    /// `shared-memory`: backend guest address where the frontend's shared region
-    /// ([`Config::shared_region`]) is mapped. `Some` exactly in shared mode
-    /// ([`parse`](crate::parse) requires it there and refuses it in copy mode).
-    pub shared_memory: Option<u64>,
-    /// `shared-region` as written: the frontend guest range the backend may see
-    /// (shared mode only; inside one of the frontend's memory regions). `None`:
-    /// the frontend's first memory region ([`Config::shared_region`] resolves it).
-    pub shared_region: Option<Region>,
-    /// `bounce`: the bounce area of a copy-mode device, a backend guest range
-    /// inside one of the backend's memory regions. `Some` exactly in copy mode.
-    pub bounce: Option<Region>,
-    /// `deadline-ms` (default [`DEFAULT_DEADLINE_MS`]).
-    pub deadline_ms: u32,
-    /// `disk`: where a blk device's RAM disk lives in the **backend**'s guest
-    /// memory (required for `"blk"`, refused on other types). Ferry zeroes it
-    /// and copies `disk-image` (if any) to its start at boot.
-    pub disk: Option<Region>,
-    /// `disk-image`: file name of a blk device's RAM disk image, packed for the
-    /// backend and loaded at the start of `disk`.
-    pub disk_image: Option<String>,
 }

@@ -540,7 +540,7 @@ fn number_per_backend(devices: &mut [VirtioDevice]) {
 }
 
 /// Properties a virtio device node may have.
-const VIRTIO_PROPS: [&str; 13] = [
+const VIRTIO_PROPS: [&str; 15] = [
     "reg",
     "type",
     "frontend",
@@ -554,6 +554,8 @@ const VIRTIO_PROPS: [&str; 13] = [
     "deadline-ms",
     "disk",
     "disk-image",
+    "storage",
+    "read-only",
 ];
 
 fn parse_virtio_device(
@@ -588,9 +590,9 @@ fn parse_virtio_device(
     let deadline_ms = p.optional("deadline-ms", Props::u32);
     let disk = p.optional("disk", Props::region);
     let disk_image = p.optional("disk-image", Props::string);
-    if kind == Some(VirtioKind::Blk) && n.prop("disk").is_none() {
-        let msg = "is missing (a \"blk\" device needs the region of the backend's memory its RAM disk lives in)";
-        p.errs.prop(&n.path, "disk", msg);
+    let storage = p.optional("storage", Props::storage);
+    let read_only = p.optional("read-only", Props::flag);
+    if kind == Some(VirtioKind::Blk) && !blk_backing(&mut p) {
         return None;
     }
     let sharing = sharing?.unwrap_or_default();
@@ -613,7 +615,30 @@ fn parse_virtio_device(
         deadline_ms: deadline_ms?.unwrap_or(DEFAULT_DEADLINE_MS),
         disk: disk?,
         disk_image: disk_image?,
+        storage: storage?,
+        read_only: read_only?.unwrap_or(false),
     })
+}
+
+/// What a `"blk"` device serves: exactly one of `disk` (a RAM disk in the
+/// backend's memory) and `storage` (a physical virtio-blk transport the backend
+/// owns). Records the problem if it has neither or both; returns whether it
+/// has exactly one.
+fn blk_backing(p: &mut Props<'_, '_, '_>) -> bool {
+    let n = p.node;
+    match (n.prop("disk").is_some(), n.prop("storage").is_some()) {
+        (true, false) | (false, true) => true,
+        (false, false) => {
+            let msg = "is missing (a \"blk\" device needs disk, the region of the backend's memory its RAM disk lives in, or storage, the physical virtio-blk transport it serves)";
+            p.errs.prop(&n.path, "disk", msg);
+            false
+        }
+        (true, true) => {
+            let msg = "cannot be given with disk (a \"blk\" device serves either a RAM disk, disk, or a physical virtio-blk transport, storage)";
+            p.errs.prop(&n.path, "storage", msg);
+            false
+        }
+    }
 }
 
 /// A virtio device's `type`: `"blk"`, `"console"` or `"rng"`.

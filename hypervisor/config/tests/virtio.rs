@@ -103,6 +103,8 @@ fn parses_with_defaults() {
             deadline_ms: DEFAULT_DEADLINE_MS,
             disk: None,
             disk_image: None,
+            storage: None,
+            read_only: false,
         }]
     );
     assert_eq!(DEFAULT_DEADLINE_MS, 100);
@@ -923,7 +925,7 @@ fn blk_needs_a_disk_and_only_blk_has_one() {
     assert_eq!(
         p,
         [
-            "/virtio/device@1: disk: is missing (a \"blk\" device needs the region of the backend's memory its RAM disk lives in)"
+            "/virtio/device@1: disk: is missing (a \"blk\" device needs disk, the region of the backend's memory its RAM disk lives in, or storage, the physical virtio-blk transport it serves)"
         ]
     );
     let p = edit(two, |t| {

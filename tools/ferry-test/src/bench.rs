@@ -10,11 +10,11 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use crate::qemu::{self, Console};
 use crate::scenario::{self, Scenario};
-use crate::verdict;
+use crate::{steps, verdict};
 
 /// The benchmark's system config, relative to the repository root.
 pub const CONFIG: &str = "tests/partitions/bench.dts";
@@ -46,12 +46,15 @@ fn describe(name: &str) -> &'static str {
 }
 
 /// One config `bench` boots: its scenario name (also the stem of its logs), config
-/// and the figures a run must give (besides at least one).
+/// and the figures a run must give (besides at least one), and more scenario fields
+/// in TOML (`fields`, e.g. `qemu_args` and `prepare` for a disk: tests/README.md),
+/// honoured as by `test` (`prepare` and `after` around each run; `boots` must be 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bench {
     pub name: String,
     pub config: String,
     pub required: Vec<String>,
+    pub fields: String,
 }
 
 /// What `bench` boots: bench.dts, then each sharing mode's config.
@@ -60,11 +63,13 @@ pub fn benches() -> Vec<Bench> {
         name: "bench".into(),
         config: CONFIG.into(),
         required: vec![FLOOR.into()],
+        fields: String::new(),
     }];
     v.extend(MODES.iter().map(|(mode, name)| Bench {
         name: (*name).into(),
         config: format!("tests/partitions/{name}.dts"),
         required: SHARING_ROWS.iter().map(|r| tagged(r, mode)).collect(),
+        fields: String::new(),
     }));
     v
 }
@@ -85,7 +90,7 @@ fn shown(name: &str) -> (String, &str) {
 
 /// The scenario that boots `b` (not in tests/scenarios.toml: `test` does not run it).
 pub fn scenario(b: &Bench) -> Scenario {
-    let (name, config) = (&b.name, &b.config);
+    let (name, config, fields) = (&b.name, &b.config, &b.fields);
     let text = format!(
         r#"[[scenario]]
 name = "{name}"
@@ -99,7 +104,7 @@ memory = "1G"
 timeout_secs = 300
 expect_exit = 0
 expect_log = ["[fe] vbench: done"]
-"#
+{fields}"#
     );
     scenario::parse(&text, "bench")
         .expect("the built-in bench scenarios parse")
@@ -341,22 +346,38 @@ fn boot_runs(root: &Path, b: &Bench, ferry_bin: &Path) -> Result<Option<Vec<Vec<
             tool_log.display()
         ),
     };
-    let mut args = qemu::args(&s, &packed, None, Console::Captured);
+    if s.boots != 1 {
+        bail!("bench {}: boots must be 1 (each run is one boot)", b.name);
+    }
+    let work = steps::work_dir(root, &s);
+    let mut args = qemu::args(&s, &packed, None, Console::Captured, &work);
     args.extend(ICOUNT.iter().map(|a| a.to_string()));
     let bin = qemu::binary();
     println!("bench: {}", qemu::shell_line(&bin, &args));
+    let expected = s.expected_log();
+    let expect = crate::expectations(&s, &expected);
     let mut runs = Vec::new();
     for i in 1..=RUNS {
         let log = Path::new(crate::LOG_DIR).join(format!("{}-{i}.log", b.name));
-        let _ = std::fs::remove_file(root.join(&log));
-        let outcome =
-            crate::boot_captured(root, &bin, &args, &root.join(&log), s.timeout_secs, &[]);
-        let text = std::fs::read(root.join(&log))
-            .map(|b| String::from_utf8_lossy(&b).into_owned())
-            .with_context(|| format!("reading {}", log.display()))
-            .unwrap_or_default();
-        let v = verdict::judge(s.expect_exit, &s.expected_log(), &text, &outcome);
-        let figs = parse(&text);
+        let log_path = root.join(&log);
+        let _ = std::fs::remove_file(&log_path);
+        let failed = |why: String| {
+            println!("bench: run {i} FAILED: {why} (log: {})", log.display());
+            for l in crate::tail(&log_path, crate::TAIL_LINES) {
+                println!("  | {l}");
+            }
+            Ok(None)
+        };
+        // Every run starts from the same state: a fresh work directory, `prepare` again.
+        if s.uses_work_dir() {
+            steps::fresh_work_dir(root, &s).map_err(anyhow::Error::msg)?;
+        }
+        if let Err(f) = steps::run_commands(root, &work, "prepare", &s.prepare, &log_path) {
+            return failed(f.reason);
+        }
+        let boot = crate::boot_captured(root, &bin, &args, &log_path, s.timeout_secs, &[]);
+        let v = verdict::judge_boots(&expect, std::slice::from_ref(&boot));
+        let figs = parse(&boot.text);
         let missing: Vec<&str> = b
             .required
             .iter()
@@ -369,11 +390,10 @@ fn boot_runs(root: &Path, b: &Bench, ferry_bin: &Path) -> Result<Option<Vec<Vec<
             } else {
                 v.reason_line()
             };
-            println!("bench: run {i} FAILED: {why} (log: {})", log.display());
-            for l in crate::tail(&root.join(&log), crate::TAIL_LINES) {
-                println!("  | {l}");
-            }
-            return Ok(None);
+            return failed(why);
+        }
+        if let Err(f) = steps::run_commands(root, &work, "after", &s.after, &log_path) {
+            return failed(f.reason);
         }
         println!(
             "bench: run {i} ok ({} figures, log: {})",
@@ -501,6 +521,34 @@ mod tests {
             s.validate().unwrap();
         }
         assert_eq!(b[2].required, ["rng-request(copy)", "blk-read-64k(copy)"]);
+    }
+
+    #[test]
+    fn bench_takes_the_disk_fields() {
+        let b = Bench {
+            name: "bench-disk".into(),
+            config: CONFIG.into(),
+            required: vec![FLOOR.into()],
+            fields: "qemu_args = [\"-drive\", \"if=none,id=d0,format=raw,file={dir}/d.img\"]\n\
+                     prepare = [\"truncate -s 1M $DIR/d.img\"]\n\
+                     after = [\"test -f $DIR/d.img\"]\n"
+                .into(),
+        };
+        let s = scenario(&b);
+        assert_eq!(s.prepare, ["truncate -s 1M $DIR/d.img"]);
+        assert_eq!(s.after, ["test -f $DIR/d.img"]);
+        assert!(s.uses_work_dir());
+        let a = qemu::args(
+            &s,
+            Path::new("p.img"),
+            None,
+            Console::Captured,
+            Path::new("/r/build/scenarios/bench-disk"),
+        );
+        assert!(
+            a.contains(&"if=none,id=d0,format=raw,file=/r/build/scenarios/bench-disk/d.img".into()),
+            "{a:?}"
+        );
     }
 
     /// The sharing-mode configs differ in the devices' sharing only, and each gives

@@ -145,6 +145,18 @@ pub fn run_logged(
     log: &Path,
     timeout: Duration,
 ) -> ToolRun {
+    run_logged_env(root, program, args, &[], log, timeout)
+}
+
+/// [`run_logged`] with more environment variables for the program.
+pub fn run_logged_env(
+    root: &Path,
+    program: &str,
+    args: &[String],
+    env: &[(String, String)],
+    log: &Path,
+    timeout: Duration,
+) -> ToolRun {
     let command = qemu::shell_line(program, args);
     let failed = |why: String| ToolRun {
         command: command.clone(),
@@ -170,6 +182,7 @@ pub fn run_logged(
                 .args(args)
                 .current_dir(root)
                 .env("CARGO_TERM_COLOR", "never")
+                .envs(env.iter().map(|(k, v)| (k, v)))
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)

@@ -7,7 +7,10 @@
 //! prints the benchmark table (docs/bench.md).
 //! Scenarios with a `config` are packed with the `ferry` CLI first (built here with
 //! `cargo build --release -p ferry-tool` unless `FERRY` names a binary); those with
-//! `expect_check` also run `ferry check` on it.
+//! `expect_check` also run `ferry check` on it. A scenario may also have host commands
+//! around its boots (`prepare`, `after`, in its work directory `build/scenarios/<name>/`),
+//! more QEMU arguments (`qemu_args`) and several boots of the same image (`boots`): see
+//! `steps` and tests/README.md.
 //! Paths are relative to the repository root; build the images and guests first
 //! (`make images guests test-guests`, or just `make test`).
 
@@ -16,6 +19,7 @@ mod ferry;
 mod host;
 mod qemu;
 mod scenario;
+mod steps;
 mod verdict;
 
 use std::fs::File;
@@ -32,7 +36,7 @@ use clap::{Parser, Subcommand};
 
 use crate::qemu::{Console, Ended};
 use crate::scenario::Scenario;
-use crate::verdict::{Outcome, Verdict};
+use crate::verdict::{Boot, Expect, Outcome, Verdict};
 
 /// Scenario definitions, relative to the repository root.
 const SCENARIOS: &str = "tests/scenarios.toml and tests/hostile/*.toml";
@@ -123,6 +127,11 @@ fn cmd_list(root: &Path) -> Result<ExitCode> {
                 .as_ref()
                 .map(|c| format!(" [{c}]"))
                 .unwrap_or_default()
+                + &if s.boots > 1 {
+                    format!(" ({} boots)", s.boots)
+                } else {
+                    String::new()
+                }
         );
         if let Some(why) = &s.pending {
             println!("{:width$}  (pending, skipped by `test`: {why})", "");
@@ -295,41 +304,77 @@ fn run_scenario(root: &Path, s: &Scenario, ferry_bin: Option<&FerryBin>) -> Repo
             }
         }
     }
-    let args = qemu::args(s, &kernel, dtb.as_deref(), Console::Captured);
+    // The work directory, `prepare`, the boots, `after` (tests/README.md).
+    let log_path = root.join(&log);
+    let step_failed = |f: steps::StepFailure| {
+        let verdict = Verdict {
+            reasons: vec![f.reason],
+            timed_out: false,
+        };
+        report(verdict, log.clone(), f.command)
+    };
+    let work = steps::work_dir(root, s);
+    if s.uses_work_dir()
+        && let Err(why) = steps::fresh_work_dir(root, s)
+    {
+        return not_run(why);
+    }
+    if let Err(f) = steps::run_commands(root, &work, "prepare", &s.prepare, &log_path) {
+        return step_failed(f);
+    }
+    let args = qemu::args(s, &kernel, dtb.as_deref(), Console::Captured, &work);
     let bin = qemu::binary();
     let command = qemu::shell_line(&bin, &args);
-    let outcome = boot_captured(
-        root,
-        &bin,
-        &args,
-        &root.join(&log),
-        s.timeout_secs,
-        &s.input,
-    );
-    let text = std::fs::read(root.join(&log))
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
-        .unwrap_or_default();
-    let mut verdict = verdict::judge(s.expect_exit, &s.expected_log(), &text, &outcome);
-    verdict
-        .reasons
-        .extend(verdict::forbidden(&s.forbid_log, &text));
-    if let Some(max) = s.max_ferry_lines {
-        verdict
-            .reasons
-            .extend(verdict::ferry_lines_over(max, &text));
+    let expected = s.expected_log();
+    let expect = expectations(s, &expected);
+    let mut boots = Vec::new();
+    let mut all_passed = true;
+    for i in 0..expect.boots {
+        if s.is_multi_step() {
+            steps::header(
+                &log_path,
+                &format!("boot {} of {}: {command}", i + 1, expect.boots),
+            );
+        }
+        let boot = boot_captured(root, &bin, &args, &log_path, s.timeout_secs, &s.input);
+        all_passed = verdict::judge_boot(&expect, i, &boot).passed();
+        boots.push(boot);
+        if !all_passed {
+            break;
+        }
+    }
+    let verdict = verdict::judge_boots(&expect, &boots);
+    // `after` checks what the boots left; after a failed boot the log's tail stays its.
+    if all_passed && let Err(f) = steps::run_commands(root, &work, "after", &s.after, &log_path) {
+        let mut verdict = verdict;
+        verdict.reasons.push(f.reason);
+        return report(verdict, log, f.command);
     }
     report(verdict, log, command)
 }
 
+/// What `s`'s boots must show; `expected` is [`Scenario::expected_log`].
+fn expectations<'a>(s: &'a Scenario, expected: &'a [String]) -> Expect<'a> {
+    Expect {
+        exit: s.expect_exit,
+        log: expected,
+        log_boot: &s.expect_log_boot,
+        forbid: &s.forbid_log,
+        max_ferry_lines: s.max_ferry_lines,
+        boots: s.boots as usize,
+    }
+}
+
 /// Types `steps` into `stdin`: each waits until `log` shows its `after` text beyond
-/// the previous step's match (polling, until `deadline`), then sends its text.
+/// `from` (this boot's start) and the previous step's match (polling, until
+/// `deadline`), then sends its text.
 fn type_input(
     mut stdin: std::process::ChildStdin,
     log: PathBuf,
+    mut from: usize,
     steps: Vec<scenario::InputStep>,
     deadline: Instant,
 ) {
-    let mut from = 0;
     for step in steps {
         loop {
             if Instant::now() > deadline {
@@ -358,7 +403,8 @@ fn type_input(
     }
 }
 
-/// Runs QEMU with its output in `log` under a hard deadline, typing `input`.
+/// Runs QEMU with its output appended to `log` under a hard deadline, typing `input`;
+/// returns how it ended and what it added to the log.
 fn boot_captured(
     root: &Path,
     bin: &str,
@@ -366,10 +412,32 @@ fn boot_captured(
     log: &Path,
     secs: u64,
     input: &[scenario::InputStep],
-) -> Outcome {
-    let spawned = File::create(log)
-        .and_then(|f| Ok((f.try_clone()?, f)))
-        .map_err(|e| format!("cannot create {}: {e}", log.display()))
+) -> Boot {
+    let outcome = |outcome: Outcome, start: u64| {
+        let text = std::fs::read(log)
+            .map(|b| {
+                let from = usize::try_from(start).unwrap_or(usize::MAX).min(b.len());
+                String::from_utf8_lossy(&b[from..]).into_owned()
+            })
+            .unwrap_or_default();
+        Boot { outcome, text }
+    };
+    let opened = File::options()
+        .create(true)
+        .append(true)
+        .open(log)
+        .and_then(|f| Ok((f.metadata()?.len(), f)));
+    let (start, file) = match opened {
+        Ok(x) => x,
+        Err(e) => {
+            let why = format!("cannot open {}: {e}", log.display());
+            return outcome(Outcome::NotRun(why), u64::MAX);
+        }
+    };
+    let spawned = file
+        .try_clone()
+        .map(|out| (out, file))
+        .map_err(|e| format!("cannot open {}: {e}", log.display()))
         .and_then(|(out, err)| {
             Command::new(bin)
                 .args(args)
@@ -386,21 +454,23 @@ fn boot_captured(
         });
     let mut child = match spawned {
         Ok(c) => c,
-        Err(why) => return Outcome::NotRun(why),
+        Err(why) => return outcome(Outcome::NotRun(why), start),
     };
     if let Some(stdin) = child.stdin.take() {
         let (log, steps) = (log.to_path_buf(), input.to_vec());
+        let from = usize::try_from(start).unwrap_or(usize::MAX);
         let deadline = Instant::now() + Duration::from_secs(secs);
-        std::thread::spawn(move || type_input(stdin, log, steps, deadline));
+        std::thread::spawn(move || type_input(stdin, log, from, steps, deadline));
     }
-    match qemu::wait_with_deadline(&mut child, Duration::from_secs(secs)) {
+    let ended = match qemu::wait_with_deadline(&mut child, Duration::from_secs(secs)) {
         Ok(Ended::TimedOut) => Outcome::TimedOut(secs),
         Ok(Ended::Exited(st)) => match (st.code(), st.signal()) {
             (Some(code), _) => Outcome::Exited(code),
             (None, sig) => Outcome::Signalled(sig.unwrap_or(-1)),
         },
         Err(e) => Outcome::NotRun(format!("waiting for {bin}: {e}")),
-    }
+    };
+    outcome(ended, start)
 }
 
 /// The last `n` lines of a file, lossily decoded, or a note saying why there are none.
@@ -642,28 +712,60 @@ fn cmd_run(root: &Path, name: &str) -> Result<ExitCode> {
         }
         eprintln!("ferry-test: packed {config} into {}", kernel.display());
     }
-    let args = qemu::args(s, &kernel, dtb.as_deref(), Console::Interactive);
+    // The work directory and `prepare` (their output in the scenario's log), then each
+    // boot, then `after` (its output shown).
+    let work = steps::work_dir(root, s);
+    let log = root.join(LOG_DIR).join(format!("{}.log", s.name));
+    if s.uses_work_dir() {
+        std::fs::create_dir_all(root.join(LOG_DIR))?;
+        let _ = std::fs::remove_file(&log);
+        steps::fresh_work_dir(root, s).map_err(anyhow::Error::msg)?;
+        eprintln!("ferry-test: work directory {}", work.display());
+    }
+    let step = |what: &str, cmds: &[String]| -> Result<()> {
+        for c in cmds {
+            eprintln!("ferry-test: {what}: {c}");
+        }
+        steps::run_commands(root, &work, what, cmds, &log)
+            .map_err(|f| anyhow::anyhow!("{} (log: {})", f.reason, log.display()))
+    };
+    step("prepare", &s.prepare)?;
+    let args = qemu::args(s, &kernel, dtb.as_deref(), Console::Interactive, &work);
     let bin = qemu::binary();
     eprintln!("ferry-test: {} — {}", s.name, s.description);
     eprintln!("ferry-test: {}", qemu::shell_line(&bin, &args));
     eprintln!("ferry-test: timeout {secs} s (RUN_TIMEOUT); Ctrl-A X quits QEMU");
-    let mut child = Command::new(&bin)
-        .args(&args)
-        .current_dir(root)
-        .spawn()
-        .with_context(|| format!("cannot start {bin} (run `make deps`)"))?;
-    match qemu::wait_with_deadline(&mut child, Duration::from_secs(secs))? {
-        Ended::TimedOut => {
-            eprintln!("\nferry-test: RUN_TIMEOUT of {secs} s reached: QEMU killed");
-            Ok(ExitCode::from(124))
+    let mut code = 0;
+    for i in 1..=s.boots {
+        if s.boots > 1 {
+            eprintln!("ferry-test: boot {i} of {}", s.boots);
         }
-        Ended::Exited(st) => {
-            let code = match (st.code(), st.signal()) {
-                (Some(c), _) => c,
-                (None, sig) => 128 + sig.unwrap_or(0),
-            };
-            eprintln!("\nferry-test: QEMU exited with {code}");
-            Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        let mut child = Command::new(&bin)
+            .args(&args)
+            .current_dir(root)
+            .spawn()
+            .with_context(|| format!("cannot start {bin} (run `make deps`)"))?;
+        match qemu::wait_with_deadline(&mut child, Duration::from_secs(secs))? {
+            Ended::TimedOut => {
+                eprintln!("\nferry-test: RUN_TIMEOUT of {secs} s reached: QEMU killed");
+                return Ok(ExitCode::from(124));
+            }
+            Ended::Exited(st) => {
+                code = match (st.code(), st.signal()) {
+                    (Some(c), _) => c,
+                    (None, sig) => 128 + sig.unwrap_or(0),
+                };
+                eprintln!("\nferry-test: QEMU exited with {code}");
+            }
         }
     }
+    if !s.after.is_empty() {
+        let from = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+        let done = step("after", &s.after);
+        let text = std::fs::read(&log).unwrap_or_default();
+        let from = usize::try_from(from).unwrap_or(0).min(text.len());
+        eprint!("{}", String::from_utf8_lossy(&text[from..]));
+        done?;
+    }
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -21,8 +21,15 @@ pub enum Console {
     Interactive,
 }
 
-/// The arguments (without the binary) that boot `kernel` (and `dtb`) as `s` describes.
-pub fn args(s: &Scenario, kernel: &Path, dtb: Option<&Path>, console: Console) -> Vec<String> {
+/// The arguments (without the binary) that boot `kernel` (and `dtb`) as `s` describes;
+/// its `qemu_args` come last, with `{dir}` replaced by `work_dir` (absolute).
+pub fn args(
+    s: &Scenario,
+    kernel: &Path,
+    dtb: Option<&Path>,
+    console: Console,
+    work_dir: &Path,
+) -> Vec<String> {
     let mut a: Vec<String> = vec!["-M".into(), s.machine.clone()];
     if let Some(cpu) = &s.cpu {
         a.extend(["-cpu".into(), cpu.clone()]);
@@ -61,6 +68,7 @@ pub fn args(s: &Scenario, kernel: &Path, dtb: Option<&Path>, console: Console) -
         Console::Interactive => "mon:stdio",
     };
     a.extend(["-serial".into(), console.into()]);
+    a.extend(s.expanded_qemu_args(work_dir));
     a
 }
 
@@ -149,6 +157,7 @@ mod tests {
             Path::new("build/qemu-virt/ferry.img"),
             None,
             Console::Captured,
+            Path::new("/w"),
         );
         assert_eq!(
             a.join(" "),
@@ -161,7 +170,7 @@ mod tests {
     #[test]
     fn icount_follows_append() {
         let s = scenario("icount = \"shift=0,sleep=off\"\n");
-        let a = args(&s, Path::new("k"), None, Console::Captured);
+        let a = args(&s, Path::new("k"), None, Console::Captured, Path::new("/w"));
         let i = a.iter().position(|x| x == "-icount").unwrap();
         assert_eq!(a[i + 1], "shift=0,sleep=off");
     }
@@ -169,7 +178,7 @@ mod tests {
     #[test]
     fn optional_parts_left_out() {
         let s = scenario("");
-        let a = args(&s, Path::new("k"), None, Console::Captured);
+        let a = args(&s, Path::new("k"), None, Console::Captured, Path::new("/w"));
         for flag in ["-cpu", "-smp", "-m", "-dtb", "-append", "-icount"] {
             assert!(!a.iter().any(|x| x == flag), "{flag} in {a:?}");
         }
@@ -183,12 +192,40 @@ mod tests {
             Path::new("k.img"),
             Some(Path::new("build/guests/imx8mp-evk.dtb")),
             Console::Interactive,
+            Path::new("/w"),
         );
         let tail: Vec<&str> = a.iter().rev().take(4).rev().map(String::as_str).collect();
         assert_eq!(tail, ["-serial", "null", "-serial", "mon:stdio"]);
         let i = a.iter().position(|x| x == "-dtb").unwrap();
         assert_eq!(a[i + 1], "build/guests/imx8mp-evk.dtb");
         assert_eq!(a.iter().filter(|x| *x == "-serial").count(), 2);
+    }
+
+    #[test]
+    fn qemu_args_come_last_with_the_work_dir() {
+        let s = scenario(
+            "qemu_args = [\"-drive\", \"if=none,id=d0,format=raw,file={dir}/disk.img\", \
+             \"-device\", \"virtio-blk-device,drive=d0\"]\n",
+        );
+        let a = args(
+            &s,
+            Path::new("k"),
+            None,
+            Console::Captured,
+            Path::new("/repo/build/scenarios/s"),
+        );
+        let tail: Vec<&str> = a.iter().rev().take(6).rev().map(String::as_str).collect();
+        assert_eq!(
+            tail,
+            [
+                "-serial",
+                "stdio",
+                "-drive",
+                "if=none,id=d0,format=raw,file=/repo/build/scenarios/s/disk.img",
+                "-device",
+                "virtio-blk-device,drive=d0"
+            ]
+        );
     }
 
     #[test]

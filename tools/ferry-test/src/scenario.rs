@@ -14,6 +14,38 @@ pub const MAX_TIMEOUT_SECS: u64 = 1800;
 /// Ferry's exit code for a refused boot (a bad config among the reasons).
 pub const BOOT_REFUSED: i32 = 3;
 
+/// The most boots one scenario may ask for.
+pub const MAX_BOOTS: u32 = 8;
+
+/// What `{dir}` in `qemu_args` becomes: the scenario's work directory (absolute).
+pub const DIR_PLACEHOLDER: &str = "{dir}";
+
+/// Where scenarios' work directories are, relative to the repository root:
+/// `build/scenarios/<name>/`.
+pub const WORK_ROOT: &str = "build/scenarios";
+
+/// QEMU options the runner sets itself (or that would take its console or monitor
+/// away); `qemu_args` may not give them.
+pub const RESERVED_QEMU_OPTIONS: &[&str] = &[
+    "-M",
+    "-machine",
+    "-cpu",
+    "-smp",
+    "-m",
+    "-kernel",
+    "-dtb",
+    "-append",
+    "-icount",
+    "-semihosting",
+    "-semihosting-config",
+    "-display",
+    "-monitor",
+    "-no-reboot",
+    "-serial",
+    "-nographic",
+    "-daemonize",
+];
+
 /// Whether `p` is unusable as a relative path below some directory.
 fn bad_path(p: &str) -> bool {
     p.trim().is_empty() || p.starts_with('/') || p.split('/').any(|c| c == "..")
@@ -103,6 +135,32 @@ pub struct Scenario {
     /// the previous step's match), then writes `send` to QEMU's standard input.
     #[serde(default)]
     pub input: Vec<InputStep>,
+    /// More QEMU arguments, appended after the runner's own (e.g. a `-drive` and a
+    /// `-device virtio-blk-device`); `{dir}` in them becomes the scenario's work
+    /// directory, `build/scenarios/<name>/` as an absolute path.
+    #[serde(default)]
+    pub qemu_args: Vec<String>,
+    /// Shell commands run with `sh -c` from the repository root before the first
+    /// boot, `$DIR` being the work directory (made fresh for each run); each must
+    /// exit 0 (e.g. `mkfs.ext4 -q -F -d tests/linux/disk-root $DIR/disk.img 64M`).
+    #[serde(default)]
+    pub prepare: Vec<String>,
+    /// How many times the same image boots in a row (same work directory, so a disk
+    /// image there keeps what the earlier boots wrote); each boot must end with
+    /// `expect_exit` and Ferry's final line.
+    #[serde(default = "one_boot")]
+    pub boots: u32,
+    /// Per boot, substrings that boot's own log must contain: one list per boot.
+    #[serde(default)]
+    pub expect_log_boot: Vec<Vec<String>>,
+    /// Shell commands run like `prepare` after the last boot (e.g. `fsck.ext4 -n -f
+    /// $DIR/disk.img`); each must exit 0; their output goes into the log.
+    #[serde(default)]
+    pub after: Vec<String>,
+}
+
+fn one_boot() -> u32 {
+    1
 }
 
 /// One step of scripted console input.
@@ -121,6 +179,34 @@ impl Scenario {
         self.config
             .as_ref()
             .map(|_| std::path::PathBuf::from(format!("build/scenarios/{}.img", self.name)))
+    }
+
+    /// The work directory, relative to the repository root: `build/scenarios/<name>`.
+    pub fn work_dir(&self) -> std::path::PathBuf {
+        std::path::Path::new(WORK_ROOT).join(&self.name)
+    }
+
+    /// Whether the scenario needs its work directory: it has `prepare` or `after`
+    /// commands, or `{dir}` in its `qemu_args`.
+    pub fn uses_work_dir(&self) -> bool {
+        !self.prepare.is_empty()
+            || !self.after.is_empty()
+            || self.qemu_args.iter().any(|a| a.contains(DIR_PLACEHOLDER))
+    }
+
+    /// Whether the run has more than one step (several boots, or host commands around
+    /// the boot): its log then gets a `== ferry-test: ...` header before each.
+    pub fn is_multi_step(&self) -> bool {
+        self.boots > 1 || !self.prepare.is_empty() || !self.after.is_empty()
+    }
+
+    /// `qemu_args` with `{dir}` replaced by `dir`.
+    pub fn expanded_qemu_args(&self, dir: &std::path::Path) -> Vec<String> {
+        let dir = dir.display().to_string();
+        self.qemu_args
+            .iter()
+            .map(|a| a.replace(DIR_PLACEHOLDER, &dir))
+            .collect()
     }
 
     /// Everything the console log must contain: `expect_log`, plus the `expect_check`
@@ -223,6 +309,52 @@ impl Scenario {
         }
         if self.pending.as_deref().is_some_and(|r| r.trim().is_empty()) {
             bail!("scenario {n}: pending needs a reason");
+        }
+        self.validate_steps()
+    }
+
+    /// The checks of `qemu_args`, `prepare`, `boots`, `expect_log_boot` and `after`.
+    fn validate_steps(&self) -> Result<()> {
+        let n = &self.name;
+        for a in &self.qemu_args {
+            if a.trim().is_empty() {
+                bail!("scenario {n}: qemu_args has an empty argument");
+            }
+            if let Some(o) = RESERVED_QEMU_OPTIONS.iter().find(|o| a == *o) {
+                bail!(
+                    "scenario {n}: qemu_args may not give {o} (the runner sets it from the scenario's fields)"
+                );
+            }
+            if a.contains("$DIR") || a.contains("{DIR}") {
+                bail!(
+                    "scenario {n}: qemu_args {a:?}: the work directory is {DIR_PLACEHOLDER} there \
+                     ($DIR is for prepare and after)"
+                );
+            }
+        }
+        for (field, cmds) in [("prepare", &self.prepare), ("after", &self.after)] {
+            if cmds.iter().any(|c| c.trim().is_empty()) {
+                bail!("scenario {n}: {field} has an empty command");
+            }
+        }
+        if self.boots == 0 || self.boots > MAX_BOOTS {
+            bail!(
+                "scenario {n}: boots {} out of range (1..={MAX_BOOTS})",
+                self.boots
+            );
+        }
+        if !self.expect_log_boot.is_empty() && self.expect_log_boot.len() != self.boots as usize {
+            bail!(
+                "scenario {n}: expect_log_boot has {} lists, one per boot: boots = {}",
+                self.expect_log_boot.len(),
+                self.boots
+            );
+        }
+        if self.expect_log_boot.iter().flatten().any(|s| s.is_empty()) {
+            bail!("scenario {n}: expect_log_boot has an empty string");
+        }
+        if self.boots > 1 && !self.input.is_empty() {
+            bail!("scenario {n}: input types into one boot: it needs boots = 1");
         }
         Ok(())
     }
@@ -517,6 +649,96 @@ expect_log = ["4 of 4 CPUs online"]
             let e = parse(&text, "t").unwrap_err();
             assert!(format!("{e:#}").contains(what), "{extra}: {e:#}");
         }
+    }
+
+    #[test]
+    fn disk_fields_parse_with_defaults() {
+        let plain = parse(ONE, "t").unwrap().remove(0);
+        assert_eq!(plain.boots, 1);
+        assert!(plain.qemu_args.is_empty() && plain.prepare.is_empty() && plain.after.is_empty());
+        assert!(plain.expect_log_boot.is_empty());
+        assert!(!plain.uses_work_dir() && !plain.is_multi_step());
+
+        let s = parse(
+            &with_fields(
+                "qemu_args = [\"-drive\", \"if=none,id=d0,format=raw,file={dir}/disk.img\", \
+                 \"-device\", \"virtio-blk-device,drive=d0\"]\n\
+                 prepare = [\"mkfs.ext4 -q -F -d tests/linux/disk-root $DIR/disk.img 64M\"]\n\
+                 boots = 2\n\
+                 expect_log_boot = [[\"first boot: wrote\"], [\"second boot: file intact\"]]\n\
+                 after = [\"fsck.ext4 -n -f $DIR/disk.img\"]",
+            ),
+            "t",
+        )
+        .unwrap()
+        .remove(0);
+        assert_eq!(s.boots, 2);
+        assert_eq!(s.qemu_args.len(), 4);
+        assert_eq!(s.expect_log_boot[1], ["second boot: file intact"]);
+        assert!(s.uses_work_dir() && s.is_multi_step());
+        assert_eq!(
+            s.work_dir(),
+            std::path::PathBuf::from("build/scenarios/virt-a53-smp4")
+        );
+        assert_eq!(
+            s.expanded_qemu_args(std::path::Path::new("/abs/w"))[1],
+            "if=none,id=d0,format=raw,file=/abs/w/disk.img"
+        );
+        // {dir} alone asks for the work directory; other qemu_args do not.
+        let q = parse(&with_fields("qemu_args = [\"-s\", \"x={dir}\"]"), "t").unwrap();
+        assert!(q[0].uses_work_dir() && !q[0].is_multi_step());
+        let q = parse(&with_fields("qemu_args = [\"-s\"]"), "t").unwrap();
+        assert!(!q[0].uses_work_dir());
+        let q = parse(&with_fields("after = [\"true\"]"), "t").unwrap();
+        assert!(q[0].uses_work_dir() && q[0].is_multi_step());
+    }
+
+    #[test]
+    fn disk_fields_rejected_when_bad() {
+        for (extra, what) in [
+            ("boots = 0", "boots 0 out of range"),
+            ("boots = 9", "boots 9 out of range"),
+            ("boots = -1", "boots"),
+            ("qemu_args = [\"\"]", "qemu_args has an empty argument"),
+            (
+                "qemu_args = [\"-serial\", \"null\"]",
+                "may not give -serial",
+            ),
+            ("qemu_args = [\"-kernel\", \"x\"]", "may not give -kernel"),
+            ("qemu_args = [\"-nographic\"]", "may not give -nographic"),
+            ("qemu_args = [\"file=$DIR/d.img\"]", "{dir} there"),
+            ("qemu_args = [\"file={DIR}/d.img\"]", "{dir} there"),
+            ("prepare = [\" \"]", "prepare has an empty command"),
+            ("after = [\"true\", \"\"]", "after has an empty command"),
+            (
+                "boots = 2\nexpect_log_boot = [[\"a\"]]",
+                "expect_log_boot has 1 lists, one per boot: boots = 2",
+            ),
+            (
+                "expect_log_boot = [[\"a\"], [\"b\"]]",
+                "expect_log_boot has 2 lists",
+            ),
+            (
+                "boots = 2\nexpect_log_boot = [[\"a\"], [\"\"]]",
+                "expect_log_boot has an empty string",
+            ),
+            (
+                "boots = 2\ninput = [{ after = \"$ \", send = \"x\" }]",
+                "input types into one boot",
+            ),
+            ("prepare = \"mkfs\"", "invalid type"),
+            ("boot = 2", "unknown field"),
+        ] {
+            let e = parse(&with_fields(extra), "t").unwrap_err();
+            assert!(format!("{e:#}").contains(what), "{extra}: {e:#}");
+        }
+        // One list per boot, empty lists allowed.
+        let ok = parse(
+            &with_fields("boots = 2\nexpect_log_boot = [[], [\"b\"]]"),
+            "t",
+        )
+        .unwrap();
+        assert_eq!(ok[0].expect_log_boot.len(), 2);
     }
 
     #[test]

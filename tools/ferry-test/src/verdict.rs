@@ -103,10 +103,109 @@ pub fn judge(expect_exit: i32, expect_log: &[String], log: &str, outcome: &Outco
 }
 
 /// How many lines of a tool's output a reason quotes.
-const QUOTED_LINES: usize = 5;
+pub const QUOTED_LINES: usize = 5;
+
+/// One boot of a scenario: how QEMU ended and the boot's part of the log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Boot {
+    pub outcome: Outcome,
+    pub text: String,
+}
+
+/// What a scenario's boots must show (its fields that judge them).
+#[derive(Debug, Clone, Copy)]
+pub struct Expect<'a> {
+    /// `expect_exit`: every boot's.
+    pub exit: i32,
+    /// Substrings the boots' logs, all together, must contain.
+    pub log: &'a [String],
+    /// Per boot, substrings that boot's log must contain (may be shorter than `boots`).
+    pub log_boot: &'a [Vec<String>],
+    /// Substrings no boot's log may contain.
+    pub forbid: &'a [String],
+    /// At most this many of Ferry's own lines in each boot's log.
+    pub max_ferry_lines: Option<usize>,
+    /// How many boots the scenario has.
+    pub boots: usize,
+}
+
+/// Judges boot `i` (0-based) alone: its exit and Ferry's final line, and its own
+/// `expect_log_boot` substrings. A failed boot ends the run.
+pub fn judge_boot(e: &Expect, i: usize, boot: &Boot) -> Verdict {
+    let want = e.log_boot.get(i).map(Vec::as_slice).unwrap_or(&[]);
+    judge(e.exit, want, &boot.text, &boot.outcome)
+}
+
+/// Judges the boots that ran (in order; fewer than `e.boots` if one failed): each as
+/// [`judge_boot`] (its reasons start `boot N: ` when there are several), the boots not
+/// run, then `e.log` and `e.forbid` against all the boots' logs together, then each
+/// boot's count of Ferry's lines. With one boot the reasons are those of [`judge`],
+/// [`forbidden`] and [`ferry_lines_over`], in that order.
+pub fn judge_boots(e: &Expect, boots: &[Boot]) -> Verdict {
+    let several = e.boots > 1;
+    let tag = |i: usize, r: String| {
+        if several {
+            format!("boot {}: {r}", i + 1)
+        } else {
+            r
+        }
+    };
+    let mut reasons = Vec::new();
+    let mut timed_out = false;
+    let mut line_reasons = Vec::new();
+    for (i, b) in boots.iter().enumerate() {
+        let v = judge_boot(e, i, b);
+        timed_out |= v.timed_out;
+        reasons.extend(v.reasons.into_iter().map(|r| tag(i, r)));
+        if matches!(b.outcome, Outcome::NotRun(_)) {
+            return Verdict { reasons, timed_out };
+        }
+        if let Some(max) = e.max_ferry_lines {
+            line_reasons.extend(ferry_lines_over(max, &b.text).map(|r| tag(i, r)));
+        }
+    }
+    if boots.len() < e.boots {
+        let first = boots.len() + 1;
+        let which = if first == e.boots {
+            format!("boot {first} of {}", e.boots)
+        } else {
+            format!("boots {first}..{} of {}", e.boots, e.boots)
+        };
+        let cause = match boots.len() {
+            0 => "nothing booted".to_string(),
+            n => format!("boot {n} failed"),
+        };
+        reasons.push(format!("{which} not run: {cause}"));
+    }
+    let all: String = boots.iter().map(|b| b.text.as_str()).collect();
+    let missing: Vec<String> = e
+        .log
+        .iter()
+        .filter(|s| !all.contains(s.as_str()))
+        .map(|s| format!("{s:?}"))
+        .collect();
+    if !missing.is_empty() {
+        reasons.push(format!("missing from log: {}", missing.join(", ")));
+    }
+    reasons.extend(forbidden(e.forbid, &all));
+    reasons.extend(line_reasons);
+    Verdict { reasons, timed_out }
+}
+
+/// The reason a host step (`prepare`/`after` command) failed, if it did: it must exit 0.
+pub fn judge_step(what: &str, cmd: &str, end: &ToolEnd, output: &str) -> Option<String> {
+    match end {
+        ToolEnd::Exited(0) => None,
+        ToolEnd::Exited(code) => Some(format!(
+            "{what} command `{cmd}` failed (exit {code}): {}",
+            quote(output, QUOTED_LINES)
+        )),
+        ToolEnd::Failed(why) => Some(format!("{what} command `{cmd}` did not finish: {why}")),
+    }
+}
 
 /// The last `n` non-empty lines of `output`, joined with ` | `.
-fn quote(output: &str, n: usize) -> String {
+pub fn quote(output: &str, n: usize) -> String {
     let lines: Vec<&str> = output
         .lines()
         .map(str::trim_end)
@@ -337,6 +436,137 @@ mod tests {
         );
         let r = judge_pack(&ToolEnd::Failed("timed out after 120 s".into()), "");
         assert!(r[0].contains("did not finish: timed out"), "{r:?}");
+    }
+
+    fn boot(code: i32, text: &str) -> Boot {
+        Boot {
+            outcome: Outcome::Exited(code),
+            text: text.to_string(),
+        }
+    }
+
+    fn expect<'a>(
+        log: &'a [String],
+        log_boot: &'a [Vec<String>],
+        forbid: &'a [String],
+        boots: usize,
+    ) -> Expect<'a> {
+        Expect {
+            exit: 0,
+            log,
+            log_boot,
+            forbid,
+            max_ferry_lines: None,
+            boots,
+        }
+    }
+
+    #[test]
+    fn one_boot_judged_as_before() {
+        let (log, forbid) = (v(&["online", "nope"]), v(&["booting"]));
+        let e = Expect {
+            max_ferry_lines: Some(0),
+            ..expect(&log, &[], &forbid, 1)
+        };
+        let log_text = format!("[   0.1 cpu0 INFO ] x\n{GOOD}");
+        let b = boot(5, &log_text);
+        let mut old = judge(0, &log, &b.text, &b.outcome).reasons;
+        old.extend(forbidden(&forbid, &b.text));
+        old.extend(ferry_lines_over(0, &b.text));
+        let new = judge_boots(&e, std::slice::from_ref(&b));
+        assert_eq!(new.reasons, old);
+        assert_eq!(new.reasons.len(), 5, "{new:?}");
+        let nr = Boot {
+            outcome: Outcome::NotRun("no image".into()),
+            text: String::new(),
+        };
+        assert_eq!(
+            judge_boots(&e, &[nr]).reasons,
+            vec!["not run: no image".to_string()]
+        );
+    }
+
+    #[test]
+    fn boots_judged_each_and_together() {
+        let log = v(&["wrote", "found"]);
+        let per = vec![v(&["wrote"]), v(&["found"])];
+        let e = expect(&log, &per, &[], 2);
+        let (b1, b2) = (
+            boot(0, "first boot wrote\nferry: exit 0\n"),
+            boot(0, "second boot found\nferry: exit 0\n"),
+        );
+        assert!(judge_boots(&e, &[b1.clone(), b2.clone()]).passed());
+        // Each boot's own substrings must be in that boot, not just somewhere.
+        let r = judge_boots(&e, &[b2.clone(), b1.clone()]);
+        assert_eq!(
+            r.reasons,
+            vec![
+                "boot 1: missing from log: \"wrote\"".to_string(),
+                "boot 2: missing from log: \"found\"".to_string()
+            ]
+        );
+        // expect_log over both: one boot alone lacks the other's line.
+        let r = judge_boots(&expect(&log, &[], &[], 2), std::slice::from_ref(&b1));
+        assert_eq!(
+            r.reasons,
+            vec![
+                "boot 2 of 2 not run: boot 1 failed".to_string(),
+                "missing from log: \"found\"".to_string()
+            ]
+        );
+        // Every boot needs Ferry's final line and the exit code.
+        let bad = boot(0, "second boot found\n");
+        let r = judge_boots(&e, &[b1.clone(), bad]);
+        assert_eq!(r.reasons.len(), 1, "{r:?}");
+        assert!(r.reasons[0].starts_with("boot 2: no `ferry: exit"), "{r:?}");
+        let r = judge_boots(
+            &expect(&log, &[], &[], 3),
+            &[Boot {
+                outcome: Outcome::TimedOut(9),
+                text: "wrote found".into(),
+            }],
+        );
+        assert!(r.timed_out);
+        assert_eq!(
+            r.reasons,
+            vec![
+                "boot 1: TIMEOUT: QEMU killed after 9 s".to_string(),
+                "boots 2..3 of 3 not run: boot 1 failed".to_string()
+            ]
+        );
+        // forbid_log over all boots.
+        let forbid = v(&["found"]);
+        let r = judge_boots(&expect(&[], &[], &forbid, 2), &[b1, b2]);
+        assert_eq!(
+            r.reasons,
+            vec!["in the log, but forbidden: \"found\"".to_string()]
+        );
+    }
+
+    #[test]
+    fn step_verdicts() {
+        assert_eq!(judge_step("after", "true", &ToolEnd::Exited(0), ""), None);
+        assert_eq!(
+            judge_step(
+                "after",
+                "fsck.ext4 -n -f d.img",
+                &ToolEnd::Exited(4),
+                "e2fsck\nd.img: ********** WARNING: Filesystem still has errors **********\n"
+            )
+            .unwrap(),
+            "after command `fsck.ext4 -n -f d.img` failed (exit 4): e2fsck | d.img: ********** \
+             WARNING: Filesystem still has errors **********"
+        );
+        assert!(
+            judge_step(
+                "prepare",
+                "x",
+                &ToolEnd::Failed("timed out after 300 s".into()),
+                ""
+            )
+            .unwrap()
+            .contains("did not finish: timed out")
+        );
     }
 
     #[test]

@@ -24,11 +24,14 @@
 //!                    interrupts = <0 ioreq-spi 1>;            with ioreq-spi, or
 //!                    poll-interval-ms = <ioreq-poll-ms>;      with ioreq-poll-ms
 //!                    #address-cells = <1>; #size-cells = <0>;
+//!                    dma-ranges = <ipa pa size>...;           one per memory region of the backend
 //!                    device@N { reg = <N>; type = "blk";      one per device it serves; N = its
 //!                               frontend-memory = <FE ipa, size, BE ipa>;   number on this backend
 //!                                   (copy mode: <bounce base, size, bounce base>)
 //!                               sharing = "copy";             copy mode only
-//!                               disk = <BE ipa size>; }; };   blk only
+//!                               disk = <BE ipa size>;         blk with a RAM disk, or
+//!                               storage = <addr spi>;         blk with a physical transport
+//!                               read-only; }; };              blk, when read-only
 //!     hypervisor { compatible = "ferry,hypervisor"; ferry,console-hypercall = <0x86000001>; };
 //! };
 //! ```
@@ -301,6 +304,7 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
     }
     w.property_u32("#address-cells", 1)?;
     w.property_u32("#size-cells", 0)?;
+    w.property_array_u64("dma-ranges", &dma_ranges(p))?;
     // In backend_index order: device@0, device@1, ... (the IOREQ `device` field).
     for d in served {
         let dev = w.begin_node(&format!("device@{:x}", d.backend_index))?;
@@ -310,13 +314,41 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
         if d.sharing == Sharing::Copy {
             w.property_string("sharing", Sharing::Copy.name())?;
         }
-        if let (VirtioKind::Blk, Some(disk)) = (d.kind, d.disk) {
-            w.property_array_u64("disk", &[disk.base, disk.size])?;
+        if d.kind == VirtioKind::Blk {
+            blk(w, d)?;
         }
         w.end_node(dev)?;
     }
     w.end_node(node)?;
     Ok(())
+}
+
+/// A blk device's own properties in its backend's `device@N`: its RAM disk
+/// (`disk = <BE ipa size>`, 2 + 2 cells) or its physical transport (`storage =
+/// <address spi>`, 2 + 1 cells), and `read-only` when set.
+fn blk(w: &mut FdtWriter, d: &VirtioDevice) -> Result<()> {
+    if let Some(disk) = d.disk {
+        w.property_array_u64("disk", &[disk.base, disk.size])?;
+    }
+    if let Some(s) = d.storage {
+        let [hi, lo] = [(s.address >> 32) as u32, s.address as u32];
+        w.property_array_u32("storage", &[hi, lo, s.spi])?;
+    }
+    if d.read_only {
+        w.property_null("read-only")?;
+    }
+    Ok(())
+}
+
+/// The backend's `dma-ranges`: `<guest address, host address, size>` (2 + 2 +
+/// 2 cells) for each of its memory regions, in config order, so that it can
+/// turn the guest address of a buffer into the host address a passthrough DMA
+/// master (a `storage` transport) needs.
+pub fn dma_ranges(p: &Partition) -> Vec<u64> {
+    p.memory
+        .iter()
+        .flat_map(|r| [r.ipa, r.pa, r.size])
+        .collect()
 }
 
 /// A backend device's `frontend-memory = <FE ipa, size, BE ipa>`: where the

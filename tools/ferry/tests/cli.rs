@@ -495,6 +495,18 @@ fn the_repositorys_test_configs_check() {
             "disk-overlaps-dtb.dts",
             "/virtio/device@0: disk: [0x40780000, 0x40800000) overlaps /partitions/partition@1 guest DTB [0x407f0000, 0x40800000)",
         ),
+        (
+            "storage-and-disk.dts",
+            "/virtio/device@0: storage: cannot be given with disk (a \"blk\" device serves either a RAM disk, disk, or a physical virtio-blk transport, storage)",
+        ),
+        (
+            "storage-not-in-backend.dts",
+            "/virtio/device@0: storage: [0xa003e00, 0xa004000) is not inside the reg of a passthrough device of the backend \"be\" (/partitions/partition@1); it is in /partitions/partition@0/passthrough/virtio-transports@a003000 reg [0xa003000, 0xa004000), a device of /partitions/partition@0: the backend must own the transport",
+        ),
+        (
+            "storage-wrong-spi.dts",
+            "/virtio/device@0: storage: SPI 16 is not an interrupt of /partitions/partition@1/passthrough/virtio-transports@a003000 (its SPIs: 40, 41, 42, 43, 44, 45, 46, 47)",
+        ),
     ];
     for (name, msg) in bad {
         let path = tests.join("partitions/bad").join(name);
@@ -505,4 +517,142 @@ fn the_repositorys_test_configs_check() {
         );
     }
     let _ = fs::remove_dir_all(images);
+}
+
+/// The shape of a config whose backend owns the real disk (issue 13): the Linux
+/// frontend of tests/linux/linux.dtsi and a backend "be" that owns the page of
+/// QEMU virt's virtio-mmio transports (0x0a003000..0x0a004000, SPIs 40..47) and
+/// serves Linux a blk device from the first `-device virtio-blk-device`
+/// (0x0a003e00, SPI 47); Linux's window is at 0x0a000000 with virtual SPI 16.
+const BACKEND_OWNS_THE_DISK: &str = r#"/dts-v1/;
+/include/ "linux.dtsi"
+
+/ {
+	partitions {
+		partition@1 {
+			reg = <1>;
+			label = "be";
+			cpus = <3>;
+			memory = <0x0 0x40000000  0x0 0x48000000  0x0 0x00800000>;
+			image = "ferry-backend.bin";
+			load-address = <0x0 0x40000000>;
+			ioreq-page = <0x0 0x0b000000>;
+			ioreq-spi = <100>;
+			passthrough {
+				#address-cells = <2>;
+				#size-cells = <2>;
+				virtio-transports@a003000 {
+					compatible = "virtio,mmio";
+					reg = <0x0 0x0a003000 0x0 0x1000>;
+					interrupts = <0 40 1>, <0 41 1>, <0 42 1>, <0 43 1>,
+						     <0 44 1>, <0 45 1>, <0 46 1>, <0 47 1>;
+					dma = "unconfined";
+					dma-coherent;
+				};
+			};
+		};
+	};
+
+	virtio {
+		#address-cells = <1>;
+		#size-cells = <0>;
+		device@0 {
+			reg = <0>;
+			type = "blk";
+			frontend = "linux";
+			backend = "be";
+			window = <0x0 0x0a000000 0x0 0x200>;
+			spi = <16>;
+			shared-memory = <0x0 0x80000000>;
+			storage = <0x0 0x0a003e00 47>;
+			read-only;
+			deadline-ms = <2000>;
+		};
+	};
+
+	exit-policy {
+		wait-for = "linux";
+		watchdog-ms = <150000>;
+	};
+};
+"#;
+
+#[test]
+fn check_dtb_and_pack_of_a_backend_that_owns_the_real_disk() {
+    let dir = scratch("backend-owns-the-disk");
+    fs::write(dir.join("real-disk.dts"), BACKEND_OWNS_THE_DISK).unwrap();
+    for f in [
+        "vmlinuz-cloud-arm64",
+        "initramfs.cpio.gz",
+        "ferry-backend.bin",
+    ] {
+        fs::write(dir.join(f), [0x5au8; 0x1000]).unwrap();
+    }
+    fs::write(dir.join("ferry.img"), fake_hypervisor(0x5000, 0x8000)).unwrap();
+    let linux = repo_tests().join("linux");
+    let linux = linux.to_str().unwrap();
+    let o = ferry(&["check", "real-disk.dts", "-I", linux], &dir);
+    assert_eq!(
+        stdout(&o),
+        "real-disk.dts: ok (2 partitions)\n",
+        "{}",
+        stderr(&o)
+    );
+    let args = [
+        "dtb",
+        "real-disk.dts",
+        "-I",
+        linux,
+        "--partition",
+        "be",
+        "-o",
+        "be.dtb",
+    ];
+    let o = ferry(&args, &dir);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let blob = fs::read(dir.join("be.dtb")).unwrap();
+    let fdt = fdt::Fdt::new(&blob).unwrap();
+    let cells = |node: &str, p: &str| -> Vec<u32> {
+        fdt.find_node(node)
+            .unwrap()
+            .property(p)
+            .unwrap_or_else(|| panic!("{node} has no {p}"))
+            .value
+            .chunks(4)
+            .map(|c| u32::from_be_bytes(c.try_into().unwrap()))
+            .collect()
+    };
+    assert_eq!(
+        cells("/ferry-backend/device@0", "storage"),
+        [0, 0x0a00_3e00, 47]
+    );
+    assert_eq!(cells("/ferry-backend/device@0", "read-only"), [0u32; 0]);
+    assert_eq!(
+        cells("/ferry-backend", "dma-ranges"),
+        [0, 0x4000_0000, 0, 0x4800_0000, 0, 0x80_0000]
+    );
+    let dev = fdt.find_node("/ferry-backend/device@0").unwrap();
+    assert!(dev.property("disk").is_none());
+    assert_eq!(
+        cells("/virtio-transports@a003000", "interrupts").len(),
+        8 * 3
+    );
+    let o = ferry(
+        &[
+            "pack",
+            "real-disk.dts",
+            "-I",
+            linux,
+            "--hypervisor",
+            "ferry.img",
+            "-o",
+            "out.img",
+        ],
+        &dir,
+    );
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    let out = fs::read(dir.join("out.img")).unwrap();
+    let pack = Pack::parse(&out[0x8000..]).unwrap();
+    assert!(pack.find(Kind::Disk, 1).is_none(), "no RAM disk image");
+    let _ = fs::remove_dir_all(dir);
 }

@@ -14,8 +14,12 @@ use ferry_partition_rt::println;
 use ferry_virtio_backend::blk::Blk;
 use ferry_virtio_backend::console::{Console, ConsoleSink};
 use ferry_virtio_backend::rng::Rng;
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+use ferry_virtio_backend::storage::StorageBlk;
 use ferry_virtio_backend::{Device, Options, WriteEffect, spec};
 
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+use crate::disk::PhysicalDisk;
 use crate::entropy::Entropy;
 use crate::window::SharedWindow;
 
@@ -68,8 +72,11 @@ impl ConsoleSink for Echo {
 pub enum Dev {
     /// virtio-rng.
     Rng(Device<Rng<Entropy>, SharedWindow>),
-    /// virtio-blk.
+    /// virtio-blk over a RAM disk.
     Blk(Device<Blk<'static>, SharedWindow>),
+    /// virtio-blk over the physical disk.
+    #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+    Storage(Device<StorageBlk<'static, PhysicalDisk>, SharedWindow>),
     /// virtio-console (loopback).
     Console(Device<Console<Echo>, SharedWindow>),
     /// The placeholder (DeviceID 0).
@@ -81,6 +88,8 @@ macro_rules! each {
         match $self {
             Dev::Rng($d) => $e,
             Dev::Blk($d) => $e,
+            #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+            Dev::Storage($d) => $e,
             Dev::Console($d) => $e,
             Dev::Absent => $absent,
         }
@@ -119,6 +128,10 @@ impl Dev {
                 rounds += 1;
             }
         }, ());
+        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+        if let Dev::Storage(d) = self {
+            depth_reached(log, index, d.model().in_flight());
+        }
     }
 
     /// A console's transmitted bytes not yet echoed (`None`: not a console, or
@@ -161,6 +174,39 @@ impl Dev {
         sink.len = len - n;
     }
 
+    /// A physical disk: acknowledges its interrupt (it is level-sensitive: before
+    /// the GIC EOI). Other devices: nothing.
+    pub fn storage_ack(&mut self) {
+        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+        if let Dev::Storage(d) = self {
+            d.model_mut().storage_mut().ack_interrupt();
+        }
+    }
+
+    /// A physical disk's device: finishes every request the disk answered (logging
+    /// its errors), then serves the queue again if a request waited for a buffer.
+    /// Other devices: nothing.
+    pub fn storage_answered(&mut self, log: &str, index: usize) {
+        #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+        if let Dev::Storage(d) = self {
+            while let Some(done) = d.model_mut().next_done() {
+                if done.status != ferry_virtio_backend::blk::S_OK {
+                    storage_error(log, index, &done);
+                }
+                if let Err(e) = d.complete(0, done.head) {
+                    println!(
+                        "{log}: device {index}: completing request {}: {e}",
+                        done.head
+                    );
+                }
+            }
+            if d.model().waiting() {
+                self.serve(log, index, 0);
+            }
+        }
+        let _ = (log, index);
+    }
+
     /// The device's transport (`None` for the placeholder).
     pub fn window(&mut self) -> Option<&mut SharedWindow> {
         each!(self, d => Some(d.transport_mut()), None)
@@ -176,9 +222,62 @@ impl Dev {
         match self {
             Dev::Rng(_) => "rng",
             Dev::Blk(_) => "blk",
+            #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+            Dev::Storage(_) => "blk (physical disk)",
             Dev::Console(_) => "console",
             Dev::Absent => "absent",
         }
+    }
+}
+
+/// The most requests a physical disk had in flight so far.
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+static MOST_IN_FLIGHT: core::sync::atomic::AtomicUsize = core::sync::atomic::AtomicUsize::new(0);
+
+/// Logs each new high of requests in flight at the physical disk that is a power
+/// of two (how deep the queue really gets).
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+fn depth_reached(log: &str, index: usize, n: usize) {
+    use core::sync::atomic::Ordering;
+    let most = MOST_IN_FLIGHT.load(Ordering::Relaxed);
+    if n > most {
+        MOST_IN_FLIGHT.store(n, Ordering::Relaxed);
+        if n.is_power_of_two() && n > 1 {
+            println!("{log}: device {index}: {n} requests in flight at the physical disk");
+        }
+    }
+}
+
+/// Storage errors logged so far (the first [`STORAGE_ERRORS_LOGGED`], then every
+/// 1024th with the count: a failing disk does not flood the console).
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+static STORAGE_ERRORS: core::sync::atomic::AtomicU32 = core::sync::atomic::AtomicU32::new(0);
+/// Storage errors logged one by one.
+pub const STORAGE_ERRORS_LOGGED: u32 = 16;
+
+/// Logs a request the physical disk failed (the frontend gets VIRTIO_BLK_S_IOERR).
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+fn storage_error(log: &str, index: usize, done: &ferry_virtio_backend::storage::Done) {
+    use ferry_virtio_backend::blk::BlkOp;
+    let n = STORAGE_ERRORS.fetch_add(1, core::sync::atomic::Ordering::Relaxed) + 1;
+    if n > STORAGE_ERRORS_LOGGED && !n.is_multiple_of(1024) {
+        return;
+    }
+    let (what, at) = match done.op {
+        BlkOp::Read { sector, len } => ("read", Some((sector, len / 512))),
+        BlkOp::Write { sector, len } => ("write", Some((sector, len / 512))),
+        BlkOp::Flush => ("flush", None),
+        BlkOp::GetId { .. } => ("get-id", None),
+    };
+    match at {
+        Some((sector, count)) => println!(
+            "{log}: device {index}: storage error: {what} of {count} sectors at sector {sector} failed (status {}): VIRTIO_BLK_S_IOERR to the frontend ({n} so far)",
+            done.status
+        ),
+        None => println!(
+            "{log}: device {index}: storage error: {what} failed (status {}): VIRTIO_BLK_S_IOERR to the frontend ({n} so far)",
+            done.status
+        ),
     }
 }
 

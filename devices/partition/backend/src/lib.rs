@@ -8,7 +8,9 @@
 //! `device@N` per device (type, where the frontend's memory appears here, a blk
 //! device's RAM disk). It then ([`run`]):
 //!
-//! 1. builds each device ([`devices`]): blk over its RAM disk, console as a loopback,
+//! 1. builds each device ([`devices`]): blk over its RAM disk or over the physical
+//!    virtio-blk device passed through to it (`disk`, `ferry_virtio_backend::storage`),
+//!    console as a loopback,
 //!    rng over `RNDR` (FEAT_RNG; a CPU without it gets a DeviceID-0 placeholder);
 //!    every device reaches frontend memory through a bounds-checked [`window`];
 //! 2. checks the page's magic, enables the doorbell (or the poll timer), announces
@@ -24,12 +26,15 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod devices;
+pub mod dma;
 pub mod entropy;
 pub mod node;
 pub mod page;
 pub mod status;
 pub mod window;
 
+#[cfg(all(target_arch = "aarch64", target_os = "none"))]
+pub mod disk;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 mod serve;
 

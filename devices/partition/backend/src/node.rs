@@ -4,9 +4,12 @@
 //! ```text
 //! ferry-backend { compatible = "ferry,virtio-backend"; request-page = <addr(2)>;
 //!                 interrupts = <0 spi 1>;          or  poll-interval-ms = <ms>;
+//!                 dma-ranges = <guest(2) host(2) size(2)>...;   (optional)
 //!                 device@N { reg = <N>; type = "blk" | "console" | "rng";
 //!                            frontend-memory = <FE base(2) size(2) BE address(2)>;
-//!                            disk = <addr(2) size(2)>;   (blk only) }; };
+//!                            disk = <addr(2) size(2)>;     (blk: a RAM disk, or
+//!                            storage = <addr(2) spi>;        a physical virtio-blk)
+//!                            read-only; }; };               (blk, optional)
 //! ```
 //!
 //! Parsing checks every property the backend relies on; nothing here trusts the DTB.
@@ -17,6 +20,8 @@ use core::ops::Range;
 use fdt::Fdt;
 use fdt::node::FdtNode;
 use ferry_abi::{Region, ioreq};
+
+use crate::dma::DmaRanges;
 
 /// Most devices one backend serves (the request page's sync slots, per device).
 pub use ferry_abi::ioreq::MAX_DEVICES;
@@ -81,6 +86,19 @@ pub struct DeviceNode {
     pub memory: FrontendMemory,
     /// `disk` (blk only): the RAM disk in backend memory.
     pub disk: Option<Region>,
+    /// `storage` (blk only, instead of `disk`): the physical virtio-blk device.
+    pub storage: Option<PhysicalDisk>,
+    /// `read-only` (blk only): writes fail.
+    pub read_only: bool,
+}
+
+/// A physical virtio-mmio block device passed through to the backend.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PhysicalDisk {
+    /// Its virtio-mmio registers (0x200 bytes, identity-mapped device memory).
+    pub addr: u64,
+    /// Its interrupt (SPI number; INTID = spi + 32).
+    pub spi: u32,
 }
 
 /// The parsed node.
@@ -92,6 +110,8 @@ pub struct BackendNode {
     pub signal: Signal,
     /// The devices, by index.
     pub devices: [Option<DeviceNode>; MAX_DEVICES],
+    /// `dma-ranges`: guest → bus addresses of the backend's memory (empty if absent).
+    pub dma: DmaRanges,
 }
 
 impl BackendNode {
@@ -139,6 +159,9 @@ pub enum NodeError<'a> {
     },
     /// No `device@N` child.
     NoDevices,
+    /// `dma-ranges` not whole `<guest(2) host(2) size(2)>` triples (at most 8, none
+    /// empty or wrapping).
+    DmaRanges,
 }
 
 impl fmt::Display for NodeError<'_> {
@@ -172,6 +195,10 @@ impl fmt::Display for NodeError<'_> {
                 "/ferry-backend/{node}: {property}: [{start:#x}, +{size:#x}) is outside the memory this partition maps"
             ),
             NodeError::NoDevices => write!(f, "/ferry-backend has no device@N child"),
+            NodeError::DmaRanges => write!(
+                f,
+                "/ferry-backend: dma-ranges: not <guest(2) host(2) size(2)> triples (at most 8, none empty or wrapping)"
+            ),
         }
     }
 }
@@ -235,10 +262,15 @@ pub fn parse<'a>(fdt: &Fdt<'a>, normal: Range<u64>) -> Result<BackendNode, NodeE
     if devices.iter().all(Option::is_none) {
         return Err(NodeError::NoDevices);
     }
+    let dma = match node.property("dma-ranges") {
+        None => DmaRanges::new(),
+        Some(p) => DmaRanges::parse(p.value).ok_or(NodeError::DmaRanges)?,
+    };
     Ok(BackendNode {
         request_page,
         signal,
         devices,
+        dma,
     })
 }
 
@@ -305,10 +337,24 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
             }
             Some(inside("disk", start, size)?)
         }
-        (Kind::Blk, None) => return Err(bad("disk", "missing (a blk device needs its RAM disk)")),
         (_, Some(_)) => return Err(bad("disk", "only a blk device has a disk")),
         (_, None) => None,
     };
+    let storage = storage(c, kind).map_err(|why| bad("storage", why))?;
+    match (kind, disk.is_some(), storage.is_some()) {
+        (Kind::Blk, false, false) => {
+            return Err(bad(
+                "disk",
+                "missing (a blk device needs a RAM disk or a storage device)",
+            ));
+        }
+        (Kind::Blk, true, true) => return Err(bad("storage", "given with disk: one or the other")),
+        _ => {}
+    }
+    let read_only = c.property("read-only").is_some();
+    if read_only && kind != Kind::Blk {
+        return Err(bad("read-only", "only a blk device is read-only"));
+    }
     Ok(DeviceNode {
         index: index as usize,
         kind,
@@ -318,268 +364,31 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
             be_addr,
         },
         disk,
+        storage,
+        read_only,
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use vm_fdt::FdtWriter;
-
-    const NORMAL: Range<u64> = 0x4000_0000..0xc000_0000;
-
-    /// A device node's properties: (name, type, frontend-memory, disk).
-    struct Dev<'a> {
-        reg: Vec<u8>,
-        kind: &'a str,
-        fm: Option<[u64; 3]>,
-        disk: Option<[u64; 2]>,
+/// A device node's `storage = <addr(2) spi>` (blk only).
+fn storage(c: &FdtNode<'_, '_>, kind: Kind) -> Result<Option<PhysicalDisk>, &'static str> {
+    let Some(v) = c.property("storage").map(|p| p.value) else {
+        return Ok(None);
+    };
+    if kind != Kind::Blk {
+        return Err("only a blk device has storage");
     }
-
-    fn dev(reg: u32, kind: &str) -> Dev<'_> {
-        Dev {
-            reg: reg.to_be_bytes().to_vec(),
-            kind,
-            fm: Some([0x4000_0000, 0x1000_0000, 0x8000_0000]),
-            disk: (kind == "blk").then_some([0x4040_0000, 0x10_0000]),
-        }
-    }
-
-    /// A DTB with `/ferry-backend` holding `props` (name, raw value) and `devs`.
-    fn dtb(props: &[(&str, Vec<u8>)], devs: &[Dev<'_>]) -> &'static [u8] {
-        let mut w = FdtWriter::new().unwrap();
-        let root = w.begin_node("").unwrap();
-        let n = w.begin_node("ferry-backend").unwrap();
-        w.property_string("compatible", "ferry,virtio-backend")
-            .unwrap();
-        for (name, v) in props {
-            w.property(name, v).unwrap();
-        }
-        for (i, d) in devs.iter().enumerate() {
-            let c = w.begin_node(&format!("device@{i}")).unwrap();
-            w.property("reg", &d.reg).unwrap();
-            w.property_string("type", d.kind).unwrap();
-            if let Some(fm) = d.fm {
-                w.property_array_u64("frontend-memory", &fm).unwrap();
-            }
-            if let Some(disk) = d.disk {
-                w.property_array_u64("disk", &disk).unwrap();
-            }
-            w.end_node(c).unwrap();
-        }
-        w.end_node(n).unwrap();
-        w.end_node(root).unwrap();
-        Vec::leak(w.finish().unwrap())
-    }
-
-    fn page() -> (&'static str, Vec<u8>) {
-        ("request-page", 0x0b00_0000u64.to_be_bytes().to_vec())
-    }
-
-    fn irq(spi: u32) -> (&'static str, Vec<u8>) {
-        let v = [0u32, spi, 1]
-            .iter()
-            .flat_map(|c| c.to_be_bytes())
-            .collect();
-        ("interrupts", v)
-    }
-
-    fn parse_blob(blob: &'static [u8]) -> Result<BackendNode, NodeError<'static>> {
-        parse(&Fdt::new(blob).unwrap(), NORMAL)
-    }
-
-    #[test]
-    fn a_doorbell_backend_with_three_devices() {
-        let blob = dtb(
-            &[page(), irq(100)],
-            &[dev(0, "blk"), dev(1, "rng"), dev(2, "console")],
-        );
-        let n = parse_blob(blob).unwrap();
-        assert_eq!(n.request_page, 0x0b00_0000);
-        assert_eq!(n.signal, Signal::Doorbell { spi: 100 });
-        let kinds: Vec<_> = n.iter().map(|d| (d.index, d.kind)).collect();
-        assert_eq!(kinds, [(0, Kind::Blk), (1, Kind::Rng), (2, Kind::Console)]);
-        assert_eq!(
-            n.devices[0].as_ref().unwrap().disk,
-            Some(Region::new(0x4040_0000, 0x10_0000))
-        );
-        assert_eq!(n.devices[1].as_ref().unwrap().disk, None);
-    }
-
-    #[test]
-    fn a_polling_backend() {
-        let poll = ("poll-interval-ms", 5u32.to_be_bytes().to_vec());
-        let n = parse_blob(dtb(&[page(), poll], &[dev(0, "rng")])).unwrap();
-        assert_eq!(n.signal, Signal::Poll { interval_ms: 5 });
-    }
-
-    #[test]
-    fn the_signal_must_be_exactly_one_valid_choice() {
-        let poll = |ms: u32| ("poll-interval-ms", ms.to_be_bytes().to_vec());
-        for props in [
-            vec![page()],
-            vec![page(), irq(100), poll(5)],
-            vec![page(), poll(0)],
-            vec![page(), poll(1001)],
-            vec![page(), irq(988)],
-            vec![page(), ("interrupts", vec![0, 0, 0, 1])],
-        ] {
-            assert_eq!(
-                parse_blob(dtb(&props, &[dev(0, "rng")])),
-                Err(NodeError::Signal)
-            );
-        }
-    }
-
-    #[test]
-    fn a_bad_request_page_is_refused() {
-        for v in [
-            vec![],
-            vec![0, 0, 0, 1],
-            0x0b00_0800u64.to_be_bytes().to_vec(),
-        ] {
-            let blob = dtb(&[("request-page", v), irq(100)], &[dev(0, "rng")]);
-            assert_eq!(parse_blob(blob), Err(NodeError::RequestPage));
-        }
-        let blob = dtb(&[irq(100)], &[dev(0, "rng")]);
-        assert_eq!(parse_blob(blob), Err(NodeError::RequestPage));
-    }
-
-    #[test]
-    fn bad_devices_are_refused_with_their_name() {
-        let e = parse_blob(dtb(&[page(), irq(100)], &[dev(0, "gpu")])).unwrap_err();
-        assert!(matches!(
-            e,
-            NodeError::Property {
-                property: "type",
-                ..
-            }
-        ));
-        assert!(e.to_string().contains("/ferry-backend/device@0: type"));
-
-        let e = parse_blob(dtb(&[page(), irq(100)], &[dev(8, "rng")])).unwrap_err();
-        assert_eq!(
-            e,
-            NodeError::Index {
-                node: "device@0",
-                index: 8
-            }
-        );
-
-        let twice = [dev(1, "rng"), dev(1, "console")];
-        let e = parse_blob(dtb(&[page(), irq(100)], &twice)).unwrap_err();
-        assert_eq!(
-            e,
-            NodeError::Index {
-                node: "device@1",
-                index: 1
-            }
-        );
-
-        let mut d = dev(0, "rng");
-        d.reg = vec![0, 0];
-        let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
-        assert!(matches!(
-            e,
-            NodeError::Property {
-                property: "reg",
-                ..
-            }
-        ));
-
-        let mut d = dev(0, "rng");
-        d.fm = None;
-        let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
-        assert!(matches!(
-            e,
-            NodeError::Property {
-                property: "frontend-memory",
-                ..
-            }
-        ));
-
-        assert_eq!(
-            parse_blob(dtb(&[page(), irq(100)], &[])),
-            Err(NodeError::NoDevices)
+    let Ok(v) = <[u8; 12]>::try_from(v) else {
+        return Err("not <address(2) spi(1)>");
+    };
+    let addr = u64::from_be_bytes(v[..8].try_into().unwrap_or([0; 8]));
+    let spi = u32::from_be_bytes([v[8], v[9], v[10], v[11]]);
+    if addr % 0x200 != 0 || addr >= 0x4000_0000 || spi > 987 {
+        return Err(
+            "the address must be 0x200-aligned device memory below 0x40000000, the SPI at most 987",
         );
     }
-
-    #[test]
-    fn windows_and_disks_must_be_in_normal_memory() {
-        for fm in [
-            [0x4000_0000, 0x1000_0000, 0x0900_0000],
-            [0x4000_0000, 0x8000_0000, 0x8000_0000],
-            [0x4000_0000, 0, 0x8000_0000],
-            [0x4000_0000, 0x1000, u64::MAX - 0x800],
-        ] {
-            let mut d = dev(0, "rng");
-            d.fm = Some(fm);
-            let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
-            assert!(
-                matches!(
-                    e,
-                    NodeError::OutsideNormal {
-                        property: "frontend-memory",
-                        ..
-                    }
-                ),
-                "{fm:x?}: {e:?}"
-            );
-        }
-        let mut d = dev(0, "blk");
-        d.disk = Some([0xc000_0000, 0x1000]);
-        let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
-        assert!(matches!(
-            e,
-            NodeError::OutsideNormal {
-                property: "disk",
-                ..
-            }
-        ));
-    }
-
-    #[test]
-    fn disks_belong_to_blk_devices_only_and_are_whole_sectors() {
-        let mut d = dev(0, "blk");
-        d.disk = None;
-        let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
-        assert!(matches!(
-            e,
-            NodeError::Property {
-                property: "disk",
-                ..
-            }
-        ));
-        let mut d = dev(0, "rng");
-        d.disk = Some([0x4040_0000, 0x1000]);
-        let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
-        assert!(matches!(
-            e,
-            NodeError::Property {
-                property: "disk",
-                ..
-            }
-        ));
-        for disk in [[0x4040_0100, 0x1000], [0x4040_0000, 0x1001]] {
-            let mut d = dev(0, "blk");
-            d.disk = Some(disk);
-            let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
-            assert!(matches!(
-                e,
-                NodeError::Property {
-                    property: "disk",
-                    ..
-                }
-            ));
-        }
-    }
-
-    #[test]
-    fn no_node_is_an_error_of_its_own() {
-        let mut w = FdtWriter::new().unwrap();
-        let root = w.begin_node("").unwrap();
-        w.end_node(root).unwrap();
-        let blob = Vec::leak(w.finish().unwrap());
-        assert_eq!(parse_blob(blob), Err(NodeError::Missing));
-    }
+    Ok(Some(PhysicalDisk { addr, spi }))
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,9 +10,11 @@ use ferry_virtio_backend::blk::Blk;
 use ferry_virtio_backend::console::Console;
 use ferry_virtio_backend::rng::Rng;
 use ferry_virtio_backend::spec::reg;
+use ferry_virtio_backend::storage::{Storage, StorageBlk};
 use ferry_virtio_backend::{Device, Options, WriteEffect};
 
 use crate::devices::{Dev, Echo};
+use crate::disk::{self, PhysicalDisk};
 use crate::entropy::Entropy;
 use crate::node::{self, DeviceNode, Kind, MAX_DEVICES, Signal};
 use crate::page::{RequestPage, SyncSlots, barrier};
@@ -60,6 +62,7 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
             node.request_page
         );
     }
+    disk::set_dma_ranges(&node.dma);
     let mut devs: [Option<Dev>; MAX_DEVICES] = [const { None }; MAX_DEVICES];
     for d in node.iter() {
         devs[d.index] = Some(device(boot, log, d, hooks));
@@ -76,6 +79,7 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
         );
     }
     let (doorbell, poll_ticks) = signal_setup(log, boot, node.signal);
+    let storage_irqs = storage_irqs(&node);
     let count = node.iter().count();
     match node.signal {
         Signal::Doorbell { spi } => println!(
@@ -95,6 +99,8 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
     let mut slots = SyncSlots::new();
     let mut served = 0u32;
     let mut doorbells = 0u32;
+    // Bit k: device k's physical disk raised its interrupt.
+    let mut answered = 0u32;
     loop {
         // Sleep unless something is visibly waiting (a doorbell raised after this
         // check is pending in the GIC and makes WFI return at once).
@@ -113,6 +119,12 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
                 }
             } else if i == VTIMER_INTID {
                 vtimer::arm_in(poll_ticks);
+            } else if let Some(k) = storage_irqs.iter().position(|x| *x == Some(i)) {
+                // Level: quiet the device before the EOI.
+                if let Some(d) = devs[k].as_mut() {
+                    d.storage_ack();
+                }
+                answered |= 1 << k;
             }
             gic::eoi(i);
         }
@@ -156,6 +168,15 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
                 }
             }
         }
+
+        for (k, d) in devs.iter_mut().enumerate() {
+            if answered & (1 << k) != 0
+                && let Some(d) = d.as_mut()
+            {
+                d.storage_answered(log, k);
+            }
+        }
+        answered = 0;
 
         // Interrupts for the frontend (console input left over from an earlier
         // round first, now that the driver may have given receive buffers).
@@ -201,10 +222,11 @@ fn device(boot: &Boot, log: &str, d: &DeviceNode, hooks: &mut impl Hooks) -> Dev
                 Dev::Absent
             }
         },
+        Kind::Blk if d.storage.is_some() => physical_disk(log, d, w),
         Kind::Blk => {
             let disk = disk_memory(boot, log, d);
             Dev::Blk(Device::new(
-                Blk::new(disk, b"ferry-ramdisk"),
+                Blk::new(disk, b"ferry-ramdisk").read_only(d.read_only),
                 w,
                 Options::new(),
             ))
@@ -220,6 +242,47 @@ fn device(boot: &Boot, log: &str, d: &DeviceNode, hooks: &mut impl Hooks) -> Dev
         m.be_addr
     );
     dev
+}
+
+/// A blk device over the physical disk `d.storage` names: sets the device up and
+/// enables its interrupt (level, routed here). Failures end the partition.
+fn physical_disk(log: &str, d: &DeviceNode, w: SharedWindow) -> Dev {
+    let Some(s) = d.storage else {
+        fail!("{log}: device {}: no storage", d.index);
+    };
+    // SAFETY: `node::parse` checked the address is device memory the runtime maps;
+    // Ferry's config gave this partition that passthrough device, and only this
+    // device node names it.
+    let phys = match unsafe { PhysicalDisk::new(s.addr) } {
+        Ok(p) => p,
+        Err(e) => fail!("{log}: device {}: storage at {:#x}: {e}", d.index, s.addr),
+    };
+    let Some(bufs) = disk::take_buffers() else {
+        fail!(
+            "{log}: device {}: only one physical disk per backend",
+            d.index
+        );
+    };
+    let model = StorageBlk::new(phys, bufs, b"ferry-disk", d.read_only);
+    println!(
+        "{log}: device {}: physical virtio-blk at {:#x} (SPI {}): {} sectors{}{}, {} requests in flight at most",
+        d.index,
+        s.addr,
+        s.spi,
+        model.storage().capacity(),
+        if model.storage().has_flush() {
+            ", flush"
+        } else {
+            ", write-through"
+        },
+        if d.read_only || model.storage().read_only() {
+            ", read-only"
+        } else {
+            ""
+        },
+        model.depth()
+    );
+    Dev::Storage(Device::new(model, w, Options::new()))
 }
 
 /// A blk device's RAM disk: its `disk` range, which must be this partition's RAM,
@@ -271,6 +334,23 @@ fn serve_sync(log: &str, index: usize, d: &mut Dev, r: &Ioreq) -> u64 {
         d.serve(log, index, q);
     }
     0
+}
+
+/// Enables each physical disk's interrupt (level, routed here); returns the INTID
+/// per device index.
+fn storage_irqs(node: &node::BackendNode) -> [Option<u32>; MAX_DEVICES] {
+    let mut irqs = [None; MAX_DEVICES];
+    for d in node.iter() {
+        if let Some(s) = d.storage {
+            let intid = s.spi + 32;
+            gic::set_dist_config(intid, false);
+            gic::set_dist_priority(intid, 0xa0);
+            gic::set_dist_router(intid, gic::router_for(arch::mpidr()));
+            gic::dist_write_bit(gic::gicd::ISENABLER, intid);
+            irqs[d.index] = Some(intid);
+        }
+    }
+    irqs
 }
 
 /// Enables what wakes the loop: the doorbell SPI (edge, Group 1, routed here) or,

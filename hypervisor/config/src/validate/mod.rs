@@ -7,6 +7,7 @@
 //! twice) is reported once, on the later node, naming the earlier one.
 
 mod partition;
+mod storage;
 mod virtio;
 
 use alloc::format;

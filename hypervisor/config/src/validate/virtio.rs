@@ -1,5 +1,6 @@
 //! The checks of virtio devices (`/virtio`: window, SPI, shared-mode
-//! `shared-region`/`shared-memory`, copy-mode `bounce`, disk) and of backends' IOREQ pages
+//! `shared-region`/`shared-memory`, copy-mode `bounce`, disk; `storage` is in
+//! [`super::storage`]) and of backends' IOREQ pages
 //! (`ioreq-page`, `ioreq-spi` or `ioreq-poll-ms` of a partition).
 
 use alloc::format;
@@ -223,6 +224,7 @@ impl Validator<'_> {
 
         self.deadline(d, be);
         self.disk(d, be, before, images);
+        self.storage(d, be, before);
         if let Some(bounce) = d.bounce {
             self.bounce(d, bounce, be, before, images);
         }
@@ -265,7 +267,8 @@ impl Validator<'_> {
     }
 
     /// `disk` (a blk device's RAM disk in the backend's memory) and
-    /// `disk-image` (loaded at its start): only for `"blk"`; the disk
+    /// `disk-image` (loaded at its start), `storage` and `read-only`: only for
+    /// `"blk"`, `disk-image` only with `disk`; the disk
     /// page-aligned, inside one of the backend's guest regions, clear of its
     /// image, guest DTB, initrd and request page and of the disks of its other
     /// devices; the image no larger than the disk.
@@ -281,6 +284,8 @@ impl Validator<'_> {
             for (property, given) in [
                 ("disk", d.disk.is_some()),
                 ("disk-image", d.disk_image.is_some()),
+                ("storage", d.storage.is_some()),
+                ("read-only", d.read_only),
             ] {
                 if given {
                     let msg = format!(
@@ -293,7 +298,15 @@ impl Validator<'_> {
             return;
         }
         let Some(r) = d.disk else {
-            return; // parse requires it
+            // parse requires disk or storage
+            if let (Some(name), Some(st)) = (&d.disk_image, d.storage) {
+                let msg = format!(
+                    "\"{name}\" is only for a RAM disk (disk): this device serves storage {}, a physical virtio-blk transport, which keeps its own contents",
+                    Range::from(st.region())
+                );
+                self.errs.prop(path, "disk-image", msg);
+            }
+            return;
         };
         if !self.backend_area(d, "disk", r, 0, be, before, images) {
             return;

@@ -53,6 +53,8 @@ fn device(index: u32, backend_index: u32, frontend: u32, backend: u32, spi: u32)
         deadline_ms: 50 + index,
         disk: None,
         disk_image: None,
+        storage: None,
+        read_only: false,
     }
 }
 

@@ -38,7 +38,17 @@ pub struct Opts {
     pub shared_region: Option<[u64; 2]>,
     /// With `virtio`: more properties, as (device, name, value).
     pub device_props: Vec<(u32, &'static str, Vec<u8>)>,
+    /// With `virtio`: the blk (device 1) serves the physical transport
+    /// [`STORAGE`] instead of a RAM disk (no `disk`, no `disk-image`), which
+    /// beta owns: its passthrough `virtio-transports@a003000` (QEMU virt's
+    /// transports, [0x0a003000, 0x0a004000), SPIs 40..47, `dma = "unconfined"`).
+    /// The devices' frontend SPIs become 16 (rng) and 17 (blk), clear of them.
+    pub storage: bool,
 }
+
+/// The blk device's `storage` with [`Opts::storage`]: the transport QEMU virt
+/// gives its first `-device virtio-blk-device`, and its SPI.
+pub const STORAGE: (u64, u32) = (0x0a00_3e00, 47);
 
 /// A copy-mode device's `bounce` area: 64 KiB at beta's 0x40600000.
 pub const BOUNCE: [u64; 2] = [0x4060_0000, 0x1_0000];
@@ -59,6 +69,7 @@ impl Default for Opts {
             bounce: None,
             shared_region: None,
             device_props: Vec::new(),
+            storage: false,
         }
     }
 }
@@ -154,6 +165,9 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
             None => w.property_u32("ioreq-spi", 100).unwrap(),
         }
     }
+    if o.virtio && o.storage {
+        transports(&mut w);
+    }
     w.end_node(p).unwrap();
     w.end_node(parts).unwrap();
 
@@ -161,7 +175,11 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
         let v = w.begin_node("virtio").unwrap();
         w.property_u32("#address-cells", 1).unwrap();
         w.property_u32("#size-cells", 0).unwrap();
-        for (i, kind, window, spi) in [(0, "rng", 0x0a00_3e00, 47), (1, "blk", 0x0a00_3c00, 46)] {
+        let spis = if o.storage { [16, 17] } else { [47, 46] };
+        for (i, kind, window, spi) in [
+            (0, "rng", 0x0a00_3e00, spis[0]),
+            (1, "blk", 0x0a00_3c00, spis[1]),
+        ] {
             let d = w.begin_node(&format!("device@{i}")).unwrap();
             w.property_u32("reg", i).unwrap();
             w.property_string("type", kind).unwrap();
@@ -181,7 +199,11 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
             if let (1, Some(r)) = (i, o.shared_region) {
                 w.property_array_u64("shared-region", &r).unwrap();
             }
-            if kind == "blk" {
+            if kind == "blk" && o.storage {
+                let (address, spi) = STORAGE;
+                let storage = [(address >> 32) as u32, address as u32, spi];
+                w.property_array_u32("storage", &storage).unwrap();
+            } else if kind == "blk" {
                 w.property_array_u64("disk", &DISK).unwrap();
                 w.property_string("disk-image", "disk.img").unwrap();
             }
@@ -199,6 +221,23 @@ pub fn config_dtb(o: &Opts) -> Vec<u8> {
     w.end_node(e).unwrap();
     w.end_node(root).unwrap();
     w.finish().unwrap()
+}
+
+/// Beta's passthrough node with [`Opts::storage`]: QEMU virt's virtio-mmio
+/// transports, a DMA master accepted unconfined.
+fn transports(w: &mut FdtWriter) {
+    let pt = w.begin_node("passthrough").unwrap();
+    w.property_u32("#address-cells", 2).unwrap();
+    w.property_u32("#size-cells", 2).unwrap();
+    let t = w.begin_node("virtio-transports@a003000").unwrap();
+    w.property_string("compatible", "virtio,mmio").unwrap();
+    w.property_array_u64("reg", &[0x0a00_3000, 0x1000]).unwrap();
+    let spis: Vec<u32> = (40..48).flat_map(|n| [0, n, 1]).collect();
+    w.property_array_u32("interrupts", &spis).unwrap();
+    w.property_string("dma", "unconfined").unwrap();
+    w.property_null("dma-coherent").unwrap();
+    w.end_node(t).unwrap();
+    w.end_node(pt).unwrap();
 }
 
 /// The parsed default config.
