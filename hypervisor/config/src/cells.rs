@@ -71,6 +71,15 @@ impl<'a> Props<'_, 'a, '_> {
         f(self, name, v)
     }
 
+    /// A boolean property (`name;`): present with an empty value.
+    pub fn flag(&mut self, name: &str, v: &[u8]) -> Option<bool> {
+        if !v.is_empty() {
+            self.bad(name, &format!("empty (a flag: write `{name};`)"), v);
+            return None;
+        }
+        Some(true)
+    }
+
     /// Exactly one 32-bit cell.
     pub fn u32(&mut self, name: &str, v: &[u8]) -> Option<u32> {
         if v.len() != 4 {

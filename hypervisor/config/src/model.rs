@@ -590,4 +590,10 @@ pub struct VirtioDevice {
     /// `disk-image`: file name of a blk device's RAM disk image, packed for the
     /// backend and loaded at the start of `disk`.
     pub disk_image: Option<String>,
+    /// `loopback;` (a `"console"` device only; default false): the test hook
+    /// under which the backend echoes what the frontend transmits back into its
+    /// receive queue and nothing goes through Ferry. Without it, a console's
+    /// output is Ferry's labelled stream (`[<frontend>:hvc<n>]`) and its input
+    /// comes from Ferry's console multiplexer (docs/config.md, "Console").
+    pub loopback: bool,
 }

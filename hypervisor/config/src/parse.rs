@@ -540,7 +540,7 @@ fn number_per_backend(devices: &mut [VirtioDevice]) {
 }
 
 /// Properties a virtio device node may have.
-const VIRTIO_PROPS: [&str; 13] = [
+const VIRTIO_PROPS: [&str; 14] = [
     "reg",
     "type",
     "frontend",
@@ -554,6 +554,7 @@ const VIRTIO_PROPS: [&str; 13] = [
     "deadline-ms",
     "disk",
     "disk-image",
+    "loopback",
 ];
 
 fn parse_virtio_device(
@@ -588,6 +589,7 @@ fn parse_virtio_device(
     let deadline_ms = p.optional("deadline-ms", Props::u32);
     let disk = p.optional("disk", Props::region);
     let disk_image = p.optional("disk-image", Props::string);
+    let loopback = p.optional("loopback", Props::flag);
     if kind == Some(VirtioKind::Blk) && n.prop("disk").is_none() {
         let msg = "is missing (a \"blk\" device needs the region of the backend's memory its RAM disk lives in)";
         p.errs.prop(&n.path, "disk", msg);
@@ -613,6 +615,7 @@ fn parse_virtio_device(
         deadline_ms: deadline_ms?.unwrap_or(DEFAULT_DEADLINE_MS),
         disk: disk?,
         disk_image: disk_image?,
+        loopback: loopback?.unwrap_or(false),
     })
 }
 

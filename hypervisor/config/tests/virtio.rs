@@ -103,6 +103,7 @@ fn parses_with_defaults() {
             deadline_ms: DEFAULT_DEADLINE_MS,
             disk: None,
             disk_image: None,
+            loopback: false,
         }]
     );
     assert_eq!(DEFAULT_DEADLINE_MS, 100);

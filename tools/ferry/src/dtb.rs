@@ -28,6 +28,7 @@
 //!                               frontend-memory = <FE ipa, size, BE ipa>;   number on this backend
 //!                                   (copy mode: <bounce base, size, bounce base>)
 //!                               sharing = "copy";             copy mode only
+//!                               loopback;                     a console with the test hook
 //!                               disk = <BE ipa size>; }; };   blk only
 //!     hypervisor { compatible = "ferry,hypervisor"; ferry,console-hypercall = <0x86000001>; };
 //! };
@@ -309,6 +310,9 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
         w.property_array_u64("frontend-memory", &frontend_memory(cfg, d)?)?;
         if d.sharing == Sharing::Copy {
             w.property_string("sharing", Sharing::Copy.name())?;
+        }
+        if d.loopback {
+            w.property_null("loopback")?;
         }
         if let (VirtioKind::Blk, Some(disk)) = (d.kind, d.disk) {
             w.property_array_u64("disk", &[disk.base, disk.size])?;

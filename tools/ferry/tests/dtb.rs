@@ -343,6 +343,52 @@ fn backend_sees_its_request_page_and_devices() {
 }
 
 #[test]
+fn a_loopback_console_is_marked_in_the_backend_node() {
+    let mut cfg = virtio_config();
+    cfg.virtio[0].kind = ferry_config::VirtioKind::Console;
+    let devices = |cfg: &ferry_config::Config| {
+        let blob = guest_dtb(cfg, &cfg.partitions[1], None).unwrap();
+        let fdt = Fdt::new(&blob).unwrap();
+        let root = fdt.all_nodes().next().unwrap();
+        let be = child(&root, BACKEND_NODE);
+        let flags: Vec<(String, bool)> = be
+            .children()
+            .map(|d| {
+                let kind = String::from_utf8_lossy(prop(&d, "type")).into_owned();
+                (kind, d.property("loopback").is_some())
+            })
+            .collect();
+        (flags, blob.clone())
+    };
+    let (flags, _) = devices(&cfg);
+    assert_eq!(
+        flags,
+        [
+            ("console\0".to_string(), false),
+            ("blk\0".to_string(), false)
+        ],
+        "a real console: no loopback"
+    );
+    cfg.virtio[0].loopback = true;
+    let (flags, blob) = devices(&cfg);
+    assert_eq!(
+        flags,
+        [
+            ("console\0".to_string(), true),
+            ("blk\0".to_string(), false)
+        ]
+    );
+    let fdt = Fdt::new(&blob).unwrap();
+    let root = fdt.all_nodes().next().unwrap();
+    let d0 = child(&child(&root, BACKEND_NODE), "device@0");
+    assert!(
+        prop(&d0, "loopback").is_empty(),
+        "an empty (boolean) property"
+    );
+    dtc_accepts("beta-loopback", &blob);
+}
+
+#[test]
 fn polling_backend_gets_its_interval_and_no_interrupt() {
     let cfg = virtio_config_with(Some(5));
     let q = cfg.partitions[1].ioreq.unwrap();
