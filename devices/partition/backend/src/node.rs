@@ -6,7 +6,8 @@
 //!                 interrupts = <0 spi 1>;          or  poll-interval-ms = <ms>;
 //!                 device@N { reg = <N>; type = "blk" | "console" | "rng";
 //!                            frontend-memory = <FE base(2) size(2) BE address(2)>;
-//!                            disk = <addr(2) size(2)>;   (blk only) }; };
+//!                            disk = <addr(2) size(2)>;   (blk only)
+//!                            loopback; };                (console only: the test hook) };
 //! ```
 //!
 //! Parsing checks every property the backend relies on; nothing here trusts the DTB.
@@ -81,6 +82,10 @@ pub struct DeviceNode {
     pub memory: FrontendMemory,
     /// `disk` (blk only): the RAM disk in backend memory.
     pub disk: Option<Region>,
+    /// `loopback` (console only): the test hook under which the console echoes
+    /// what the frontend transmits; without it, output and input go through
+    /// Ferry (`CONSOLE_DEVICE_WRITE`, `CONSOLE_DEVICE_READ`).
+    pub loopback: bool,
 }
 
 /// The parsed node.
@@ -309,6 +314,12 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
         (_, Some(_)) => return Err(bad("disk", "only a blk device has a disk")),
         (_, None) => None,
     };
+    let loopback = match (kind, c.property("loopback").map(|p| p.value)) {
+        (Kind::Console, Some([])) => true,
+        (Kind::Console, Some(_)) => return Err(bad("loopback", "not empty (a flag)")),
+        (_, Some(_)) => return Err(bad("loopback", "only a console device has it")),
+        (_, None) => false,
+    };
     Ok(DeviceNode {
         index: index as usize,
         kind,
@@ -318,6 +329,7 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
             be_addr,
         },
         disk,
+        loopback,
     })
 }
 
@@ -334,6 +346,7 @@ mod tests {
         kind: &'a str,
         fm: Option<[u64; 3]>,
         disk: Option<[u64; 2]>,
+        loopback: Option<Vec<u8>>,
     }
 
     fn dev(reg: u32, kind: &str) -> Dev<'_> {
@@ -342,6 +355,7 @@ mod tests {
             kind,
             fm: Some([0x4000_0000, 0x1000_0000, 0x8000_0000]),
             disk: (kind == "blk").then_some([0x4040_0000, 0x10_0000]),
+            loopback: None,
         }
     }
 
@@ -364,6 +378,9 @@ mod tests {
             }
             if let Some(disk) = d.disk {
                 w.property_array_u64("disk", &disk).unwrap();
+            }
+            if let Some(v) = &d.loopback {
+                w.property("loopback", v).unwrap();
             }
             w.end_node(c).unwrap();
         }
@@ -571,6 +588,41 @@ mod tests {
                     ..
                 }
             ));
+        }
+    }
+
+    #[test]
+    fn a_console_is_real_unless_it_has_the_loopback_flag() {
+        let mut echo = dev(1, "console");
+        echo.loopback = Some(vec![]);
+        let blob = dtb(&[page(), irq(100)], &[dev(0, "console"), echo]);
+        let n = parse_blob(blob).unwrap();
+        let flags: Vec<_> = n.iter().map(|d| (d.index, d.loopback)).collect();
+        assert_eq!(flags, [(0, false), (1, true)]);
+    }
+
+    #[test]
+    fn loopback_is_an_empty_flag_of_a_console_only() {
+        let mut d = dev(0, "console");
+        d.loopback = Some(vec![0, 0, 0, 1]);
+        let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
+        assert_eq!(
+            e,
+            NodeError::Property {
+                node: "device@0",
+                property: "loopback",
+                why: "not empty (a flag)"
+            }
+        );
+        for kind in ["rng", "blk"] {
+            let mut d = dev(0, kind);
+            d.loopback = Some(vec![]);
+            let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("/ferry-backend/device@0: loopback: only a console"),
+                "{kind}: {e}"
+            );
         }
     }
 
