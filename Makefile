@@ -116,11 +116,16 @@ guests:
 
 initramfs: $(INITRAMFS) $(INITRAMFS_VIRTIO)
 
-$(INITRAMFS): tests/linux/init tools/mkinitramfs $(BUSYBOX)
-	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init
+# /etc of the initramfs: root's password for the getty on hvc0 (tests/linux/etc/README.md).
+INITRAMFS_ETC := tests/linux/etc/passwd tests/linux/etc/shadow tests/linux/etc/group
+INITRAMFS_FILES := --file tests/linux/etc/passwd:/etc/passwd \
+	--file tests/linux/etc/shadow:/etc/shadow:0600 --file tests/linux/etc/group:/etc/group
 
-$(INITRAMFS_VIRTIO): tests/linux/init tools/mkinitramfs $(BUSYBOX) $(MODULES)/order
-	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init \
+$(INITRAMFS): tests/linux/init tools/mkinitramfs $(BUSYBOX) $(INITRAMFS_ETC)
+	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init $(INITRAMFS_FILES)
+
+$(INITRAMFS_VIRTIO): tests/linux/init tools/mkinitramfs $(BUSYBOX) $(MODULES)/order $(INITRAMFS_ETC)
+	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init $(INITRAMFS_FILES) \
 		$$(sed 's|^|--module $(MODULES)/|' $(MODULES)/order)
 
 $(MODULES)/order:

@@ -1,6 +1,7 @@
 //! The shell's one place for effects: what the state layer decided, done to the
 //! hardware (SGIs, SEV, GIC routing, log lines, the end of the run).
 
+use crate::logger::Stream;
 use crate::policy::StopKind;
 use crate::state::effect::{Effect, Effects};
 use crate::state::event::{Event, StopReason};
@@ -150,5 +151,19 @@ pub fn stop(
 
 /// Writes partition `partition`'s console text (see `logger::guest_text`).
 pub fn console_out(partition: &Partition) -> impl FnMut(&[u8], bool) + '_ {
-    move |text, complete| crate::logger::guest_text(partition.id, &partition.label, text, complete)
+    move |text, complete| {
+        let stream = Stream::Partition(partition.id);
+        crate::logger::guest_text(stream, &partition.label, text, complete)
+    }
+}
+
+/// Writes virtio console `console`'s text as its own stream (`[linux:hvc0] ...`).
+pub fn device_console_out(system: &System) -> impl FnMut(usize, &[u8], bool) + '_ {
+    move |console, text, complete| {
+        let label = system
+            .consoles
+            .get(console)
+            .map_or("?", |c| c.label.as_str());
+        crate::logger::guest_text(Stream::Device(console), label, text, complete)
+    }
 }

@@ -18,6 +18,7 @@ use crate::stage2::FaultAddress;
 use crate::state::effect::Effects;
 use crate::state::emul::{self, Device, MmioAccess, Undecodable};
 use crate::state::event::{Event, StopReason};
+use crate::state::hvc;
 use crate::state::partition::Partition;
 use crate::state::power::{self, PsciNext};
 use crate::state::sysreg::EntryFeatures;
@@ -112,7 +113,9 @@ fn call(
     vcpu: usize,
     frame: &mut TrapFrame,
 ) {
-    let x = [frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4]];
+    let x = [
+        frame.x[0], frame.x[1], frame.x[2], frame.x[3], frame.x[4], frame.x[5],
+    ];
     if let Some(call) = Call::decode([x[0], x[1], x[2], x[3]]) {
         let mut fx = Effects::new();
         let next = power::psci(partition, vcpu, call, &mut fx);
@@ -124,11 +127,25 @@ fn call(
         }
         return;
     }
+    if u32::try_from(x[0]) == Ok(hypercall::CONSOLE_DEVICE_READ) {
+        // Returns x0..x3: the count, then the bytes.
+        let mut fx = Effects::new();
+        let read = hvc::device_read(system, partition, x[1], &mut fx);
+        apply(system, &fx);
+        let (x0, words) = match read {
+            Ok((n, words)) => (n as u64, words),
+            Err(status) => (status.to_x0(), [0; 3]),
+        };
+        frame.x[0] = x0;
+        frame.x[1..4].copy_from_slice(&words);
+        return;
+    }
     frame.x[0] = hypercall(system, partition, x) as u64;
 }
 
-/// One of Ferry's hypercalls (x0..x4 as the guest passed them); returns x0.
-fn hypercall(system: &'static System, partition: &'static Partition, x: [u64; 5]) -> i64 {
+/// One of Ferry's hypercalls that return x0 alone (x0..x5 as the guest passed
+/// them); returns x0.
+fn hypercall(system: &'static System, partition: &'static Partition, x: [u64; 6]) -> i64 {
     let with_effects = |decide: &dyn Fn(&mut Effects) -> Result<(), HypercallStatus>| {
         let mut fx = Effects::new();
         let result = decide(&mut fx);
@@ -153,6 +170,14 @@ fn hypercall(system: &'static System, partition: &'static Partition, x: [u64; 5]
         }
         hypercall::BACKEND_READY => {
             with_effects(&|fx| virtio::backend_ready(partition, cpu::counter(), fx))
+        }
+        hypercall::CONSOLE_DEVICE_WRITE => {
+            let mut fx = Effects::new();
+            let args = (x[1], x[2], [x[3], x[4], x[5]]);
+            let mut out = apply::device_console_out(system);
+            let taken = hvc::device_write(system, partition, args, &mut out, &mut fx);
+            apply(system, &fx);
+            taken.map_or_else(HypercallStatus::code, |n| n as i64)
         }
         hypercall::CONSOLE_WRITE => {
             let mut buf = [0; hypercall::CONSOLE_WRITE_MAX];

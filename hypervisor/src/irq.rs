@@ -19,6 +19,7 @@ use tock_registers::interfaces::Writeable;
 use crate::apply::apply;
 use crate::current::{SYSTEM, current};
 use crate::exit::{self, ExitCode};
+use crate::pages::PhysPages;
 use crate::sgi::{KICK_SGI, VGIC_SGI};
 use crate::state::effect::Effects;
 use crate::{cpu, vcpu, vgic};
@@ -93,12 +94,21 @@ fn tick() {
     arm_tick();
 }
 
-/// Shows the unfinished console lines of partitions that take input (their
-/// prompts), then passes typed bytes on while the focused partition has room.
+/// Shows the unfinished console lines of consoles that take input (their
+/// prompts), then passes typed bytes on while the focused console has room.
 fn poll_input() {
     let Some(system) = SYSTEM.get() else { return };
     for p in system.partitions.iter().filter(|p| p.uart.is_some()) {
         p.flush_partial_line(&mut crate::apply::console_out(p));
+    }
+    let mut out = crate::apply::device_console_out(system);
+    for (i, c) in system
+        .consoles
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| !c.loopback)
+    {
+        c.flush_partial_line(&mut |text, complete| out(i, text, complete));
     }
     let console = ferry_platform::board::BOARD.console;
     for _ in 0..64 {
@@ -108,7 +118,7 @@ fn poll_input() {
         let Some(byte) = console.get_byte() else {
             break;
         };
-        let fx = system.console.lock().input(system, byte);
+        let fx = system.console.lock().input(system, byte, &PhysPages);
         apply(system, &fx);
     }
 }

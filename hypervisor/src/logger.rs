@@ -12,10 +12,20 @@ use spin::Mutex;
 
 use crate::cpu;
 
+/// A stream of guest console text: a partition's console, or a virtio console
+/// (index into the system's consoles).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Partition n's console (hypercall or emulated PL011).
+    Partition(usize),
+    /// Virtio console n.
+    Device(usize),
+}
+
 struct ConsoleLogger {
-    /// Held while a line is written; holds the partition whose console line is
+    /// Held while a line is written; holds the stream whose console line is
     /// still open (printed without its newline yet), if any.
-    lock: Mutex<Option<usize>>,
+    lock: Mutex<Option<Stream>>,
 }
 
 static LOGGER: ConsoleLogger = ConsoleLogger {
@@ -23,7 +33,7 @@ static LOGGER: ConsoleLogger = ConsoleLogger {
 };
 
 /// Ends a partition's open console line before something else is printed.
-fn close_open_line(open: &mut Option<usize>) {
+fn close_open_line(open: &mut Option<Stream>) {
     if open.take().is_some() {
         BOARD.console.write_str("\n");
     }
@@ -68,15 +78,15 @@ pub fn level_from_bootarg(value: Option<&str>) -> Result<LevelFilter, &str> {
     }
 }
 
-/// Prints a partition's console text as `[label] text`, under the log lock.
-/// With `complete`, the line ends; otherwise it stays open and the partition's next
+/// Prints console text of `stream` as `[label] text`, under the log lock.
+/// With `complete`, the line ends; otherwise it stays open and the stream's next
 /// text continues it without a new prefix (a shell prompt, typed input echoed), unless
 /// something else is printed first. Control characters other than tab, backspace
 /// and escape (terminal control sequences of an interactive shell) are shown as `.`.
-pub fn guest_text(partition: usize, label: &str, text: &[u8], complete: bool) {
+pub fn guest_text(stream: Stream, label: &str, text: &[u8], complete: bool) {
     let console = BOARD.console;
     let mut open = LOGGER.lock.lock();
-    if *open != Some(partition) {
+    if *open != Some(stream) {
         close_open_line(&mut open);
         console.write_str("[");
         console.write_str(label);
@@ -89,7 +99,7 @@ pub fn guest_text(partition: usize, label: &str, text: &[u8], complete: bool) {
         console.write_str("\n");
         *open = None;
     } else {
-        *open = Some(partition);
+        *open = Some(stream);
     }
 }
 

@@ -18,6 +18,13 @@ impl PageMemory for PhysPages {
         unsafe { core::ptr::write_volatile(addr as *mut u32, value) };
     }
 
+    fn or_u32(&self, addr: u64, bits: u32) {
+        // SAFETY: as in `read_u32`; the backend clears bits of this word with
+        // atomics too, so the update is one atomic OR.
+        let word = unsafe { core::sync::atomic::AtomicU32::from_ptr(addr as *mut u32) };
+        word.fetch_or(bits, core::sync::atomic::Ordering::AcqRel);
+    }
+
     fn write_bytes(&self, addr: u64, bytes: &[u8]) {
         let (head, words, tail) = split(addr, bytes.len());
         for (i, &b) in bytes[..head].iter().enumerate() {

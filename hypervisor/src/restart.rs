@@ -8,7 +8,7 @@ use crate::pages::PhysPages;
 use crate::state::event::Event;
 use crate::state::partition::Partition;
 use crate::state::system::System;
-use crate::state::virtio;
+use crate::state::{hvc, virtio};
 use crate::vgic::Vgic;
 use crate::vpsci::Power;
 use crate::{cpu, loader};
@@ -48,6 +48,7 @@ pub fn restart(system: &System, partition: &Partition) {
     }
     partition.clear_console_line();
     virtio::backend_restarted(system, partition.id, &PhysPages, cpu::counter());
+    hvc::backend_restarted(system, partition.id);
     let generation = partition.restarted();
     let us = cpu::counter().saturating_sub(started) * 1_000_000 / cpu::counter_frequency();
     let event = Event::Restarted {

@@ -20,6 +20,7 @@ use crate::exit::{self, ExitCode};
 use crate::pages::PhysPages;
 use crate::policy::RunPolicy;
 use crate::stage2::{self, GuestMemory};
+use crate::state::hvc::{self, DeviceConsole};
 use crate::state::ioreq::RequestPage;
 use crate::state::partition::{EmulatedUart, Partition, PartitionParts};
 use crate::state::plan::{self, Mapping};
@@ -166,7 +167,6 @@ pub fn build(
         e.wait_for.iter().map(|&w| w as usize).collect()
     });
     let policy = RunPolicy::new(partitions.len(), &wait_for);
-    start_tick(&cfg, &partitions);
     for d in &cfg.virtio {
         log::info!(
             "virtio device {} ({:?}): frontend '{}' at {:#x}, backend '{}'",
@@ -178,8 +178,18 @@ pub fn build(
         );
     }
     let routes: Vec<Route> = specs.iter().map(|&s| Route::new(s, frequency)).collect();
+    let consoles = plan::console_specs(&cfg)
+        .into_iter()
+        .map(DeviceConsole::new)
+        .collect();
+    let watchdog = cfg.exit.as_ref().and_then(|e| e.watchdog_ms);
     loader::keep(cfg, pack);
-    SYSTEM.call_once(|| System::new(partitions, cores, stage2::vtcr(pa_bits), routes, policy))
+    let system = SYSTEM.call_once(|| {
+        System::new(partitions, cores, stage2::vtcr(pa_bits), routes, policy)
+            .with_consoles(consoles)
+    });
+    start_tick(watchdog, system);
+    system
 }
 
 /// The config in `pack`, parsed and validated (the same checks as `ferry check`,
@@ -213,19 +223,17 @@ fn read_config(pack: &Pack<'static>, host: &HostInfo<'_>, image: &ImageLayout) -
     cfg
 }
 
-/// Starts the EL2 tick if the run has a watchdog or a console that takes input.
-fn start_tick(cfg: &Config, partitions: &[Partition]) {
-    let watchdog = cfg.exit.as_ref().and_then(|e| e.watchdog_ms);
+/// Starts the EL2 tick if the run has a watchdog or a console that takes input
+/// (then says which key focuses which console).
+fn start_tick(watchdog: Option<u32>, system: &System) {
     if let Some(ms) = watchdog {
         log::info!("watchdog: {ms} ms");
     }
-    let input = partitions.iter().any(|p| p.uart.is_some());
-    if input {
-        log::info!(
-            "console: typed input goes to the first partition with a PL011 console; Ctrl-\\ N switches to partition N"
-        );
+    let map = hvc::input_map(system);
+    if let Some(line) = &map {
+        log::info!("{line}");
     }
-    crate::irq::start_tick(watchdog, input);
+    crate::irq::start_tick(watchdog, map.is_some());
 }
 
 /// Builds partition `p`: its request page (a backend), stage 2, memory contents,

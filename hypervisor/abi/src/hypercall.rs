@@ -17,6 +17,23 @@ pub const CONSOLE_WRITE: u32 = 0x8600_0001;
 /// run): a backend with `restart = "on-failure"` learns that it runs again.
 pub const GENERATION: u32 = 0x8600_0002;
 
+/// Backend: prints up to [`CONSOLE_WRITE_MAX`] bytes the frontend transmitted on
+/// the backend's console device x1 (its number among the backend's devices), as
+/// that console's stream on Ferry's console. x2 = length, x3, x4, x5 = the bytes,
+/// little-endian (packed as [`console_args`] packs them). Returns the number of
+/// bytes taken; INVALID_PARAMETERS for a device the caller does not serve, one
+/// that is not a console, a console with the `loopback` test hook, or a length
+/// over [`CONSOLE_WRITE_MAX`]; NOT_SUPPORTED from a partition without a request
+/// page.
+pub const CONSOLE_DEVICE_WRITE: u32 = 0x8600_0003;
+
+/// Backend: takes up to [`CONSOLE_WRITE_MAX`] bytes typed for its console device
+/// x1 (through Ferry's console multiplexer). Returns the count (0: nothing
+/// waits) in x0 and the bytes in x1, x2, x3, little-endian ([`console_bytes`]
+/// unpacks them); the refusals of [`CONSOLE_DEVICE_WRITE`]. Ferry sets the
+/// device's bit in the request page's `console_input` when input waits.
+pub const CONSOLE_DEVICE_READ: u32 = 0x8600_0004;
+
 /// Backend: completes the synchronous IOREQ in slot x1 with sequence number x2;
 /// x3 = the value a read returns (ignored for writes). Returns 0, or
 /// INVALID_PARAMETERS for a slot that holds no such request (the access is then
@@ -39,11 +56,13 @@ pub const BACKEND_READY: u32 = 0x8600_0012;
 /// frontend accesses that wait for it fail the device.
 pub const BACKEND_START_MS: u64 = 10_000;
 
-/// Most bytes one [`CONSOLE_WRITE`] carries.
+/// Most bytes one [`CONSOLE_WRITE`], [`CONSOLE_DEVICE_WRITE`] or
+/// [`CONSOLE_DEVICE_READ`] carries.
 pub const CONSOLE_WRITE_MAX: usize = 24;
 
-/// The ABI version [`VERSION`] returns: 0.1.
-pub const ABI_VERSION: u64 = 0x0000_0001;
+/// The ABI version [`VERSION`] returns: 0.2 (0.1 plus [`CONSOLE_DEVICE_WRITE`],
+/// [`CONSOLE_DEVICE_READ`] and the request page's `console_input`).
+pub const ABI_VERSION: u64 = 0x0000_0002;
 
 /// The status a Ferry hypercall returns in x0 when it returns no value (a call
 /// that returns a value, such as [`VERSION`] or [`CONSOLE_WRITE`], returns it as a
@@ -213,6 +232,9 @@ mod tests {
         for id in [
             VERSION,
             CONSOLE_WRITE,
+            GENERATION,
+            CONSOLE_DEVICE_WRITE,
+            CONSOLE_DEVICE_READ,
             IOREQ_COMPLETE,
             NOTIFY_FRONTEND,
             BACKEND_READY,

@@ -97,8 +97,13 @@ pub struct PageHeader {
     /// Bit n: queue n of some device was notified while the ring was full
     /// (coalesced); the backend clears the bits it has served.
     pub overflow_queues: u32,
+    /// Bit n: console device n (the backend's device number) has typed input
+    /// waiting in Ferry (set by Ferry with an atomic OR, then the doorbell); the
+    /// backend clears the bits it takes (atomically) and reads the input with
+    /// `CONSOLE_DEVICE_READ` until it returns 0 bytes.
+    pub console_input: u32,
     /// Zero.
-    pub reserved: [u32; 8],
+    pub reserved: [u32; 7],
 }
 
 const _: () = assert!(core::mem::size_of::<Ioreq>() == 32);
@@ -112,6 +117,8 @@ pub const POSTED_HEAD_OFFSET: usize = core::mem::offset_of!(PageHeader, posted_h
 pub const POSTED_TAIL_OFFSET: usize = core::mem::offset_of!(PageHeader, posted_tail);
 /// Byte offset of `PageHeader::overflow_queues`.
 pub const OVERFLOW_OFFSET: usize = core::mem::offset_of!(PageHeader, overflow_queues);
+/// Byte offset of `PageHeader::console_input`.
+pub const CONSOLE_INPUT_OFFSET: usize = core::mem::offset_of!(PageHeader, console_input);
 /// Byte offset of `Ioreq::state` within a record.
 pub const STATE_OFFSET: usize = core::mem::offset_of!(Ioreq, state);
 
@@ -180,8 +187,10 @@ impl PageHeader {
             .copy_from_slice(&self.posted_tail.to_le_bytes());
         b[OVERFLOW_OFFSET..OVERFLOW_OFFSET + 4]
             .copy_from_slice(&self.overflow_queues.to_le_bytes());
+        b[CONSOLE_INPUT_OFFSET..CONSOLE_INPUT_OFFSET + 4]
+            .copy_from_slice(&self.console_input.to_le_bytes());
         for (i, w) in self.reserved.iter().enumerate() {
-            b[32 + 4 * i..36 + 4 * i].copy_from_slice(&w.to_le_bytes());
+            b[36 + 4 * i..40 + 4 * i].copy_from_slice(&w.to_le_bytes());
         }
         b
     }
@@ -288,9 +297,14 @@ mod tests {
             posted_head: 5,
             posted_tail: 3,
             overflow_queues: 0x81,
+            console_input: 0x4,
+            reserved: [0x1111_1111; 7],
             ..Default::default()
         };
         let b = h.encode();
+        assert_eq!(b[CONSOLE_INPUT_OFFSET], 0x4);
+        assert_eq!(CONSOLE_INPUT_OFFSET, 32);
+        assert_eq!(&b[36..64], &[0x11; 28]);
         assert_eq!(&b[0..8], b"FERRYIOQ");
         assert_eq!(b[POSTED_HEAD_OFFSET], 5);
         assert_eq!(b[POSTED_TAIL_OFFSET], 3);

@@ -71,6 +71,15 @@ impl<'a> Props<'_, 'a, '_> {
         f(self, name, v)
     }
 
+    /// A boolean property (`name;`): present with an empty value.
+    pub fn flag(&mut self, name: &str, v: &[u8]) -> Option<bool> {
+        if !v.is_empty() {
+            self.bad(name, &format!("empty (a flag: write `{name};`)"), v);
+            return None;
+        }
+        Some(true)
+    }
+
     /// Exactly one 32-bit cell.
     pub fn u32(&mut self, name: &str, v: &[u8]) -> Option<u32> {
         if v.len() != 4 {
@@ -148,20 +157,6 @@ impl<'a> Props<'_, 'a, '_> {
             address: cells2(v, 0),
             spi: cell(v, 2),
         })
-    }
-
-    /// A flag (a boolean property such as `read-only;`): present means true;
-    /// it has no value.
-    pub fn flag(&mut self, name: &str, v: &[u8]) -> Option<bool> {
-        if !v.is_empty() {
-            let msg = format!(
-                "must be empty: it is a flag, set by its presence (found {} bytes)",
-                v.len()
-            );
-            self.errs.prop(&self.node.path, name, msg);
-            return None;
-        }
-        Some(true)
     }
 
     /// Any number of 3-cell GIC interrupt specifiers (type, number, flags).

@@ -540,7 +540,7 @@ fn number_per_backend(devices: &mut [VirtioDevice]) {
 }
 
 /// Properties a virtio device node may have.
-const VIRTIO_PROPS: [&str; 15] = [
+const VIRTIO_PROPS: [&str; 16] = [
     "reg",
     "type",
     "frontend",
@@ -556,6 +556,7 @@ const VIRTIO_PROPS: [&str; 15] = [
     "disk-image",
     "storage",
     "read-only",
+    "loopback",
 ];
 
 fn parse_virtio_device(
@@ -592,6 +593,7 @@ fn parse_virtio_device(
     let disk_image = p.optional("disk-image", Props::string);
     let storage = p.optional("storage", Props::storage);
     let read_only = p.optional("read-only", Props::flag);
+    let loopback = p.optional("loopback", Props::flag);
     if kind == Some(VirtioKind::Blk) && !blk_backing(&mut p) {
         return None;
     }
@@ -617,6 +619,7 @@ fn parse_virtio_device(
         disk_image: disk_image?,
         storage: storage?,
         read_only: read_only?.unwrap_or(false),
+        loopback: loopback?.unwrap_or(false),
     })
 }
 

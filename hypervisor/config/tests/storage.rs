@@ -126,9 +126,7 @@ fn read_only_is_a_flag_of_blk_devices() {
     });
     assert_eq!(
         p,
-        [
-            "/virtio/device@0: read-only: must be empty: it is a flag, set by its presence (found 4 bytes)"
-        ]
+        ["/virtio/device@0: read-only: must be empty (a flag: write `read-only;`) (found 4 bytes)"]
     );
     // Only for blk.
     let p = edit(|t| {

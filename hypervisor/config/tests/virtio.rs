@@ -105,6 +105,7 @@ fn parses_with_defaults() {
             disk_image: None,
             storage: None,
             read_only: false,
+            loopback: false,
         }]
     );
     assert_eq!(DEFAULT_DEADLINE_MS, 100);

@@ -290,7 +290,9 @@ mod tests {
         });
         assert_eq!(a.len(), 2);
         assert_eq!(a.events().count(), 0);
-        a.log(Event::ConsoleBadEscape);
+        a.log(Event::Console(
+            crate::state::console::ConsoleEvent::BadEscape,
+        ));
         assert_eq!(a.len(), 3);
         assert_eq!(a.events().count(), 1);
         assert!(!a.is_empty());
@@ -305,7 +307,9 @@ mod tests {
     #[test]
     fn a_list_with_only_log_lines_is_not_empty() {
         let mut fx = Effects::new();
-        fx.log(Event::ConsoleBadEscape);
+        fx.log(Event::Console(
+            crate::state::console::ConsoleEvent::BadEscape,
+        ));
         assert!(!fx.is_empty());
         assert_eq!(fx.iter().count(), 0);
     }

@@ -199,13 +199,8 @@ pub enum Event {
         /// The vCPU.
         vcpu: usize,
     },
-    /// Typed input now goes to this partition.
-    ConsoleFocus {
-        /// The partition.
-        partition: usize,
-    },
-    /// An escape that named no partition taking input.
-    ConsoleBadEscape,
+    /// The consoles: focus switches, dropped input, refused virtio console calls.
+    Console(super::console::ConsoleEvent),
     /// A virtio access the syndrome does not describe: an abort was injected.
     VirtioUndecodable {
         /// The frontend partition.
@@ -246,13 +241,12 @@ impl Event {
             | Event::VirtioUndecodable { partition, .. }
             | Event::SysRegUndefined { partition, .. }
             | Event::AbortInjected { partition, .. } => Some(partition),
+            Event::Console(e) => e.offender(),
             Event::Stopped { .. }
             | Event::VcpuOff { .. }
             | Event::StillRunning { .. }
             | Event::DeviceFailed { .. }
             | Event::BackendServes { .. }
-            | Event::ConsoleFocus { .. }
-            | Event::ConsoleBadEscape
             | Event::Restarting { .. }
             | Event::RestartGivenUp { .. }
             | Event::Restarted { .. }
@@ -276,6 +270,7 @@ impl Event {
             | Event::AbortInjected { .. }
             | Event::Suppressed { .. } => log::Level::Warn,
             Event::VcpuOff { .. } => log::Level::Debug,
+            Event::Console(e) => e.level(),
             _ => log::Level::Info,
         }
     }
@@ -552,15 +547,7 @@ impl fmt::Display for Shown<'_> {
             Event::VcpuOff { partition, vcpu } => {
                 write!(f, "partition '{}' vCPU {vcpu} off", self.label(partition))
             }
-            Event::ConsoleFocus { partition } => write!(
-                f,
-                "console: input goes to partition '{}'",
-                self.label(partition)
-            ),
-            Event::ConsoleBadEscape => write!(
-                f,
-                "console: Ctrl-\\ then the number of a partition with a PL011 console switches input"
-            ),
+            Event::Console(e) => e.show(self.system, f),
             Event::SysRegUndefined {
                 partition,
                 vcpu,

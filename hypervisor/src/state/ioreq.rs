@@ -21,6 +21,12 @@ pub trait PageMemory {
     /// Reads `buf.len()` bytes from `addr` on (the copy path: guest memory by
     /// physical address).
     fn read_bytes(&self, addr: u64, buf: &mut [u8]);
+    /// Sets `bits` in the 32-bit word at `addr` (4-byte aligned), atomically
+    /// where the backend also changes the word (the EL2 shell); the default
+    /// reads and writes it.
+    fn or_u32(&self, addr: u64, bits: u32) {
+        self.write_u32(addr, self.read_u32(addr) | bits);
+    }
     /// Orders the writes before it before the writes after it, as the backend's
     /// cores see them.
     fn barrier(&self);
@@ -168,6 +174,15 @@ impl RequestPage {
             mem.write_u32(addr, bits);
             false
         }
+    }
+
+    /// Tells the backend that its console device `device` has typed input
+    /// waiting: sets bit `device` of the header's `console_input`.
+    pub fn signal_console_input(&self, mem: &impl PageMemory, device: usize) {
+        let bit = 1u32.checked_shl(device as u32).unwrap_or(0);
+        mem.barrier();
+        mem.or_u32(self.base + ioreq::CONSOLE_INPUT_OFFSET as u64, bit);
+        mem.barrier();
     }
 
     /// The next sequence number for `slot`: never 0 (the backend's "nothing"), and

@@ -13,6 +13,7 @@
 //! - [`ioreq`]: a backend's request page and its slot bookkeeping.
 //! - [`wait`]: a frontend vCPU's synchronous access while its backend answers.
 //! - [`console`]: where typed console input goes.
+//! - [`hvc`]: virtio consoles served through Ferry (CONSOLE_DEVICE_WRITE/READ).
 //! - [`effect`], [`event`]: what the shell does, and the log lines it writes.
 //! - [`ratelimit`]: each partition's budget of log lines its guest can trigger.
 //! - [`restart`]: a backend's restart budget.
@@ -26,6 +27,7 @@ pub mod copypath;
 pub mod effect;
 pub mod emul;
 pub mod event;
+pub mod hvc;
 pub mod idregs;
 pub mod ioreq;
 pub mod partition;

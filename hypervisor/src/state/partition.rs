@@ -33,11 +33,60 @@ pub struct EmulatedUart {
 /// Most bytes of one console line; a longer line is printed in pieces.
 pub const CONSOLE_LINE: usize = 160;
 
-/// The partition's console output not yet printed (up to a newline).
+/// Console output not yet printed (up to a newline): a partition's, or a
+/// virtio console's (`hvc`).
 #[derive(Debug)]
-struct ConsoleLine {
+pub struct LineBuffer {
     bytes: [u8; CONSOLE_LINE],
     len: usize,
+}
+
+impl Default for LineBuffer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl LineBuffer {
+    /// Empty.
+    pub const fn new() -> LineBuffer {
+        LineBuffer {
+            bytes: [0; CONSOLE_LINE],
+            len: 0,
+        }
+    }
+
+    /// Forgets an unfinished line.
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+
+    /// Appends output. Each complete line (or a full buffer) goes to
+    /// `out(text, complete)`; carriage returns are dropped.
+    pub fn write(&mut self, bytes: &[u8], out: &mut dyn FnMut(&[u8], bool)) {
+        for &b in bytes {
+            if b == b'\n' || self.len == self.bytes.len() {
+                out(&self.bytes[..self.len], b == b'\n');
+                self.len = 0;
+                if b == b'\n' {
+                    continue;
+                }
+            }
+            if b != b'\r' {
+                self.bytes[self.len] = b;
+                self.len += 1;
+            }
+        }
+    }
+
+    /// Hands what it holds of an unfinished line (a prompt) to `out(text,
+    /// false)`, leaving the line open for what follows.
+    pub fn flush_partial(&mut self, out: &mut dyn FnMut(&[u8], bool)) {
+        if self.len > 0 {
+            out(&self.bytes[..self.len], false);
+            self.len = 0;
+        }
+    }
 }
 
 /// What a partition is made of (see [`Partition::new`]).
@@ -110,7 +159,7 @@ pub struct Partition {
     /// How many times it has been restarted.
     generation: AtomicU32,
     stopped: AtomicBool,
-    console: Mutex<ConsoleLine>,
+    console: Mutex<LineBuffer>,
 }
 
 impl Partition {
@@ -135,10 +184,7 @@ impl Partition {
             restarting: AtomicBool::new(false),
             generation: AtomicU32::new(0),
             stopped: AtomicBool::new(false),
-            console: Mutex::new(ConsoleLine {
-                bytes: [0; CONSOLE_LINE],
-                len: 0,
-            }),
+            console: Mutex::new(LineBuffer::new()),
         }
     }
 
@@ -178,7 +224,7 @@ impl Partition {
 
     /// Forgets an unfinished console line (a restart starts a new one).
     pub fn clear_console_line(&self) {
-        self.console.lock().len = 0;
+        self.console.lock().clear();
     }
 
     /// Asks the cores of the vCPUs in `mask` (bit n = vCPU n) other than `me` that
@@ -228,30 +274,12 @@ impl Partition {
     /// Appends console output. Each complete line (or a full buffer) goes to
     /// `out(text, complete)`; carriage returns are dropped.
     pub fn console_write(&self, bytes: &[u8], out: &mut dyn FnMut(&[u8], bool)) {
-        let mut line = self.console.lock();
-        for &b in bytes {
-            if b == b'\n' || line.len == line.bytes.len() {
-                out(&line.bytes[..line.len], b == b'\n');
-                line.len = 0;
-                if b == b'\n' {
-                    continue;
-                }
-            }
-            if b != b'\r' {
-                let at = line.len;
-                line.bytes[at] = b;
-                line.len += 1;
-            }
-        }
+        self.console.lock().write(bytes, out);
     }
 
     /// Hands what the console holds of an unfinished line (a prompt) to
     /// `out(text, false)`, leaving the line open for what follows.
     pub fn flush_partial_line(&self, out: &mut dyn FnMut(&[u8], bool)) {
-        let mut line = self.console.lock();
-        if line.len > 0 {
-            out(&line.bytes[..line.len], false);
-            line.len = 0;
-        }
+        self.console.lock().flush_partial(out);
     }
 }

@@ -4,10 +4,13 @@
 
 use alloc::vec::Vec;
 
-use ferry_config::{Config, Console, GuestRegion, Partition as PartitionConfig, VirtioDevice};
+use ferry_config::{
+    Config, Console, GuestRegion, Partition as PartitionConfig, VirtioDevice, VirtioKind,
+};
 use ferry_platform::Region;
 
 use super::emul::{self, EmulError, EmulTable};
+use super::hvc::{ConsoleSpec, MAX_KEYS};
 use super::virtio::RouteSpec;
 use crate::vgic::PRIVATE;
 
@@ -133,6 +136,38 @@ pub fn route_specs(cfg: &Config) -> Vec<RouteSpec> {
         .collect();
     specs.sort_by_key(|r| r.index);
     specs
+}
+
+/// The virtio console devices, in index order: each one's route, its hvc number
+/// in its frontend (its position among the frontend's console devices, loopback
+/// ones included), its label (`<frontend>:hvc<N>`) and, for the first
+/// [`MAX_KEYS`] without the loopback hook, the letter Ctrl-\ names it with (a,
+/// b, ...).
+pub fn console_specs(cfg: &Config) -> Vec<ConsoleSpec> {
+    let mut consoles: Vec<&VirtioDevice> = cfg
+        .virtio
+        .iter()
+        .filter(|d| d.kind == VirtioKind::Console)
+        .collect();
+    consoles.sort_by_key(|d| d.index);
+    let mut keys = (b'a'..).take(MAX_KEYS);
+    consoles
+        .iter()
+        .map(|d| {
+            let hvc = consoles
+                .iter()
+                .filter(|o| o.frontend == d.frontend && o.index < d.index)
+                .count() as u32;
+            let fe = cfg.partition(d.frontend).map_or("?", |p| p.label.as_str());
+            ConsoleSpec {
+                route: d.index as usize,
+                hvc,
+                loopback: d.loopback,
+                key: if d.loopback { None } else { keys.next() },
+                label: alloc::format!("{fe}:hvc{hvc}"),
+            }
+        })
+        .collect()
 }
 
 /// Partition `p`'s emulated regions: its GIC views, its PL011 if it has one

@@ -9,6 +9,7 @@ use spin::Mutex;
 use super::console::ConsoleRouter;
 use super::effect::{Effect, Effects};
 use super::event::{Event, StopReason};
+use super::hvc::DeviceConsole;
 use super::partition::Partition;
 use super::restart::Verdict;
 use super::virtio::{self, Route};
@@ -31,6 +32,8 @@ pub struct System {
     pub virtio: Vec<Route>,
     /// Where typed console input goes.
     pub console: Mutex<ConsoleRouter>,
+    /// The virtio console devices, in `/virtio` order (see [`System::with_consoles`]).
+    pub consoles: Vec<DeviceConsole>,
     policy: Mutex<RunPolicy>,
 }
 
@@ -49,8 +52,15 @@ impl System {
             vtcr,
             virtio,
             console: Mutex::new(ConsoleRouter::new()),
+            consoles: Vec::new(),
             policy: Mutex::new(policy),
         }
+    }
+
+    /// The system with its virtio console devices (none by default).
+    pub fn with_consoles(mut self, consoles: Vec<DeviceConsole>) -> System {
+        self.consoles = consoles;
+        self
     }
 
     /// Decides whether stopped partition `p` restarts: a backend with

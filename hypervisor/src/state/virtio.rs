@@ -321,7 +321,7 @@ pub(super) fn post(
     ring_doorbell(backend, page, fx);
 }
 
-fn ring_doorbell(backend: &Partition, page: &RequestPage, fx: &mut Effects) {
+pub(super) fn ring_doorbell(backend: &Partition, page: &RequestPage, fx: &mut Effects) {
     if let Some(doorbell) = page.doorbell {
         backend.raise(doorbell, usize::MAX, fx);
     }
@@ -469,7 +469,11 @@ pub fn fail_by_backend(
 }
 
 /// The route of device `backend_index` of backend `backend`, if it serves one.
-fn served_device(system: &System, backend: usize, backend_index: usize) -> Option<usize> {
+pub(super) fn served_device(
+    system: &System,
+    backend: usize,
+    backend_index: usize,
+) -> Option<usize> {
     system
         .virtio
         .iter()

@@ -29,6 +29,7 @@
 //!                               frontend-memory = <FE ipa, size, BE ipa>;   number on this backend
 //!                                   (copy mode: <bounce base, size, bounce base>)
 //!                               sharing = "copy";             copy mode only
+//!                               loopback;                     a console with the test hook
 //!                               disk = <BE ipa size>;         blk with a RAM disk, or
 //!                               storage = <addr spi>;         blk with a physical transport
 //!                               read-only; }; };              blk, when read-only
@@ -313,6 +314,9 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
         w.property_array_u64("frontend-memory", &frontend_memory(cfg, d)?)?;
         if d.sharing == Sharing::Copy {
             w.property_string("sharing", Sharing::Copy.name())?;
+        }
+        if d.loopback {
+            w.property_null("loopback")?;
         }
         if d.kind == VirtioKind::Blk {
             blk(w, d)?;

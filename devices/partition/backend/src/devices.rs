@@ -2,8 +2,10 @@
 //!
 //! - blk: `ferry_virtio_backend::blk::Blk` over the RAM disk at the node's `disk`
 //!   (Ferry zeroed it and copied the config's `disk-image` to its start);
-//! - console: a loopback ([`Echo`]): what the driver transmits comes back in its
-//!   receive queue — a stand-in for a real sink such as a UART the backend owns;
+//! - console: through Ferry ([`ToFerry`]): what the driver transmits appears on
+//!   Ferry's console as its own stream, typed input comes from Ferry's console
+//!   multiplexer; with the `loopback` test hook ([`Echo`]) what the driver
+//!   transmits comes back in its receive queue instead;
 //! - rng: `ferry_virtio_backend::rng::Rng` over an [`Entropy`] source;
 //! - absent: a device the backend cannot offer (an rng without an entropy source).
 //!   It answers as the virtio-mmio spec's placeholder: MagicValue, Version 2,
@@ -12,60 +14,18 @@
 
 use ferry_partition_rt::println;
 use ferry_virtio_backend::blk::Blk;
-use ferry_virtio_backend::console::{Console, ConsoleSink};
+use ferry_virtio_backend::console::Console;
 use ferry_virtio_backend::rng::Rng;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 use ferry_virtio_backend::storage::StorageBlk;
 use ferry_virtio_backend::{Device, Options, WriteEffect, spec};
 
+use crate::console::{CONSOLE_RX, ConsoleOut};
+pub use crate::console::{ECHO_BUF, Echo, ToFerry};
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 use crate::disk::PhysicalDisk;
 use crate::entropy::Entropy;
 use crate::window::SharedWindow;
-
-/// Bytes a console's loopback holds at most (more in one round are dropped and
-/// counted).
-pub const ECHO_BUF: usize = 512;
-
-/// A console's sink: a loopback buffer.
-pub struct Echo {
-    buf: [u8; ECHO_BUF],
-    len: usize,
-    /// Bytes transmitted since the last log line.
-    got: usize,
-    /// Transmit rounds seen.
-    rounds: u32,
-    dropped: usize,
-}
-
-impl Echo {
-    /// Empty.
-    pub const fn new() -> Self {
-        Echo {
-            buf: [0; ECHO_BUF],
-            len: 0,
-            got: 0,
-            rounds: 0,
-            dropped: 0,
-        }
-    }
-}
-
-impl Default for Echo {
-    fn default() -> Self {
-        Echo::new()
-    }
-}
-
-impl ConsoleSink for Echo {
-    fn transmit(&mut self, bytes: &[u8]) {
-        let n = bytes.len().min(ECHO_BUF - self.len);
-        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
-        self.len += n;
-        self.got += bytes.len();
-        self.dropped += bytes.len() - n;
-    }
-}
 
 /// One served device.
 #[allow(clippy::large_enum_variant)] // one per device, built once, never moved
@@ -77,8 +37,8 @@ pub enum Dev {
     /// virtio-blk over the physical disk.
     #[cfg(all(target_arch = "aarch64", target_os = "none"))]
     Storage(Device<StorageBlk<'static, PhysicalDisk>, SharedWindow>),
-    /// virtio-console (loopback).
-    Console(Device<Console<Echo>, SharedWindow>),
+    /// virtio-console (through Ferry, or the loopback).
+    Console(Device<Console<ConsoleOut, CONSOLE_RX>, SharedWindow>),
     /// The placeholder (DeviceID 0).
     Absent,
 }
@@ -134,20 +94,66 @@ impl Dev {
         }
     }
 
-    /// A console's transmitted bytes not yet echoed (`None`: not a console, or
-    /// nothing waiting).
+    /// A loopback console's transmitted bytes not yet echoed (`None`: not a
+    /// loopback console, or nothing waiting).
     pub fn console_pending(&mut self) -> Option<&[u8]> {
         let Dev::Console(d) = self else { return None };
-        let sink = d.model_mut().sink_mut();
+        let ConsoleOut::Loopback(sink) = d.model_mut().sink_mut() else {
+            return None;
+        };
         (sink.len > 0).then_some(&sink.buf[..sink.len])
     }
 
-    /// A console: pushes what it transmitted back into its receive queue (what the
+    /// A console served through Ferry (`None` for anything else).
+    pub fn to_ferry(&mut self) -> Option<&mut ToFerry> {
+        let Dev::Console(d) = self else { return None };
+        match d.model_mut().sink_mut() {
+            ConsoleOut::Ferry(f) => Some(f),
+            ConsoleOut::Loopback(_) => None,
+        }
+    }
+
+    /// A console served through Ferry: hands typed input waiting in Ferry to the
+    /// driver (never more than its receive FIFO holds), and reports output or
+    /// input Ferry refused. Other devices: nothing.
+    pub fn console_input(&mut self, log: &str, index: usize) {
+        let Dev::Console(d) = self else { return };
+        let ConsoleOut::Ferry(f) = d.model_mut().sink_mut() else {
+            return;
+        };
+        if f.refused.0 > 0 {
+            let (bytes, status) = core::mem::take(&mut f.refused);
+            println!(
+                "{log}: device {index}: console: CONSOLE_DEVICE_WRITE = {status}, {bytes} bytes lost"
+            );
+        }
+        if !f.has_input() {
+            return;
+        }
+        // The sink (inside the device) and the device's FIFO are both the
+        // device's: take the sink's state out for the round.
+        let mut sink = core::mem::replace(f, ToFerry::new(index, crate::console::NO_CALLS));
+        let cell = core::cell::RefCell::new(&mut *d);
+        let result = sink.pull(
+            &mut || CONSOLE_RX - cell.borrow().model().rx_pending(),
+            &mut |bytes| cell.borrow_mut().receive(bytes),
+        );
+        if let ConsoleOut::Ferry(f) = d.model_mut().sink_mut() {
+            *f = sink;
+        }
+        if let Err(status) = result {
+            println!("{log}: device {index}: console: CONSOLE_DEVICE_READ = {status}");
+        }
+    }
+
+    /// A loopback console: pushes what it transmitted back into its receive queue (what the
     /// receive queue cannot take yet waits for the next round); logs the first
     /// rounds, then every 256th. Other devices: nothing.
     pub fn echo(&mut self, log: &str, index: usize) {
         let Dev::Console(d) = self else { return };
-        let sink = d.model_mut().sink_mut();
+        let ConsoleOut::Loopback(sink) = d.model_mut().sink_mut() else {
+            return;
+        };
         if sink.got > 0 {
             sink.rounds += 1;
             if sink.rounds <= 8 || sink.rounds.is_multiple_of(256) {
@@ -169,9 +175,10 @@ impl Dev {
         let len = sink.len;
         pending[..len].copy_from_slice(&sink.buf[..len]);
         let n = d.receive(&pending[..len]);
-        let sink = d.model_mut().sink_mut();
-        sink.buf.copy_within(n..len, 0);
-        sink.len = len - n;
+        if let ConsoleOut::Loopback(sink) = d.model_mut().sink_mut() {
+            sink.buf.copy_within(n..len, 0);
+            sink.len = len - n;
+        }
     }
 
     /// A physical disk: acknowledges its interrupt (it is level-sensitive: before
@@ -224,7 +231,10 @@ impl Dev {
             Dev::Blk(_) => "blk",
             #[cfg(all(target_arch = "aarch64", target_os = "none"))]
             Dev::Storage(_) => "blk (physical disk)",
-            Dev::Console(_) => "console",
+            Dev::Console(d) => match d.model().sink() {
+                ConsoleOut::Ferry(_) => "console",
+                ConsoleOut::Loopback(_) => "console (loopback)",
+            },
             Dev::Absent => "absent",
         }
     }

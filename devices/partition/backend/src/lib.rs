@@ -10,14 +10,16 @@
 //!
 //! 1. builds each device ([`devices`]): blk over its RAM disk or over the physical
 //!    virtio-blk device passed through to it (`disk`, `ferry_virtio_backend::storage`),
-//!    console as a loopback,
-//!    rng over `RNDR` (FEAT_RNG; a CPU without it gets a DeviceID-0 placeholder);
+//!    console through Ferry ([`console`]: `CONSOLE_DEVICE_WRITE`/`READ`; as a
+//!    loopback with the `loopback` test hook), rng over `RNDR` (FEAT_RNG; a CPU
+//!    without it gets a DeviceID-0 placeholder);
 //!    every device reaches frontend memory through a bounds-checked [`window`];
 //! 2. checks the page's magic, enables the doorbell (or the poll timer), announces
 //!    BACKEND_READY;
 //! 3. loops: WFI; serves every new synchronous request ([`page`]) and completes it
 //!    with IOREQ_COMPLETE; drains the posted QueueNotify ring and the overflow bits;
-//!    raises NOTIFY_FRONTEND for devices that used buffers or changed config.
+//!    takes typed console input (the page's `console_input` bits); raises
+//!    NOTIFY_FRONTEND for devices that used buffers or changed config.
 //!
 //! [`Hooks`] let a test backend (tests/guests `vbe`) inject faults or use a
 //! deterministic entropy stream while reusing this loop; the product binary
@@ -25,6 +27,7 @@
 //! window) is unit-tested on the host.
 #![cfg_attr(not(test), no_std)]
 
+pub mod console;
 pub mod devices;
 pub mod dma;
 pub mod entropy;

@@ -9,7 +9,8 @@
 //!                            frontend-memory = <FE base(2) size(2) BE address(2)>;
 //!                            disk = <addr(2) size(2)>;     (blk: a RAM disk, or
 //!                            storage = <addr(2) spi>;        a physical virtio-blk)
-//!                            read-only; }; };               (blk, optional)
+//!                            read-only;                     (blk, optional)
+//!                            loopback; }; };                (console only: the test hook)
 //! ```
 //!
 //! Parsing checks every property the backend relies on; nothing here trusts the DTB.
@@ -90,6 +91,10 @@ pub struct DeviceNode {
     pub storage: Option<PhysicalDisk>,
     /// `read-only` (blk only): writes fail.
     pub read_only: bool,
+    /// `loopback` (console only): the test hook under which the console echoes
+    /// what the frontend transmits; without it, output and input go through
+    /// Ferry (`CONSOLE_DEVICE_WRITE`, `CONSOLE_DEVICE_READ`).
+    pub loopback: bool,
 }
 
 /// A physical virtio-mmio block device passed through to the backend.
@@ -355,6 +360,12 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
     if read_only && kind != Kind::Blk {
         return Err(bad("read-only", "only a blk device is read-only"));
     }
+    let loopback = match (kind, c.property("loopback").map(|p| p.value)) {
+        (Kind::Console, Some([])) => true,
+        (Kind::Console, Some(_)) => return Err(bad("loopback", "not empty (a flag)")),
+        (_, Some(_)) => return Err(bad("loopback", "only a console device has it")),
+        (_, None) => false,
+    };
     Ok(DeviceNode {
         index: index as usize,
         kind,
@@ -366,6 +377,7 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
         disk,
         storage,
         read_only,
+        loopback,
     })
 }
 

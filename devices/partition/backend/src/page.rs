@@ -5,14 +5,14 @@
 //!
 //! Ferry writes the page through its own mapping; the backend reads it with volatile
 //! accesses ordered by `dmb ish`, and writes only `posted_tail` and (atomically, as
-//! Ferry does) `overflow_queues`.
+//! Ferry does) `overflow_queues` and `console_input`.
 
 use core::ptr;
 use core::sync::atomic::{AtomicU32, Ordering};
 
 use ferry_abi::ioreq::{
-    self, Ioreq, OVERFLOW_OFFSET, PAGE_SIZE, POSTED_HEAD_OFFSET, POSTED_SLOTS, POSTED_TAIL_OFFSET,
-    STATE_OFFSET, SYNC_SLOTS, posted_offset, sync_slot_offset,
+    self, CONSOLE_INPUT_OFFSET, Ioreq, OVERFLOW_OFFSET, PAGE_SIZE, POSTED_HEAD_OFFSET,
+    POSTED_SLOTS, POSTED_TAIL_OFFSET, STATE_OFFSET, SYNC_SLOTS, posted_offset, sync_slot_offset,
 };
 
 /// `dmb ish`: orders this CPU's accesses to the page against Ferry's.
@@ -75,6 +75,23 @@ impl RequestPage {
     fn overflow(&self) -> &AtomicU32 {
         // SAFETY: an aligned u32 inside the page, which Ferry also updates atomically.
         unsafe { AtomicU32::from_ptr((self.base + OVERFLOW_OFFSET) as *mut u32) }
+    }
+
+    fn console_input(&self) -> &AtomicU32 {
+        // SAFETY: an aligned u32 inside the page, which Ferry sets bits of atomically.
+        unsafe { AtomicU32::from_ptr((self.base + CONSOLE_INPUT_OFFSET) as *mut u32) }
+    }
+
+    /// Whether Ferry holds typed input for a console device (a `console_input` bit).
+    pub fn console_input_waiting(&self) -> bool {
+        self.console_input().load(Ordering::Acquire) != 0
+    }
+
+    /// Takes (and clears) the `console_input` bits: console devices with typed
+    /// input waiting in Ferry (read it with `CONSOLE_DEVICE_READ` until 0). A bit
+    /// Ferry sets meanwhile stays for the next round.
+    pub fn take_console_input(&self) -> u32 {
+        self.console_input().swap(0, Ordering::AcqRel)
     }
 
     /// Whether a posted record or an overflow bit is waiting.
@@ -292,5 +309,17 @@ mod tests {
         assert_eq!(p.take_overflow(), 0);
         assert!(!p.posted_waiting());
         assert_eq!(p.magic(), PAGE_MAGIC);
+    }
+
+    #[test]
+    fn console_input_bits_are_taken_once() {
+        let (mut m, p) = page();
+        assert!(!p.console_input_waiting());
+        set_u32(&mut m, ferry_abi::ioreq::CONSOLE_INPUT_OFFSET, 0b100);
+        assert!(p.console_input_waiting());
+        assert!(!p.posted_waiting(), "not a posted record");
+        assert_eq!(p.take_console_input(), 0b100);
+        assert_eq!(p.take_console_input(), 0);
+        assert!(!p.console_input_waiting());
     }
 }

@@ -2,7 +2,10 @@
 //! the poll interval passes), serve new synchronous requests, drain posted
 //! QueueNotify records and overflow bits, raise frontend interrupts.
 
-use ferry_abi::hypercall::{BACKEND_READY, IOREQ_COMPLETE, NOTIFY_FRONTEND};
+use ferry_abi::hypercall::{
+    self as hc, BACKEND_READY, CONSOLE_DEVICE_READ, CONSOLE_DEVICE_WRITE, CONSOLE_WRITE_MAX,
+    IOREQ_COMPLETE, NOTIFY_FRONTEND,
+};
 use ferry_abi::ioreq::{self, Ioreq, PAGE_MAGIC, SYNC_SLOTS};
 use ferry_partition_rt::gic::{self, VTIMER_INTID};
 use ferry_partition_rt::{self as rt, Boot, arch, fail, mmu, println, time, vtimer};
@@ -13,7 +16,8 @@ use ferry_virtio_backend::spec::reg;
 use ferry_virtio_backend::storage::{Storage, StorageBlk};
 use ferry_virtio_backend::{Device, Options, WriteEffect};
 
-use crate::devices::{Dev, Echo};
+use crate::console::{CONSOLE_RX, ConsoleOut, Echo, FerryCalls, ReadResult, ToFerry};
+use crate::devices::Dev;
 use crate::disk::{self, PhysicalDisk};
 use crate::entropy::Entropy;
 use crate::node::{self, DeviceNode, Kind, MAX_DEVICES, Signal};
@@ -39,8 +43,9 @@ pub trait Hooks {
     /// Called just before NOTIFY_FRONTEND for device `index`.
     fn before_notify(&mut self, _index: usize, _window: &mut SharedWindow) {}
 
-    /// Called with the bytes console `index` transmitted and has not yet echoed,
-    /// before they go back into its receive queue.
+    /// Called with the bytes loopback console `index` transmitted and has not yet
+    /// echoed, before they go back into its receive queue (a console served
+    /// through Ferry passes its bytes on at once and is not seen here).
     fn on_console(&mut self, _index: usize, _bytes: &[u8]) {}
 }
 
@@ -104,7 +109,7 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
     loop {
         // Sleep unless something is visibly waiting (a doorbell raised after this
         // check is pending in the GIC and makes WFI return at once).
-        if !slots.any_new(&page) && !page.posted_waiting() {
+        if !slots.any_new(&page) && !page.posted_waiting() && !page.console_input_waiting() {
             wfi();
         }
         loop {
@@ -178,8 +183,18 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
         }
         answered = 0;
 
-        // Interrupts for the frontend (console input left over from an earlier
-        // round first, now that the driver may have given receive buffers).
+        // Typed input Ferry holds for consoles (and input left over from an
+        // earlier round, now that the driver may have given receive buffers).
+        let input = page.take_console_input();
+        for (i, d) in devs.iter_mut().enumerate() {
+            let Some(d) = d.as_mut() else { continue };
+            if let (true, Some(f)) = (input & (1 << i) != 0, d.to_ferry()) {
+                f.input_waiting();
+            }
+            d.console_input(log, i);
+        }
+
+        // Interrupts for the frontend (a loopback console's echo first).
         for (i, d) in devs.iter_mut().enumerate() {
             let Some(d) = d.as_mut() else { continue };
             if let Some(bytes) = d.console_pending() {
@@ -231,7 +246,14 @@ fn device(boot: &Boot, log: &str, d: &DeviceNode, hooks: &mut impl Hooks) -> Dev
                 Options::new(),
             ))
         }
-        Kind::Console => Dev::Console(Device::new(Console::new(Echo::new()), w, Options::new())),
+        Kind::Console => {
+            let out = match d.loopback {
+                true => ConsoleOut::Loopback(Echo::new()),
+                false => ConsoleOut::Ferry(ToFerry::new(d.index, FERRY_CALLS)),
+            };
+            let console = Console::<ConsoleOut, CONSOLE_RX>::new(out);
+            Dev::Console(Device::new(console, w, Options::new()))
+        }
     };
     println!(
         "{log}: device {}: {}, frontend memory [{:#x}, {:#x}) at {:#x}",
@@ -388,6 +410,30 @@ fn wfi() {
     unsafe {
         core::arch::asm!("wfi", options(nostack, preserves_flags))
     };
+}
+
+/// A console's way to Ferry: `CONSOLE_DEVICE_WRITE` and `CONSOLE_DEVICE_READ`.
+const FERRY_CALLS: FerryCalls = FerryCalls {
+    write: console_write,
+    read: console_read,
+};
+
+/// `CONSOLE_DEVICE_WRITE(index, bytes)`: bytes taken or a negative status.
+fn console_write(index: usize, bytes: &[u8]) -> i64 {
+    let (len, w) = hc::console_args(bytes);
+    let x0 = u64::from(CONSOLE_DEVICE_WRITE);
+    arch::hvc6([x0, index as u64, len, w[0], w[1], w[2]])[0] as i64
+}
+
+/// `CONSOLE_DEVICE_READ(index)`: up to 24 typed bytes, or a negative status.
+fn console_read(index: usize) -> ReadResult {
+    let r = arch::hvc(u64::from(CONSOLE_DEVICE_READ), index as u64, 0, 0, 0);
+    if (r[0] as i64) < 0 {
+        return Err(r[0] as i64);
+    }
+    let mut out = [0; CONSOLE_WRITE_MAX];
+    let n = hc::console_bytes(r[0], [r[1], r[2], r[3]], &mut out).map_or(0, <[u8]>::len);
+    Ok((n, out))
 }
 
 /// Ferry hypercall `function` with x1..x3 (`HVC #0`), for calls that return only a

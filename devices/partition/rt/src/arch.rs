@@ -32,6 +32,34 @@ pub fn hvc(x0: u64, x1: u64, x2: u64, x3: u64, x4: u64) -> Ret {
     }
 }
 
+/// `HVC #0` with x0..x5 (a call with five arguments, e.g. Ferry's
+/// `CONSOLE_DEVICE_WRITE`); returns x0..x3.
+#[inline(never)]
+pub fn hvc6(x: [u64; 6]) -> Ret {
+    #[cfg(all(target_arch = "aarch64", target_os = "none"))]
+    {
+        let (r0, r1, r2, r3);
+        // SAFETY: an SMCCC call; every register the callee may change is declared.
+        unsafe {
+            core::arch::asm!(
+                "hvc #0",
+                inout("x0") x[0] => r0, inout("x1") x[1] => r1, inout("x2") x[2] => r2,
+                inout("x3") x[3] => r3, inout("x4") x[4] => _, inout("x5") x[5] => _,
+                out("x6") _, out("x7") _, out("x8") _, out("x9") _,
+                out("x10") _, out("x11") _, out("x12") _, out("x13") _, out("x14") _,
+                out("x15") _, out("x16") _, out("x17") _,
+                options(nostack)
+            );
+        }
+        [r0, r1, r2, r3]
+    }
+    #[cfg(not(all(target_arch = "aarch64", target_os = "none")))]
+    {
+        let _ = x;
+        unimplemented!("hvc on the host")
+    }
+}
+
 /// `SMC #0` with x0..x4; returns x0..x3 (Ferry traps it and serves PSCI).
 #[inline(never)]
 pub fn smc(x0: u64, x1: u64, x2: u64, x3: u64, x4: u64) -> Ret {

@@ -150,6 +150,12 @@ pub struct VirtioDevice {
     /// `read-only` (a flag, `"blk"` only): the device is offered read-only
     /// (VIRTIO_BLK_F_RO) and its writes fail.
     pub read_only: bool,
+    /// `loopback;` (a `"console"` device only; default false): the test hook
+    /// under which the backend echoes what the frontend transmits back into its
+    /// receive queue and nothing goes through Ferry. Without it, a console's
+    /// output is Ferry's labelled stream (`[<frontend>:hvc<n>]`) and its input
+    /// comes from Ferry's console multiplexer (docs/config.md, "Console").
+    pub loopback: bool,
 }
 
 /// `storage = <addr-hi addr-lo spi>` of a blk device: a physical virtio-mmio

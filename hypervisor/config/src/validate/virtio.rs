@@ -266,9 +266,9 @@ impl Validator<'_> {
         }
     }
 
-    /// `disk` (a blk device's RAM disk in the backend's memory) and
-    /// `disk-image` (loaded at its start), `storage` and `read-only`: only for
-    /// `"blk"`, `disk-image` only with `disk`; the disk
+    /// `loopback` only for `"console"`; `disk` (a blk device's RAM disk in the
+    /// backend's memory) and `disk-image` (loaded at its start), `storage` and
+    /// `read-only`: only for `"blk"`, `disk-image` only with `disk`; the disk
     /// page-aligned, inside one of the backend's guest regions, clear of its
     /// image, guest DTB, initrd and request page and of the disks of its other
     /// devices; the image no larger than the disk.
@@ -280,6 +280,13 @@ impl Validator<'_> {
         images: &dyn Images,
     ) {
         let path = d.path.as_str();
+        if d.loopback && d.kind != VirtioKind::Console {
+            let msg = format!(
+                "is only for type \"console\" (this device is \"{}\")",
+                d.kind.name()
+            );
+            self.errs.prop(path, "loopback", msg);
+        }
         if d.kind != VirtioKind::Blk {
             for (property, given) in [
                 ("disk", d.disk.is_some()),

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::console_mux::ESCAPE;
-use crate::state::console::ConsoleRouter;
+use crate::state::console::{ConsoleEvent, ConsoleRouter, Target};
 
 fn collect(p: &Partition, bytes: &[u8]) -> Vec<(String, bool)> {
     let mut out = Vec::new();
@@ -68,7 +68,8 @@ fn a_partial_line_is_flushed_as_a_prompt_and_continues() {
 }
 
 fn typed(s: &System, router: &mut ConsoleRouter, bytes: &[u8]) -> Vec<Effects> {
-    bytes.iter().map(|&b| router.input(s, b)).collect()
+    let mem = Mem::default();
+    bytes.iter().map(|&b| router.input(s, b, &mem)).collect()
 }
 
 fn enable_uart_rx(s: &System) {
@@ -84,7 +85,7 @@ fn the_first_byte_picks_the_first_partition_with_a_pl011() {
     assert_eq!(r.focus(), None);
     assert!(r.has_room(&s), "no focus yet: read");
     typed(&s, &mut r, b"a");
-    assert_eq!(r.focus(), Some(0));
+    assert_eq!(r.focus(), Some(Target::Pl011(0)));
     let mut uart = s.partitions[0].uart.as_ref().unwrap().device.lock();
     assert_eq!(uart.read(0, 4) & 0xff, u64::from(b'a'));
 }
@@ -99,7 +100,7 @@ fn typed_input_raises_the_uart_interrupt_when_enabled() {
         uart.write(0x38, 4, 1 << 4 | 1 << 6, &mut |_| {});
     }
     let mut r = ConsoleRouter::new();
-    let fx = r.input(&s, b'x');
+    let fx = r.input(&s, b'x', &Mem::default());
     assert_eq!(kicks(&fx, 0, false), 1);
     assert!(!r.has_room(&s), "one-deep holding register is full");
 }
@@ -118,9 +119,9 @@ fn escape_to_a_partition_without_a_pl011_is_refused() {
     let (s, _) = running();
     let mut r = ConsoleRouter::new();
     let fx = typed(&s, &mut r, &[ESCAPE, b'1']);
-    assert!(has(&fx[1], &Event::ConsoleBadEscape));
+    assert!(has(&fx[1], &Event::Console(ConsoleEvent::BadEscape)));
     let fx = typed(&s, &mut r, &[ESCAPE, b'x']);
-    assert!(has(&fx[1], &Event::ConsoleBadEscape));
+    assert!(has(&fx[1], &Event::Console(ConsoleEvent::BadEscape)));
 }
 
 #[test]
@@ -141,7 +142,7 @@ fn a_stopped_partition_takes_no_input() {
     assert_eq!(r.focus(), None);
     assert!(fx[0].is_empty());
     let fx = typed(&s, &mut r, &[ESCAPE, b'0']);
-    assert!(has(&fx[1], &Event::ConsoleBadEscape));
+    assert!(has(&fx[1], &Event::Console(ConsoleEvent::BadEscape)));
 }
 
 #[test]
@@ -155,7 +156,7 @@ fn backpressure_stops_reading_when_the_fifo_is_full() {
     }
     let mut sent = 0;
     while r.has_room(&s) && sent < 100 {
-        r.input(&s, b'0' + (sent % 10) as u8);
+        r.input(&s, b'0' + (sent % 10) as u8, &Mem::default());
         sent += 1;
     }
     assert_eq!(sent, crate::vuart::RX_FIFO_DEPTH);

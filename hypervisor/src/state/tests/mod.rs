@@ -5,6 +5,7 @@
 mod console;
 mod copypath;
 mod emul;
+mod hvc;
 mod idregs;
 mod ioreq;
 mod plan;

@@ -55,6 +55,7 @@ fn device(index: u32, backend_index: u32, frontend: u32, backend: u32, spi: u32)
         disk_image: None,
         storage: None,
         read_only: false,
+        loopback: false,
     }
 }
 
@@ -371,5 +372,43 @@ fn the_configs_gic_must_cover_the_hosts_frames() {
     assert!(
         gic_mismatch(good, host_gicd, &[]).is_some(),
         "no redistributor at all"
+    );
+}
+
+#[test]
+fn consoles_get_hvc_numbers_per_frontend_and_keys_in_order() {
+    let mut cfg = config();
+    let mut other = partition(2, "other", vec![3], 0x6000_0000);
+    other.console = Console::Hypercall;
+    cfg.partitions.push(other);
+    let console = |index: u32, frontend: u32, loopback: bool| VirtioDevice {
+        kind: VirtioKind::Console,
+        loopback,
+        ..device(index, index, frontend, 1, 16 + index)
+    };
+    // In reverse config order: numbering follows the index.
+    cfg.virtio = vec![
+        console(4, 0, false),
+        console(3, 2, false),
+        device(2, 2, 0, 1, 18),
+        console(1, 0, false),
+        console(0, 0, true),
+    ];
+    let specs = plan::console_specs(&cfg);
+    let got: Vec<(usize, u32, bool, Option<char>, &str)> = specs
+        .iter()
+        .map(|c| {
+            let key = c.key.map(char::from);
+            (c.route, c.hvc, c.loopback, key, c.label.as_str())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (0, 0, true, None, "fe:hvc0"),
+            (1, 1, false, Some('a'), "fe:hvc1"),
+            (3, 0, false, Some('b'), "other:hvc0"),
+            (4, 2, false, Some('c'), "fe:hvc2"),
+        ]
     );
 }

@@ -15,6 +15,7 @@
 //! | `gicr-range`, `ispendr`, `gic-wrong-size`, `gic-undecodable` | vGIC registers | [`hostile::gicregs`] |
 //! | `cpu-on-outside`, `cpu-on-race`, `affinity-foreign`, `call-fuzz` | PSCI, hypercalls | [`hostile::psci`] |
 //! | `notify-storm`, `complete-fuzz`, `be-echo` | a hostile backend | [`hostile::ioreq`] |
+//! | `console-fuzz` | a backend misusing the virtio console calls | [`hostile::console`] |
 //! | `window`, `queue-notify-storm` | a hostile frontend | [`hostile::window`] |
 //! | `peer-echo`, `peer-slow` | the victim frontends of hostile backends | [`hostile::peer`] |
 #![no_std]
@@ -25,7 +26,7 @@ use ferry_partition_rt::{self as rt, Boot, fail, println};
 #[path = "../hostile/mod.rs"]
 mod hostile;
 
-use hostile::{gic, gicregs, ioreq, mem, peer, psci, window};
+use hostile::{console, gic, gicregs, ioreq, mem, peer, psci, window};
 
 rt::entry!(main);
 
@@ -49,6 +50,7 @@ fn main(boot: &'static Boot) -> ! {
         "notify-storm" => ioreq::notify_storm(boot),
         "complete-fuzz" => ioreq::complete_fuzz(boot),
         "be-echo" => ioreq::be_echo(boot),
+        "console-fuzz" => console::console_fuzz(boot),
         "window" => window::window(boot),
         "queue-notify-storm" => window::queue_notify_storm(boot),
         "peer-echo" => peer::echo(boot),

@@ -1,6 +1,7 @@
 //! The hostile suite's probes (tests/hostile/README.md), one module per area; the
 //! `hostile` binary picks one with `probe=<name>`.
 
+pub mod console;
 pub mod gic;
 pub mod gicregs;
 pub mod ioreq;

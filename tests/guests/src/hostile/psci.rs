@@ -334,7 +334,10 @@ fn expected(fid: u32, x: [u64; 5]) -> i64 {
         hc::VERSION => hc::ABI_VERSION as i64,
         // Never restarted: its first run.
         hc::GENERATION => 0,
-        hc::IOREQ_COMPLETE | hc::BACKEND_READY => hc::NOT_SUPPORTED,
+        hc::IOREQ_COMPLETE
+        | hc::BACKEND_READY
+        | hc::CONSOLE_DEVICE_WRITE
+        | hc::CONSOLE_DEVICE_READ => hc::NOT_SUPPORTED,
         hc::NOTIFY_FRONTEND => hc::INVALID_PARAMETERS,
         _ => ret::NOT_SUPPORTED,
     }

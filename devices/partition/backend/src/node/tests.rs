@@ -10,6 +10,7 @@ struct Dev<'a> {
     kind: &'a str,
     fm: Option<[u64; 3]>,
     disk: Option<[u64; 2]>,
+    loopback: Option<Vec<u8>>,
     /// More properties: (name, raw value).
     extra: Vec<(&'a str, Vec<u8>)>,
 }
@@ -20,6 +21,7 @@ fn dev(reg: u32, kind: &str) -> Dev<'_> {
         kind,
         fm: Some([0x4000_0000, 0x1000_0000, 0x8000_0000]),
         disk: (kind == "blk").then_some([0x4040_0000, 0x10_0000]),
+        loopback: None,
         extra: Vec::new(),
     }
 }
@@ -43,6 +45,9 @@ fn dtb(props: &[(&str, Vec<u8>)], devs: &[Dev<'_>]) -> &'static [u8] {
         }
         if let Some(disk) = d.disk {
             w.property_array_u64("disk", &disk).unwrap();
+        }
+        if let Some(v) = &d.loopback {
+            w.property("loopback", v).unwrap();
         }
         for (name, v) in &d.extra {
             w.property(name, v).unwrap();
@@ -345,4 +350,39 @@ fn malformed_storage_and_dma_ranges_are_refused() {
     ))
     .unwrap_err();
     assert_eq!(e, NodeError::DmaRanges);
+}
+
+#[test]
+fn a_console_is_real_unless_it_has_the_loopback_flag() {
+    let mut echo = dev(1, "console");
+    echo.loopback = Some(vec![]);
+    let blob = dtb(&[page(), irq(100)], &[dev(0, "console"), echo]);
+    let n = parse_blob(blob).unwrap();
+    let flags: Vec<_> = n.iter().map(|d| (d.index, d.loopback)).collect();
+    assert_eq!(flags, [(0, false), (1, true)]);
+}
+
+#[test]
+fn loopback_is_an_empty_flag_of_a_console_only() {
+    let mut d = dev(0, "console");
+    d.loopback = Some(vec![0, 0, 0, 1]);
+    let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
+    assert_eq!(
+        e,
+        NodeError::Property {
+            node: "device@0",
+            property: "loopback",
+            why: "not empty (a flag)"
+        }
+    );
+    for kind in ["rng", "blk"] {
+        let mut d = dev(0, kind);
+        d.loopback = Some(vec![]);
+        let e = parse_blob(dtb(&[page(), irq(100)], &[d])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("/ferry-backend/device@0: loopback: only a console"),
+            "{kind}: {e}"
+        );
+    }
 }
