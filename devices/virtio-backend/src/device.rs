@@ -64,6 +64,11 @@ pub trait VirtioDevice {
     /// The driver reset the device (status 0): drop in-flight state.
     fn reset(&mut self) {}
 
+    /// Queue `queue` was reset on its own (`QueueReset`, or `QueueReady` written
+    /// 0): drop the requests of that queue still in flight
+    /// ([`Completion::Pending`]); their answers must never reach the queue again.
+    fn queue_reset(&mut self, _queue: u16) {}
+
     /// Serves one request from `queue`. `Err` is a device error: the device is put
     /// in DEVICE_NEEDS_RESET. Malformed requests that can be answered (e.g. a block
     /// request with a bad sector) should be answered with an error status instead.

@@ -350,8 +350,11 @@ impl<D: VirtioDevice, T: Transport> Device<D, T> {
     fn write_queue_ready(&mut self, v: u32) {
         let Some(qi) = self.sel() else { return };
         if v == 0 {
-            self.queues[usize::from(qi)].ready = false;
+            let q = &mut self.queues[usize::from(qi)];
+            q.ready = false;
+            q.in_flight = 0;
             self.pending &= !(1 << qi);
+            self.model.queue_reset(qi);
             return;
         }
         if self.queues[usize::from(qi)].ready || self.needs_reset() {
@@ -371,6 +374,7 @@ impl<D: VirtioDevice, T: Transport> Device<D, T> {
         if let Some(qi) = self.sel() {
             self.queues[usize::from(qi)] = Queue::new();
             self.pending &= !(1 << qi);
+            self.model.queue_reset(qi);
         }
     }
 

@@ -165,6 +165,19 @@ impl<'a, S: Storage> StorageBlk<'a, S> {
         }
     }
 
+    /// Drops the requests in flight: buffers with the storage stay with it until
+    /// it answers (then [`next_done`](Self::next_done) frees them silently);
+    /// answered ones are freed now.
+    fn drop_in_flight(&mut self) {
+        for s in &mut self.slots {
+            *s = match *s {
+                Slot::Submitted { .. } | Slot::Stale => Slot::Stale,
+                Slot::Free | Slot::Done { .. } => Slot::Free,
+            };
+        }
+        self.waiting = false;
+    }
+
     /// Copies the write's data in and hands `op` to the storage in a free slot.
     fn start(&mut self, req: &mut Request<'_>, op: BlkOp) -> Result<Completion, Error> {
         let depth = self.depth();
@@ -216,13 +229,12 @@ impl<S: Storage> VirtioDevice for StorageBlk<'_, S> {
     /// Buffers with the storage stay with it until it answers; answered ones are
     /// dropped.
     fn reset(&mut self) {
-        for s in &mut self.slots {
-            *s = match *s {
-                Slot::Submitted { .. } | Slot::Stale => Slot::Stale,
-                Slot::Free | Slot::Done { .. } => Slot::Free,
-            };
-        }
-        self.waiting = false;
+        self.drop_in_flight();
+    }
+
+    /// The one queue's requests in flight are dropped as by a device reset.
+    fn queue_reset(&mut self, _queue: u16) {
+        self.drop_in_flight();
     }
 
     fn process(&mut self, _queue: u16, req: &mut Request<'_>) -> Result<Completion, Error> {
@@ -232,6 +244,8 @@ impl<S: Storage> VirtioDevice for StorageBlk<'_, S> {
                 req.write(&self.id[..len as usize])?;
                 S_OK
             }
+            // Nothing to move: no need to bother the storage.
+            Ok(BlkOp::Read { len: 0, .. } | BlkOp::Write { len: 0, .. }) => S_OK,
             // Larger than the configuration allows (size_max x seg_max).
             Ok(BlkOp::Read { len, .. } | BlkOp::Write { len, .. })
                 if len as usize > BUFFER_BYTES =>

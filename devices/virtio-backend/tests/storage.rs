@@ -402,3 +402,42 @@ fn a_model_that_never_defers_completions_refuses_complete() {
     ));
     assert!(!d.needs_reset());
 }
+
+#[test]
+fn a_queue_reset_drops_requests_in_flight_and_late_answers() {
+    use ferry_virtio_backend::spec::reg;
+    let mut b = bufs(2);
+    let mut disk = MockDisk::new();
+    disk.disk[512..1024].fill(0x11);
+    disk.disk[1024..1536].fill(0x22);
+    let options = Options {
+        ring_reset: true,
+        ..Options::new()
+    };
+    let mut d = Driver::ready(StorageBlk::new(disk, &mut b, b"d", false), options, 1, 16);
+    let (old, r) = send(&mut d, T_IN, 1, &[], 512);
+    assert_eq!(r, Ok(1));
+    // Queue 0 reset on its own while the storage holds the read, then set up again.
+    d.write_reg(reg::QUEUE_SEL, 0);
+    d.write_reg(reg::QUEUE_RESET, 1);
+    assert_eq!(d.dev.in_flight(0), 0);
+    d.queues.clear();
+    d.setup_queue(0, 16);
+    let (new, r) = send(&mut d, T_IN, 2, &[], 512);
+    assert_eq!(r, Ok(1));
+    assert_eq!(new.head, old.head, "the same head, a different request");
+    d.dev.model_mut().storage_mut().finish(0); // the dropped read of sector 1
+    assert!(d.dev.model_mut().next_done().is_none(), "its answer is skipped");
+    d.dev.model_mut().storage_mut().finish(0); // the read of sector 2
+    assert_eq!(complete_all(&mut d), [new.head]);
+    assert_eq!(d.peek(new.status, 1), [S_OK]);
+    assert_eq!(d.peek(new.data, 512), [0x22; 512], "sector 2's data, not sector 1's");
+    // QueueReady = 0 drops requests in flight the same way.
+    let (_, r) = send(&mut d, T_IN, 1, &[], 512);
+    assert_eq!(r, Ok(1));
+    d.write_reg(reg::QUEUE_READY, 0);
+    d.dev.model_mut().storage_mut().finish(0);
+    assert!(d.dev.model_mut().next_done().is_none());
+    assert_eq!(d.dev.model().in_flight(), 0, "no buffer stays taken");
+    assert!(!d.needs_reset());
+}

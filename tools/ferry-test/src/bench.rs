@@ -5,7 +5,8 @@
 //! ...` lines vbench prints, and prints a table with each figure as a ratio to the
 //! null hypercall, a table of the sharing-mode figures with the ratios copy/shared,
 //! the hypervisor's .text+.rodata size, and whether the two runs of each config gave
-//! the same numbers.
+//! the same numbers. Then the disk benchmark ([`disk`]): Linux's 64 MiB writes and
+//! reads through Ferry, the backend and QEMU's disk against its own RAM disk.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -15,6 +16,9 @@ use anyhow::{Result, bail};
 use crate::qemu::{self, Console};
 use crate::scenario::{self, Scenario};
 use crate::{steps, verdict};
+
+#[path = "bench_disk.rs"]
+pub mod disk;
 
 /// The benchmark's system config, relative to the repository root.
 pub const CONFIG: &str = "tests/partitions/bench.dts";
@@ -45,32 +49,44 @@ fn describe(name: &str) -> &'static str {
     }
 }
 
-/// One config `bench` boots: its scenario name (also the stem of its logs), config
-/// and the figures a run must give (besides at least one), and more scenario fields
-/// in TOML (`fields`, e.g. `qemu_args` and `prepare` for a disk: tests/README.md),
-/// honoured as by `test` (`prepare` and `after` around each run; `boots` must be 1).
+/// What a config `bench` boots runs: its machine and what its log must show.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// vbench and vbe (cortex-a53): their two runs must give the same figures.
+    Vbench,
+    /// Linux's disk benchmark ([`disk`]): its runs may differ.
+    Disk,
+}
+
+/// One config `bench` boots: its scenario name (also the stem of its logs), config,
+/// kind and the figures a run must give (besides at least one), and more scenario
+/// fields in TOML (`fields`, e.g. `qemu_args` and `prepare` for a disk:
+/// tests/README.md), honoured as by `test` (`prepare` and `after` around each run;
+/// `boots` must be 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bench {
     pub name: String,
     pub config: String,
+    pub kind: Kind,
     pub required: Vec<String>,
     pub fields: String,
 }
 
-/// What `bench` boots: bench.dts, then each sharing mode's config.
+/// What `bench` boots: bench.dts, each sharing mode's config, the disk benchmark.
 pub fn benches() -> Vec<Bench> {
-    let mut v = vec![Bench {
-        name: "bench".into(),
-        config: CONFIG.into(),
-        required: vec![FLOOR.into()],
+    let vbench = |name: &str, config: String, required: Vec<String>| Bench {
+        name: name.into(),
+        config,
+        kind: Kind::Vbench,
+        required,
         fields: String::new(),
-    }];
-    v.extend(MODES.iter().map(|(mode, name)| Bench {
-        name: (*name).into(),
-        config: format!("tests/partitions/{name}.dts"),
-        required: SHARING_ROWS.iter().map(|r| tagged(r, mode)).collect(),
-        fields: String::new(),
+    };
+    let mut v = vec![vbench("bench", CONFIG.into(), vec![FLOOR.into()])];
+    v.extend(MODES.iter().map(|(mode, name)| {
+        let required = SHARING_ROWS.iter().map(|r| tagged(r, mode)).collect();
+        vbench(name, format!("tests/partitions/{name}.dts"), required)
     }));
+    v.push(disk::bench());
     v
 }
 
@@ -90,9 +106,10 @@ fn shown(name: &str) -> (String, &str) {
 
 /// The scenario that boots `b` (not in tests/scenarios.toml: `test` does not run it).
 pub fn scenario(b: &Bench) -> Scenario {
-    let (name, config, fields) = (&b.name, &b.config, &b.fields);
-    let text = format!(
-        r#"[[scenario]]
+    let (name, config) = (&b.name, &b.config);
+    let header = match b.kind {
+        Kind::Vbench => format!(
+            r#"[[scenario]]
 name = "{name}"
 description = "benchmarks: vbench (frontend) and vbe (backend) under -icount"
 image = "qemu-virt"
@@ -104,9 +121,11 @@ memory = "1G"
 timeout_secs = 300
 expect_exit = 0
 expect_log = ["[fe] vbench: done"]
-{fields}"#
-    );
-    scenario::parse(&text, "bench")
+"#
+        ),
+        Kind::Disk => disk::header(name, config),
+    };
+    scenario::parse(&format!("{header}{}", b.fields), "bench")
         .expect("the built-in bench scenarios parse")
         .remove(0)
 }

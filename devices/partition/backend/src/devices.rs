@@ -207,6 +207,14 @@ impl Dev {
                     );
                 }
             }
+            if let Some(r) = d.model_mut().storage_mut().take_report() {
+                println!(
+                    "{log}: device {index}: physical disk: {} KiB in {} requests, busy (a request outstanding) {} us of virtual time",
+                    r.bytes / 1024,
+                    r.requests,
+                    ferry_partition_rt::time::ticks_to_us(r.busy_ticks)
+                );
+            }
             if d.model().waiting() {
                 self.serve(log, index, 0);
             }

@@ -170,6 +170,31 @@ pub struct PhysicalDisk {
     tags: [u16; QUEUE_SIZE],
     /// A flush answered without the device (it has no write cache to flush).
     flushed: Option<u16>,
+    /// What the disk did, for [`take_report`](PhysicalDisk::take_report).
+    stats: DiskStats,
+}
+
+/// Bytes moved between two [`DiskStats`] reports.
+pub const REPORT_BYTES: u64 = 64 << 20;
+
+/// What the physical disk did: requests, bytes, and how long (counter ticks of
+/// virtual time) at least one request was outstanding at it. Under QEMU's
+/// `-icount ... sleep=off` the disk's own work happens outside virtual time, but
+/// while every vCPU sleeps waiting for it the clock jumps ahead: the busy time holds
+/// those jumps, so a benchmark can tell them from the time spent in the guests,
+/// Ferry and the backend.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DiskStats {
+    /// Requests finished.
+    pub requests: u64,
+    /// Data bytes read and written.
+    pub bytes: u64,
+    /// Ticks with at least one request outstanding.
+    pub busy_ticks: u64,
+    /// Counter value when the disk last became busy (0: idle).
+    busy_since: u64,
+    /// `bytes` at the last report.
+    reported: u64,
 }
 
 impl PhysicalDisk {
@@ -205,12 +230,27 @@ impl PhysicalDisk {
             requests: [None; TAGS],
             tags: [0; QUEUE_SIZE],
             flushed: None,
+            stats: DiskStats::default(),
         })
     }
 
     /// Whether the device takes FLUSH (without it, it has no volatile cache).
     pub fn has_flush(&self) -> bool {
         self.flush
+    }
+
+    /// The statistics since the last report, once [`REPORT_BYTES`] more were moved.
+    pub fn take_report(&mut self) -> Option<DiskStats> {
+        if self.stats.bytes - self.stats.reported < REPORT_BYTES {
+            return None;
+        }
+        let r = self.stats;
+        self.stats = DiskStats {
+            busy_since: r.busy_since,
+            reported: 0,
+            ..DiskStats::default()
+        };
+        Some(r)
     }
 
     /// Acknowledges the device's interrupt (before the GIC EOI: it is level).
@@ -268,6 +308,9 @@ impl Storage for PhysicalDisk {
             self.transport.notify(0);
         }
         self.tags[usize::from(token) % QUEUE_SIZE] = tag;
+        if self.requests.iter().all(Option::is_none) {
+            self.stats.busy_since = ferry_partition_rt::time::ticks().max(1);
+        }
         self.requests[t] = Some(InFlight {
             op,
             data: buf.as_mut_ptr(),

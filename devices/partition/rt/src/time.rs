@@ -25,6 +25,11 @@ pub fn ticks_to_ms(ticks: u64) -> u64 {
     ticks.saturating_mul(1000) / freq()
 }
 
+/// `ticks` counter ticks in microseconds.
+pub fn ticks_to_us(ticks: u64) -> u64 {
+    (u128::from(ticks) * 1_000_000 / u128::from(freq())) as u64
+}
+
 /// A point in time some milliseconds ahead.
 #[derive(Clone, Copy, Debug)]
 pub struct Deadline {
