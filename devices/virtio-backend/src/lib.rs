@@ -59,6 +59,7 @@ mod transport;
 
 pub mod blk;
 pub mod console;
+pub mod net;
 pub mod rng;
 pub mod spec;
 pub mod storage;

@@ -427,11 +427,18 @@ fn a_queue_reset_drops_requests_in_flight_and_late_answers() {
     assert_eq!(r, Ok(1));
     assert_eq!(new.head, old.head, "the same head, a different request");
     d.dev.model_mut().storage_mut().finish(0); // the dropped read of sector 1
-    assert!(d.dev.model_mut().next_done().is_none(), "its answer is skipped");
+    assert!(
+        d.dev.model_mut().next_done().is_none(),
+        "its answer is skipped"
+    );
     d.dev.model_mut().storage_mut().finish(0); // the read of sector 2
     assert_eq!(complete_all(&mut d), [new.head]);
     assert_eq!(d.peek(new.status, 1), [S_OK]);
-    assert_eq!(d.peek(new.data, 512), [0x22; 512], "sector 2's data, not sector 1's");
+    assert_eq!(
+        d.peek(new.data, 512),
+        [0x22; 512],
+        "sector 2's data, not sector 1's"
+    );
     // QueueReady = 0 drops requests in flight the same way.
     let (_, r) = send(&mut d, T_IN, 1, &[], 512);
     assert_eq!(r, Ok(1));

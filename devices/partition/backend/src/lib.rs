@@ -34,6 +34,7 @@ pub mod entropy;
 pub mod node;
 pub mod page;
 pub mod status;
+pub mod switch;
 pub mod window;
 
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
