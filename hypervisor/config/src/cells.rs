@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 use ferry_abi::Region;
 
 use crate::error::Errors;
-use crate::model::{GuestRegion, Storage};
+use crate::model::{GuestRegion, Transport};
 use crate::tree::Node;
 
 /// The big-endian cell `i` of `v` (caller checked the length).
@@ -147,16 +147,30 @@ impl<'a> Props<'_, 'a, '_> {
         )
     }
 
-    /// A blk device's `storage`: one 2-cell address and one 1-cell SPI.
-    pub fn storage(&mut self, name: &str, v: &[u8]) -> Option<Storage> {
+    /// A physical transport (a blk device's `storage`, a backend's
+    /// `net-uplink`): one 2-cell address and one 1-cell SPI.
+    pub fn transport(&mut self, name: &str, v: &[u8]) -> Option<Transport> {
         if v.len() != 12 {
             self.bad(name, "(address, SPI) of 2 + 1 cells", v);
             return None;
         }
-        Some(Storage {
+        Some(Transport {
             address: cells2(v, 0),
             spi: cell(v, 2),
         })
+    }
+
+    /// A MAC address: a byte string of exactly 6 bytes (`[02 00 00 00 00 01]`).
+    pub fn mac(&mut self, name: &str, v: &[u8]) -> Option<[u8; 6]> {
+        let mac = <[u8; 6]>::try_from(v).ok();
+        if mac.is_none() {
+            self.bad(
+                name,
+                "a MAC address of 6 bytes (a byte string: [02 00 00 00 00 01])",
+                v,
+            );
+        }
+        mac
     }
 
     /// Any number of 3-cell GIC interrupt specifiers (type, number, flags).

@@ -81,3 +81,13 @@ impl fmt::Display for Bytes {
         write!(f, "{:#x} bytes", self.0)
     }
 }
+
+/// A MAC address as `02:46:52:59:00:0a`.
+pub(crate) struct Mac(pub [u8; 6]);
+
+impl fmt::Display for Mac {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let [a, b, c, d, e, g] = self.0;
+        write!(f, "{a:02x}:{b:02x}:{c:02x}:{d:02x}:{e:02x}:{g:02x}")
+    }
+}

@@ -33,8 +33,9 @@ pub use model::{
     Config, Console, DEFAULT_DEADLINE_MS, DEFAULT_RESTART_LIMIT, DEFAULT_RESTART_WINDOW_MS,
     DMA_PROPERTY, Device, ExitPolicy, FaultPolicy, GuestRegion, Hypervisor, IoreqPage, IoreqSignal,
     MAX_DEADLINE_MS, MAX_FRONTEND_VCPUS, MAX_IOREQ_POLL_MS, MAX_VIRTIO_PER_BACKEND,
-    MIN_BOUNCE_SIZE, MIN_IOREQ_POLL_MS, Node, Partition, Platform, Property, RestartPolicy,
-    Sharing, StopCodes, Storage, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
+    MIN_BOUNCE_SIZE, MIN_IOREQ_POLL_MS, NetUplink, Node, Partition, Platform, Property,
+    RestartPolicy, Sharing, StopCodes, Storage, Transport, VIRTIO_WINDOW_SIZE, VirtioDevice,
+    VirtioKind, default_mac,
 };
 pub use parse::parse;
 pub use validate::{Images, validate};

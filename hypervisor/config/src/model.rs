@@ -11,7 +11,8 @@ mod virtio;
 
 pub use virtio::{
     DEFAULT_DEADLINE_MS, MAX_DEADLINE_MS, MAX_FRONTEND_VCPUS, MAX_VIRTIO_PER_BACKEND,
-    MIN_BOUNCE_SIZE, Sharing, Storage, VIRTIO_WINDOW_SIZE, VirtioDevice, VirtioKind,
+    MIN_BOUNCE_SIZE, NetUplink, Sharing, Storage, Transport, VIRTIO_WINDOW_SIZE, VirtioDevice,
+    VirtioKind, default_mac,
 };
 
 /// A whole system config: the machine, Ferry's own memory, the partitions and
@@ -87,11 +88,34 @@ impl Config {
     /// The passthrough device of `d`'s backend whose MMIO (`reg`) holds `d`'s
     /// `storage` transport, if `d` has one and such a device exists.
     pub fn storage_device(&self, d: &VirtioDevice) -> Option<&Device> {
-        let r = d.storage?.region();
-        self.partition(d.backend)?
-            .devices
+        self.partition(d.backend)?.transport_device(d.storage?)
+    }
+
+    /// The switch segments of backend `backend`: the `segment` names of the
+    /// `"net"` devices it serves, each once, in order of first appearance in
+    /// [`Config::backend_devices`] order. A segment's position here is its id
+    /// in the backend's guest DT (`segment`, `net-uplink-segment`).
+    pub fn backend_segments(&self, backend: u32) -> Vec<&str> {
+        let mut v: Vec<&str> = Vec::new();
+        for d in self.backend_devices(backend) {
+            if let (VirtioKind::Net, Some(s)) = (d.kind, d.segment.as_deref())
+                && !v.contains(&s)
+            {
+                v.push(s);
+            }
+        }
+        v
+    }
+
+    /// The id of segment `name` on backend `backend` (its position in
+    /// [`Config::backend_segments`]), if a `"net"` device of that backend is
+    /// in it.
+    pub fn segment_id(&self, backend: u32, name: &str) -> Option<u32> {
+        let at = self
+            .backend_segments(backend)
             .iter()
-            .find(|dev| dev.reg.iter().any(|m| holds(m, &r)))
+            .position(|s| *s == name)?;
+        u32::try_from(at).ok()
     }
 
     /// The first partition labelled `label`.
@@ -351,9 +375,20 @@ pub struct Partition {
     /// `ioreq-page` with `ioreq-spi` or `ioreq-poll-ms`: set on a virtio backend
     /// partition.
     pub ioreq: Option<IoreqPage>,
+    /// `net-uplink` with `net-uplink-segment` (a backend only): the physical
+    /// virtio-net device its switch uses as the uplink of one segment.
+    pub net_uplink: Option<NetUplink>,
 }
 
 impl Partition {
+    /// The passthrough device whose MMIO (`reg`) holds transport `t`, if any.
+    pub fn transport_device(&self, t: Transport) -> Option<&Device> {
+        let r = t.region();
+        self.devices
+            .iter()
+            .find(|dev| dev.reg.iter().any(|m| holds(m, &r)))
+    }
+
     /// The host address backing guest address `ipa`, if a region holds it.
     pub fn ipa_to_pa(&self, ipa: u64) -> Option<u64> {
         self.memory

@@ -17,6 +17,8 @@ use crate::model::{
 };
 use crate::tree::Node;
 
+mod net;
+
 /// Parses a config DTB.
 ///
 /// The blob is first copied without FDT_NOP tokens and fully validated
@@ -204,7 +206,7 @@ fn parse_partitions(n: &Node<'_>, errs: &mut Errors) -> Option<Vec<Partition>> {
 }
 
 /// Properties a partition node may have.
-const PARTITION_PROPS: [&str; 23] = [
+const PARTITION_PROPS: [&str; 25] = [
     "reg",
     "label",
     "cpus",
@@ -228,6 +230,8 @@ const PARTITION_PROPS: [&str; 23] = [
     "restart-limit",
     "restart-window-ms",
     "on-fault",
+    "net-uplink",
+    "net-uplink-segment",
 ];
 
 fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
@@ -255,6 +259,7 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
     let ioreq_poll = p.optional("ioreq-poll-ms", Props::u32);
     let mut ioreq = ioreq(&mut p, ioreq_page?, ioreq_spi?, ioreq_poll?)?;
     backend_options(&mut p, ioreq.as_mut())?;
+    let net_uplink = net::uplink(&mut p, ioreq.is_some())?;
     if n.prop("initrd-address").is_some() && n.prop("initrd").is_none() {
         p.errs
             .prop(&n.path, "initrd-address", "is set but there is no initrd");
@@ -288,6 +293,7 @@ fn parse_partition(n: &Node<'_>, errs: &mut Errors) -> Option<Partition> {
             fault: fault?.unwrap_or(defaults.fault),
         },
         ioreq,
+        net_uplink,
     })
 }
 
@@ -540,7 +546,7 @@ fn number_per_backend(devices: &mut [VirtioDevice]) {
 }
 
 /// Properties a virtio device node may have.
-const VIRTIO_PROPS: [&str; 16] = [
+const VIRTIO_PROPS: [&str; 18] = [
     "reg",
     "type",
     "frontend",
@@ -557,6 +563,8 @@ const VIRTIO_PROPS: [&str; 16] = [
     "storage",
     "read-only",
     "loopback",
+    "mac",
+    "segment",
 ];
 
 fn parse_virtio_device(
@@ -591,10 +599,15 @@ fn parse_virtio_device(
     let deadline_ms = p.optional("deadline-ms", Props::u32);
     let disk = p.optional("disk", Props::region);
     let disk_image = p.optional("disk-image", Props::string);
-    let storage = p.optional("storage", Props::storage);
+    let storage = p.optional("storage", Props::transport);
     let read_only = p.optional("read-only", Props::flag);
     let loopback = p.optional("loopback", Props::flag);
+    let mac = p.optional("mac", Props::mac);
+    let segment = p.optional("segment", Props::string);
     if kind == Some(VirtioKind::Blk) && !blk_backing(&mut p) {
+        return None;
+    }
+    if kind == Some(VirtioKind::Net) && !net::segment_given(&mut p) {
         return None;
     }
     let sharing = sharing?.unwrap_or_default();
@@ -620,6 +633,8 @@ fn parse_virtio_device(
         storage: storage?,
         read_only: read_only?.unwrap_or(false),
         loopback: loopback?.unwrap_or(false),
+        mac: mac?,
+        segment: segment?,
     })
 }
 
@@ -644,13 +659,13 @@ fn blk_backing(p: &mut Props<'_, '_, '_>) -> bool {
     }
 }
 
-/// A virtio device's `type`: `"blk"`, `"console"` or `"rng"`.
+/// A virtio device's `type`: `"blk"`, `"console"`, `"rng"` or `"net"`.
 fn virtio_kind(p: &mut Props<'_, '_, '_>, name: &str, v: &[u8]) -> Option<VirtioKind> {
     let s = p.string(name, v)?;
     let kind = VirtioKind::from_name(&s);
     if kind.is_none() {
         let msg = format!(
-            "\"{s}\" is not a virtio device type (expected \"blk\", \"console\" or \"rng\")"
+            "\"{s}\" is not a virtio device type (expected \"blk\", \"console\", \"rng\" or \"net\")"
         );
         p.errs.prop(&p.node.path, name, msg);
     }

@@ -106,6 +106,8 @@ fn parses_with_defaults() {
             storage: None,
             read_only: false,
             loopback: false,
+            mac: None,
+            segment: None,
         }]
     );
     assert_eq!(DEFAULT_DEADLINE_MS, 100);
@@ -137,19 +139,25 @@ fn optional_properties_and_helpers() {
     assert_eq!(by_be, [0, 1]);
     assert!(c.backend_devices(0).is_empty());
     assert_eq!(c.frontend_devices(0).len(), 2);
-    for k in [VirtioKind::Blk, VirtioKind::Console, VirtioKind::Rng] {
+    for k in [
+        VirtioKind::Blk,
+        VirtioKind::Console,
+        VirtioKind::Rng,
+        VirtioKind::Net,
+    ] {
         assert_eq!(VirtioKind::from_name(k.name()), Some(k));
     }
     assert_eq!(VirtioKind::Blk.device_id(), 2);
     assert_eq!(VirtioKind::Console.device_id(), 3);
     assert_eq!(VirtioKind::Rng.device_id(), 4);
+    assert_eq!(VirtioKind::Net.device_id(), 1);
 }
 
 #[test]
 fn structure_problems() {
     let p = edit(virtio, |t| {
         t.at(D0)
-            .set("type", s("net"))
+            .set("type", s("scsi"))
             .set("frontend", s("gamma"))
             .set("colour", s("red"))
             .remove("window");
@@ -158,7 +166,7 @@ fn structure_problems() {
         p,
         [
             "/virtio/device@0: colour: unknown property",
-            "/virtio/device@0: type: \"net\" is not a virtio device type (expected \"blk\", \"console\" or \"rng\")",
+            "/virtio/device@0: type: \"scsi\" is not a virtio device type (expected \"blk\", \"console\", \"rng\" or \"net\")",
             "/virtio/device@0: frontend: \"gamma\" is not the label of any partition",
             "/virtio/device@0: window: is missing",
         ]

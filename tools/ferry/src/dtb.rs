@@ -25,6 +25,8 @@
 //!                    poll-interval-ms = <ioreq-poll-ms>;      with ioreq-poll-ms
 //!                    #address-cells = <1>; #size-cells = <0>;
 //!                    dma-ranges = <ipa pa size>...;           one per memory region of the backend
+//!                    net-uplink = <addr spi>;                 with an uplink
+//!                    net-uplink-segment = <segment id>;
 //!                    device@N { reg = <N>; type = "blk";      one per device it serves; N = its
 //!                               frontend-memory = <FE ipa, size, BE ipa>;   number on this backend
 //!                                   (copy mode: <bounce base, size, bounce base>)
@@ -32,7 +34,10 @@
 //!                               loopback;                     a console with the test hook
 //!                               disk = <BE ipa size>;         blk with a RAM disk, or
 //!                               storage = <addr spi>;         blk with a physical transport
-//!                               read-only; }; };              blk, when read-only
+//!                               read-only;                    blk, when read-only
+//!                               mac = [6 bytes];              net (the resolved MAC)
+//!                               segment = <segment id>; }; }; net: 0, 1, ... in order of
+//!                                   first appearance among this backend's net devices
 //!     hypervisor { compatible = "ferry,hypervisor"; ferry,console-hypercall = <0x86000001>; };
 //! };
 //! ```
@@ -41,7 +46,7 @@ use anyhow::{Context, Result};
 use ferry_abi::hypercall::CONSOLE_WRITE;
 use ferry_config::{
     Config, Console, Device, IoreqSignal, Node, PL011_CLOCK_NODE, Partition, Property, Sharing,
-    VirtioDevice, VirtioKind, pl011_node_name,
+    Transport, VirtioDevice, VirtioKind, pl011_node_name,
 };
 
 /// GIC interrupt flags of virtio interrupts: edge rising.
@@ -288,6 +293,12 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
     if served.is_empty() {
         return Ok(());
     }
+    backend(w, cfg, p, &served)
+}
+
+/// `/ferry-backend` of backend `p`, which serves `served` (in backend_index
+/// order).
+fn backend(w: &mut FdtWriter, cfg: &Config, p: &Partition, served: &[&VirtioDevice]) -> Result<()> {
     // validate() refuses a backend without its page; --no-check packs what it can.
     let q = p
         .ioreq
@@ -306,6 +317,10 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
     w.property_u32("#address-cells", 1)?;
     w.property_u32("#size-cells", 0)?;
     w.property_array_u64("dma-ranges", &dma_ranges(p))?;
+    if let Some(u) = &p.net_uplink {
+        w.property_array_u32("net-uplink", &transport_cells(u.transport))?;
+        w.property_u32("net-uplink-segment", segment_id(cfg, p, &u.segment)?)?;
+    }
     // In backend_index order: device@0, device@1, ... (the IOREQ `device` field).
     for d in served {
         let dev = w.begin_node(&format!("device@{:x}", d.backend_index))?;
@@ -318,12 +333,43 @@ fn virtio(w: &mut FdtWriter, cfg: &Config, p: &Partition, gic: u32) -> Result<()
         if d.loopback {
             w.property_null("loopback")?;
         }
-        if d.kind == VirtioKind::Blk {
-            blk(w, d)?;
+        match d.kind {
+            VirtioKind::Blk => blk(w, d)?,
+            VirtioKind::Net => net(w, cfg, p, d)?,
+            VirtioKind::Console | VirtioKind::Rng => {}
         }
         w.end_node(dev)?;
     }
     w.end_node(node)?;
+    Ok(())
+}
+
+/// A transport's `<address (2 cells) spi (1 cell)>` (`storage`, `net-uplink`).
+fn transport_cells(t: Transport) -> [u32; 3] {
+    [(t.address >> 32) as u32, t.address as u32, t.spi]
+}
+
+/// The id of segment `name` on backend `p`: its position among the segments
+/// of `p`'s net devices in order of first appearance
+/// ([`Config::segment_id`]).
+fn segment_id(cfg: &Config, p: &Partition, name: &str) -> Result<u32> {
+    // validate() refuses an uplink segment no net device uses.
+    cfg.segment_id(p.id, name).with_context(|| {
+        format!("segment \"{name}\" is the segment of no \"net\" device of this backend")
+    })
+}
+
+/// A net device's own properties in its backend's `device@N`: `mac = [6
+/// bytes]` (its `mac`, else the default of its `reg`: always written) and
+/// `segment = <id>` (one cell: [`segment_id`]).
+fn net(w: &mut FdtWriter, cfg: &Config, p: &Partition, d: &VirtioDevice) -> Result<()> {
+    let mac = d.resolved_mac().context("a \"net\" device has a MAC")?;
+    w.property("mac", &mac)?;
+    let segment = d
+        .segment
+        .as_deref()
+        .with_context(|| format!("{}: a \"net\" device needs segment", d.path))?;
+    w.property_u32("segment", segment_id(cfg, p, segment)?)?;
     Ok(())
 }
 
@@ -335,8 +381,7 @@ fn blk(w: &mut FdtWriter, d: &VirtioDevice) -> Result<()> {
         w.property_array_u64("disk", &[disk.base, disk.size])?;
     }
     if let Some(s) = d.storage {
-        let [hi, lo] = [(s.address >> 32) as u32, s.address as u32];
-        w.property_array_u32("storage", &[hi, lo, s.spi])?;
+        w.property_array_u32("storage", &transport_cells(s))?;
     }
     if d.read_only {
         w.property_null("read-only")?;

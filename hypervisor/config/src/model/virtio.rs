@@ -14,6 +14,9 @@ pub enum VirtioKind {
     Console,
     /// `"rng"`: an entropy source (virtio device ID 4).
     Rng,
+    /// `"net"`: a network device (virtio device ID 1), a port of its backend's
+    /// switch in its `segment`.
+    Net,
 }
 
 impl VirtioKind {
@@ -23,6 +26,7 @@ impl VirtioKind {
             VirtioKind::Blk => "blk",
             VirtioKind::Console => "console",
             VirtioKind::Rng => "rng",
+            VirtioKind::Net => "net",
         }
     }
 
@@ -32,14 +36,20 @@ impl VirtioKind {
             VirtioKind::Blk => 2,
             VirtioKind::Console => 3,
             VirtioKind::Rng => 4,
+            VirtioKind::Net => 1,
         }
     }
 
     /// The kind a config value names, if any.
     pub fn from_name(s: &str) -> Option<Self> {
-        [VirtioKind::Blk, VirtioKind::Console, VirtioKind::Rng]
-            .into_iter()
-            .find(|k| k.name() == s)
+        [
+            VirtioKind::Blk,
+            VirtioKind::Console,
+            VirtioKind::Rng,
+            VirtioKind::Net,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
     }
 }
 
@@ -146,7 +156,7 @@ pub struct VirtioDevice {
     /// `storage`: the physical virtio-blk transport a blk device serves instead
     /// of a RAM disk (exactly one of `disk` and `storage`), passed through to
     /// the backend.
-    pub storage: Option<Storage>,
+    pub storage: Option<Transport>,
     /// `read-only` (a flag, `"blk"` only): the device is offered read-only
     /// (VIRTIO_BLK_F_RO) and its writes fail.
     pub read_only: bool,
@@ -156,25 +166,66 @@ pub struct VirtioDevice {
     /// output is Ferry's labelled stream (`[<frontend>:hvc<n>]`) and its input
     /// comes from Ferry's console multiplexer (docs/config.md, "Console").
     pub loopback: bool,
+    /// `mac` as written (a `"net"` device only): the device's MAC address.
+    /// `None`: the default, [`default_mac`] of its `reg`
+    /// ([`VirtioDevice::resolved_mac`] resolves it).
+    pub mac: Option<[u8; 6]>,
+    /// `segment` (a `"net"` device only, required there): the name of the
+    /// switch segment of the device's port in its backend. Ports in one segment
+    /// reach each other; ports in different segments never do.
+    pub segment: Option<String>,
 }
 
-/// `storage = <addr-hi addr-lo spi>` of a blk device: a physical virtio-mmio
-/// transport ([`VIRTIO_WINDOW_SIZE`] bytes at host address `address`, with
-/// interrupt `spi`) that the backend drives and serves the device from. The
-/// transport lies in the MMIO of one of the backend's passthrough devices
-/// ([`Config::storage_device`](crate::Config::storage_device)), identity-mapped,
-/// so `address` is also its guest address in the backend.
+impl VirtioDevice {
+    /// The MAC address of a `"net"` device: its `mac`, else [`default_mac`] of
+    /// its `reg`. `None` for other types.
+    pub fn resolved_mac(&self) -> Option<[u8; 6]> {
+        (self.kind == VirtioKind::Net).then(|| self.mac.unwrap_or(default_mac(self.index)))
+    }
+}
+
+/// The MAC address of a `"net"` device without `mac`: `02:46:52:59:00:NN`
+/// ("FRY", locally administered, unicast) with `NN` = its `reg` (the low byte:
+/// a valid config has fewer than 256 devices, at most 8 per backend on at most
+/// 31 backends).
+pub const fn default_mac(index: u32) -> [u8; 6] {
+    [0x02, 0x46, 0x52, 0x59, 0x00, index as u8]
+}
+
+/// A physical virtio-mmio transport that a backend drives: `storage = <addr-hi
+/// addr-lo spi>` of a blk device (a virtio-blk device it serves the blk device
+/// from) or `net-uplink` of a backend partition (the virtio-net device of its
+/// switch's uplink). [`VIRTIO_WINDOW_SIZE`] bytes at host address `address`,
+/// with interrupt `spi`, in the MMIO of one of the backend's passthrough
+/// devices ([`Partition::transport_device`](crate::Partition::transport_device)),
+/// identity-mapped, so `address` is also its guest address in the backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Storage {
+pub struct Transport {
     /// Host address of the transport (0x200-aligned).
     pub address: u64,
     /// Its SPI: one of the passthrough device's `interrupts`.
     pub spi: u32,
 }
 
-impl Storage {
+/// A blk device's `storage`: the physical virtio-blk [`Transport`] it is served
+/// from.
+pub type Storage = Transport;
+
+impl Transport {
     /// The transport's MMIO range: [`VIRTIO_WINDOW_SIZE`] bytes at `address`.
     pub const fn region(&self) -> Region {
         Region::new(self.address, VIRTIO_WINDOW_SIZE)
     }
+}
+
+/// A backend partition's uplink (`net-uplink` with `net-uplink-segment`): a
+/// physical virtio-net device it drives as one more port of its switch, in
+/// `segment`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetUplink {
+    /// `net-uplink = <addr-hi addr-lo spi>`: the physical virtio-mmio transport.
+    pub transport: Transport,
+    /// `net-uplink-segment`: the segment of the uplink's port, one that a
+    /// `"net"` device of this backend uses.
+    pub segment: String,
 }

@@ -2,10 +2,11 @@
 //!
 //! Checks run in a fixed order: `/platform`, `/hypervisor`, then each partition
 //! in tree order (id, label, CPUs, memory, devices, image, DTB, initrd), each
-//! partition's IOREQ page, each `/virtio` device in tree order, then
+//! partition's IOREQ page and net uplink, each `/virtio` device in tree order, then
 //! `/exit-policy`. A problem between two nodes (an overlap, a CPU or SPI given
 //! twice) is reported once, on the later node, naming the earlier one.
 
+mod net;
 mod partition;
 mod storage;
 mod virtio;

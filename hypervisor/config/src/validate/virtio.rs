@@ -1,7 +1,8 @@
 //! The checks of virtio devices (`/virtio`: window, SPI, shared-mode
-//! `shared-region`/`shared-memory`, copy-mode `bounce`, disk; `storage` is in
-//! [`super::storage`]) and of backends' IOREQ pages
-//! (`ioreq-page`, `ioreq-spi` or `ioreq-poll-ms` of a partition).
+//! `shared-region`/`shared-memory`, copy-mode `bounce`, disk, the properties
+//! of each type; `storage` is in [`super::storage`], `mac` and `segment` in
+//! [`super::net`]) and of backends' IOREQ pages (`ioreq-page`, `ioreq-spi` or
+//! `ioreq-poll-ms` of a partition; `net-uplink` is in [`super::net`]).
 
 use alloc::format;
 use alloc::string::String;
@@ -31,6 +32,7 @@ impl Validator<'_> {
         let cfg = self.cfg;
         for (i, p) in cfg.partitions.iter().enumerate() {
             self.ioreq(p, &cfg.partitions[..i]);
+            self.net_uplink(p, &cfg.partitions[..i]);
         }
         for i in 0..cfg.virtio.len() {
             self.virtio_device(i, images);
@@ -223,8 +225,10 @@ impl Validator<'_> {
         }
 
         self.deadline(d, be);
+        self.type_properties(d);
         self.disk(d, be, before, images);
         self.storage(d, be, before);
+        self.net(d, before);
         if let Some(bounce) = d.bounce {
             self.bounce(d, bounce, be, before, images);
         }
@@ -266,12 +270,37 @@ impl Validator<'_> {
         }
     }
 
-    /// `loopback` only for `"console"`; `disk` (a blk device's RAM disk in the
-    /// backend's memory) and `disk-image` (loaded at its start), `storage` and
-    /// `read-only`: only for `"blk"`, `disk-image` only with `disk`; the disk
-    /// page-aligned, inside one of the backend's guest regions, clear of its
-    /// image, guest DTB, initrd and request page and of the disks of its other
-    /// devices; the image no larger than the disk.
+    /// The properties of one type, refused on the others: `loopback` only for
+    /// `"console"`; `disk`, `disk-image`, `storage` and `read-only` only for
+    /// `"blk"`; `mac` and `segment` only for `"net"`.
+    fn type_properties(&mut self, d: &VirtioDevice) {
+        let given = [
+            (VirtioKind::Console, "loopback", d.loopback),
+            (VirtioKind::Blk, "disk", d.disk.is_some()),
+            (VirtioKind::Blk, "disk-image", d.disk_image.is_some()),
+            (VirtioKind::Blk, "storage", d.storage.is_some()),
+            (VirtioKind::Blk, "read-only", d.read_only),
+            (VirtioKind::Net, "mac", d.mac.is_some()),
+            (VirtioKind::Net, "segment", d.segment.is_some()),
+        ];
+        for (kind, property, _) in given
+            .into_iter()
+            .filter(|&(kind, _, given)| given && kind != d.kind)
+        {
+            let msg = format!(
+                "is only for type \"{}\" (this device is \"{}\")",
+                kind.name(),
+                d.kind.name()
+            );
+            self.errs.prop(&d.path, property, msg);
+        }
+    }
+
+    /// `disk` (a blk device's RAM disk in the backend's memory) and
+    /// `disk-image` (loaded at its start), `disk-image` only with `disk`; the
+    /// disk page-aligned, inside one of the backend's guest regions, clear of
+    /// its image, guest DTB, initrd and request page and of the disks of its
+    /// other devices; the image no larger than the disk.
     fn disk(
         &mut self,
         d: &VirtioDevice,
@@ -280,29 +309,8 @@ impl Validator<'_> {
         images: &dyn Images,
     ) {
         let path = d.path.as_str();
-        if d.loopback && d.kind != VirtioKind::Console {
-            let msg = format!(
-                "is only for type \"console\" (this device is \"{}\")",
-                d.kind.name()
-            );
-            self.errs.prop(path, "loopback", msg);
-        }
         if d.kind != VirtioKind::Blk {
-            for (property, given) in [
-                ("disk", d.disk.is_some()),
-                ("disk-image", d.disk_image.is_some()),
-                ("storage", d.storage.is_some()),
-                ("read-only", d.read_only),
-            ] {
-                if given {
-                    let msg = format!(
-                        "is only for type \"blk\" (this device is \"{}\")",
-                        d.kind.name()
-                    );
-                    self.errs.prop(path, property, msg);
-                }
-            }
-            return;
+            return; // refused by type_properties
         }
         let Some(r) = d.disk else {
             // parse requires disk or storage

@@ -6,6 +6,8 @@ use std::collections::HashMap;
 
 use ferry_config::{Config, Images, Partition, VirtioDevice};
 
+pub mod net;
+
 /// A device-tree node to serialize with vm-fdt.
 #[derive(Clone, Debug)]
 pub struct N {

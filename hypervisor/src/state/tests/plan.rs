@@ -33,6 +33,7 @@ fn partition(id: u32, label: &str, cpus: Vec<u32>, pa: u64) -> PartitionConfig {
         codes: StopCodes::default(),
         on_fault: Default::default(),
         ioreq: None,
+        net_uplink: None,
     }
 }
 
@@ -56,6 +57,8 @@ fn device(index: u32, backend_index: u32, frontend: u32, backend: u32, spi: u32)
         storage: None,
         read_only: false,
         loopback: false,
+        mac: None,
+        segment: None,
     }
 }
 
