@@ -76,9 +76,11 @@ GUEST_CACHE := build/guests
 BUSYBOX := $(GUEST_CACHE)/busybox-arm64
 INITRAMFS := $(GUEST_CACHE)/initramfs.cpio.gz
 # The same /init plus the cloud kernel's virtio modules (tools/fetch-guest
-# modules-cloud-arm64; `order` is their load order), for tests/linux/linux-virtio.dts.
+# modules-cloud-arm64; `order` is their load order), for tests/linux/linux-virtio.dts,
+# and brd (not in `order`: /init's ferry.diskbench=1 loads it with its own parameters).
 MODULES := $(GUEST_CACHE)/modules-cloud-arm64
 INITRAMFS_VIRTIO := $(GUEST_CACHE)/initramfs-virtio.cpio.gz
+MODULES_EXTRA := brd.ko.xz
 
 .DEFAULT_GOAL := image
 # Steps of one target (deps, then images, ...) must run in order even under `make -j`.
@@ -124,11 +126,14 @@ INITRAMFS_FILES := --file tests/linux/etc/passwd:/etc/passwd \
 $(INITRAMFS): tests/linux/init tools/mkinitramfs $(BUSYBOX) $(INITRAMFS_ETC)
 	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init $(INITRAMFS_FILES)
 
-$(INITRAMFS_VIRTIO): tests/linux/init tools/mkinitramfs $(BUSYBOX) $(MODULES)/order $(INITRAMFS_ETC)
+$(INITRAMFS_VIRTIO): tests/linux/init tools/mkinitramfs $(BUSYBOX) $(MODULES)/order \
+		$(addprefix $(MODULES)/,$(MODULES_EXTRA)) $(INITRAMFS_ETC)
 	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init $(INITRAMFS_FILES) \
-		$$(sed 's|^|--module $(MODULES)/|' $(MODULES)/order)
+		$$(sed 's|^|--module $(MODULES)/|' $(MODULES)/order) \
+		$(foreach m,$(MODULES_EXTRA),--file $(MODULES)/$(m):/lib/modules/$(m))
 
-$(MODULES)/order:
+# (A cache from before brd was added has `order` but no brd.ko.xz: fetched again.)
+$(MODULES)/order $(addprefix $(MODULES)/,$(MODULES_EXTRA)):
 	@tools/fetch-guest modules-cloud-arm64
 
 $(BUSYBOX):
@@ -194,7 +199,7 @@ $(DISK_IMG): $(shell find $(DISK_ROOT))
 	PATH="$$PATH:/usr/sbin:/sbin" mkfs.ext4 -q -F -d $(DISK_ROOT) $@ $(DISK_SIZE)
 	@echo "disk: $@ (ext4, $(DISK_SIZE), from $(DISK_ROOT))"
 
-bench: deps images partitions test-guests ferry-tool
+bench: deps images guests partitions test-guests ferry-tool
 	$(FERRY_TEST) bench
 
 # Line coverage of the main workspace's host tests. cargo-llvm-cov and the llvm-tools

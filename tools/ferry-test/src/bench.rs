@@ -1,12 +1,11 @@
 //! `ferry-test bench` (docs/bench.md): packs `tests/partitions/bench.dts` (vbench, the
-//! frontend, and vbe, the backend) and the sharing-mode pair `bench-shared.dts` and
-//! `bench-copy.dts` (the same rng and blk devices in shared and in copy mode), boots
-//! each twice under `-icount shift=0,sleep=off`, parses the `bench: <name> <ticks/op>
-//! ...` lines vbench prints, and prints a table with each figure as a ratio to the
-//! null hypercall, a table of the sharing-mode figures with the ratios copy/shared,
-//! the hypervisor's .text+.rodata size, and whether the two runs of each config gave
-//! the same numbers. Then the disk benchmark ([`disk`]): Linux's 64 MiB writes and
-//! reads through Ferry, the backend and QEMU's disk against its own RAM disk.
+//! frontend, and vbe, the backend), the sharing-mode pair `bench-shared.dts` and
+//! `bench-copy.dts` (the same rng and blk devices in shared and in copy mode) and the
+//! disk benchmark ([`disk`]), boots each twice under `-icount shift=0,sleep=off`,
+//! parses the `bench: <name> <value> ...` lines, and prints a table with each vbench
+//! figure as a ratio to the null hypercall, a table of the sharing-mode figures with
+//! the ratios copy/shared, the disk table, the hypervisor's .text+.rodata size, and
+//! whether the two runs of each vbench config gave the same numbers.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -58,11 +57,9 @@ pub enum Kind {
     Disk,
 }
 
-/// One config `bench` boots: its scenario name (also the stem of its logs), config,
-/// kind and the figures a run must give (besides at least one), and more scenario
-/// fields in TOML (`fields`, e.g. `qemu_args` and `prepare` for a disk:
-/// tests/README.md), honoured as by `test` (`prepare` and `after` around each run;
-/// `boots` must be 1).
+/// One config `bench` boots: scenario name (the stem of its logs), config, kind, the
+/// figures a run must give, more scenario fields in TOML (`fields`: tests/README.md;
+/// `prepare` and `after` run around each run, `boots` must be 1).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Bench {
     pub name: String,
@@ -343,83 +340,95 @@ fn size_line(root: &Path) -> String {
     }
 }
 
+/// Run `i` of `b` (scenario `s`, QEMU's arguments `args`): `prepare`, the boot and
+/// `after`; its figures (for a disk bench with the backend's reports), or why not.
+fn one_run(
+    root: &Path,
+    b: &Bench,
+    s: &Scenario,
+    i: usize,
+    args: &[String],
+) -> Result<Vec<Figure>, String> {
+    let log = root
+        .join(crate::LOG_DIR)
+        .join(format!("{}-{i}.log", b.name));
+    let _ = std::fs::remove_file(&log);
+    let work = steps::work_dir(root, s);
+    // Every run starts from the same state: a fresh work directory, `prepare` again.
+    if s.uses_work_dir() {
+        steps::fresh_work_dir(root, s)?;
+    }
+    steps::run_commands(root, &work, "prepare", &s.prepare, &log).map_err(|f| f.reason)?;
+    let expected = s.expected_log();
+    let expect = crate::expectations(s, &expected);
+    let boot = crate::boot_captured(root, &qemu::binary(), args, &log, s.timeout_secs, &[]);
+    let v = verdict::judge_boots(&expect, std::slice::from_ref(&boot));
+    if !v.passed() {
+        return Err(v.reason_line());
+    }
+    let mut figs = parse(&boot.text);
+    if b.kind == Kind::Disk {
+        figs.extend(disk::reports(&boot.text));
+    }
+    let found = |r: &&String| figs.iter().any(|f| &f.name == *r);
+    let missing: Vec<&str> = b
+        .required
+        .iter()
+        .filter(|r| !found(r))
+        .map(String::as_str)
+        .collect();
+    if figs.is_empty() || !missing.is_empty() {
+        return Err(format!("no figure {}", missing.join(", ")));
+    }
+    steps::run_commands(root, &work, "after", &s.after, &log).map_err(|f| f.reason)?;
+    Ok(figs)
+}
+
 /// Packs `b`'s config and boots it [`RUNS`] times: each run's figures, or `None`
 /// when a run failed (reported).
 fn boot_runs(root: &Path, b: &Bench, ferry_bin: &Path) -> Result<Option<Vec<Vec<Figure>>>> {
     let s = scenario(b);
     let (hypervisor, _) = crate::inputs(root, &s).map_err(anyhow::Error::msg)?;
     let tool_log = Path::new(crate::LOG_DIR).join(format!("{}.ferry.log", b.name));
-    let packed = match crate::prepare(
-        root,
-        &s,
-        &b.config,
-        &hypervisor,
-        ferry_bin,
-        &root.join(&tool_log),
-    ) {
-        Ok(p) => p,
-        Err(f) => bail!(
-            "{} (command: {}; log: {})",
-            f.reasons.join("; "),
-            f.command,
-            tool_log.display()
-        ),
-    };
+    let ferry_log = root.join(&tool_log);
+    let packed =
+        crate::prepare(root, &s, &b.config, &hypervisor, ferry_bin, &ferry_log).or_else(|f| {
+            let (why, cmd) = (f.reasons.join("; "), f.command);
+            bail!("{why} (command: {cmd}; log: {})", tool_log.display())
+        })?;
     if s.boots != 1 {
         bail!("bench {}: boots must be 1 (each run is one boot)", b.name);
     }
-    let work = steps::work_dir(root, &s);
-    let mut args = qemu::args(&s, &packed, None, Console::Captured, &work);
+    let mut args = qemu::args(
+        &s,
+        &packed,
+        None,
+        Console::Captured,
+        &steps::work_dir(root, &s),
+    );
     args.extend(ICOUNT.iter().map(|a| a.to_string()));
-    let bin = qemu::binary();
-    println!("bench: {}", qemu::shell_line(&bin, &args));
-    let expected = s.expected_log();
-    let expect = crate::expectations(&s, &expected);
+    println!("bench: {}", qemu::shell_line(&qemu::binary(), &args));
     let mut runs = Vec::new();
     for i in 1..=RUNS {
         let log = Path::new(crate::LOG_DIR).join(format!("{}-{i}.log", b.name));
-        let log_path = root.join(&log);
-        let _ = std::fs::remove_file(&log_path);
-        let failed = |why: String| {
-            println!("bench: run {i} FAILED: {why} (log: {})", log.display());
-            for l in crate::tail(&log_path, crate::TAIL_LINES) {
-                println!("  | {l}");
+        match one_run(root, b, &s, i, &args) {
+            Ok(figs) => {
+                println!(
+                    "bench: run {i} ok ({} figures, log: {})",
+                    figs.len(),
+                    log.display()
+                );
+                runs.push(figs);
             }
-            Ok(None)
-        };
-        // Every run starts from the same state: a fresh work directory, `prepare` again.
-        if s.uses_work_dir() {
-            steps::fresh_work_dir(root, &s).map_err(anyhow::Error::msg)?;
+            Err(why) => {
+                println!("bench: run {i} FAILED: {why} (log: {})", log.display());
+                for l in crate::tail(&root.join(&log), crate::TAIL_LINES) {
+                    println!("  | {l}");
+                }
+                return Ok(None);
+            }
         }
-        if let Err(f) = steps::run_commands(root, &work, "prepare", &s.prepare, &log_path) {
-            return failed(f.reason);
-        }
-        let boot = crate::boot_captured(root, &bin, &args, &log_path, s.timeout_secs, &[]);
-        let v = verdict::judge_boots(&expect, std::slice::from_ref(&boot));
-        let figs = parse(&boot.text);
-        let missing: Vec<&str> = b
-            .required
-            .iter()
-            .filter(|r| !figs.iter().any(|f| &f.name == *r))
-            .map(String::as_str)
-            .collect();
-        if !v.passed() || figs.is_empty() || !missing.is_empty() {
-            let why = if v.passed() {
-                format!("no figure {}", missing.join(", "))
-            } else {
-                v.reason_line()
-            };
-            return failed(why);
-        }
-        if let Err(f) = steps::run_commands(root, &work, "after", &s.after, &log_path) {
-            return failed(f.reason);
-        }
-        println!(
-            "bench: run {i} ok ({} figures, log: {})",
-            figs.len(),
-            log.display()
-        );
-        runs.push(figs);
+        crate::flush();
     }
     Ok(Some(runs))
 }
@@ -440,26 +449,27 @@ pub fn run(root: &Path) -> Result<ExitCode> {
             None => return Ok(ExitCode::FAILURE),
         }
     }
+    let by_mode: Vec<Vec<Figure>> = all[1..=MODES.len()].iter().map(|r| r[0].clone()).collect();
     println!();
-    for l in table(&all[0][0]) {
-        println!("{l}");
-    }
+    table(&all[0][0]).iter().for_each(|l| println!("{l}"));
     println!();
-    let by_mode: Vec<Vec<Figure>> = all[1..].iter().map(|runs| runs[0].clone()).collect();
-    for l in sharing_table(&all[0][0], &by_mode) {
-        println!("{l}");
-    }
-    println!("{}", size_line(root));
+    sharing_table(&all[0][0], &by_mode)
+        .iter()
+        .for_each(|l| println!("{l}"));
     let mut diffs = Vec::new();
     for (b, runs) in benches.iter().zip(&all) {
-        diffs.extend(
-            differences(&runs[0], &runs[1])
-                .into_iter()
-                .map(|d| format!("{}: {d}", b.config)),
-        );
+        if b.kind == Kind::Disk {
+            // Its runs may differ (its table says how): only vbench's must repeat.
+            println!();
+            disk::table(runs).iter().for_each(|l| println!("{l}"));
+            continue;
+        }
+        let d = differences(&runs[0], &runs[1]);
+        diffs.extend(d.into_iter().map(|d| format!("{}: {d}", b.config)));
     }
+    println!("\n{}", size_line(root));
     if diffs.is_empty() {
-        println!("bench: runs identical");
+        println!("bench: runs identical (vbench configs)");
         Ok(ExitCode::SUCCESS)
     } else {
         println!("bench: runs differ:");
@@ -530,7 +540,7 @@ mod tests {
     fn bench_scenarios_are_valid() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let b = benches();
-        assert_eq!(b.len(), 1 + MODES.len());
+        assert_eq!(b.len(), 1 + MODES.len() + 1);
         assert_eq!(b[0].config, CONFIG);
         for b in &b {
             let s = scenario(b);
@@ -540,34 +550,6 @@ mod tests {
             s.validate().unwrap();
         }
         assert_eq!(b[2].required, ["rng-request(copy)", "blk-read-64k(copy)"]);
-    }
-
-    #[test]
-    fn bench_takes_the_disk_fields() {
-        let b = Bench {
-            name: "bench-disk".into(),
-            config: CONFIG.into(),
-            required: vec![FLOOR.into()],
-            fields: "qemu_args = [\"-drive\", \"if=none,id=d0,format=raw,file={dir}/d.img\"]\n\
-                     prepare = [\"truncate -s 1M $DIR/d.img\"]\n\
-                     after = [\"test -f $DIR/d.img\"]\n"
-                .into(),
-        };
-        let s = scenario(&b);
-        assert_eq!(s.prepare, ["truncate -s 1M $DIR/d.img"]);
-        assert_eq!(s.after, ["test -f $DIR/d.img"]);
-        assert!(s.uses_work_dir());
-        let a = qemu::args(
-            &s,
-            Path::new("p.img"),
-            None,
-            Console::Captured,
-            Path::new("/r/build/scenarios/bench-disk"),
-        );
-        assert!(
-            a.contains(&"if=none,id=d0,format=raw,file=/r/build/scenarios/bench-disk/d.img".into()),
-            "{a:?}"
-        );
     }
 
     /// The sharing-mode configs differ in the devices' sharing only, and each gives

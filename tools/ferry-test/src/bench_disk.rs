@@ -115,16 +115,31 @@ fn us(figs: &[Figure], name: &str) -> Option<f64> {
     figs.iter().find(|f| f.name == name)?.ticks()
 }
 
+/// Microseconds in milliseconds (3 decimals), or `-`.
 fn ms(v: Option<f64>) -> String {
     v.map_or("-".into(), |us| format!("{:.3}", us / 1000.0))
 }
 
-/// `a / b` with `digits` decimals, or `-`.
-fn ratio(a: Option<f64>, b: Option<f64>, digits: usize) -> String {
+/// `a / b` (2 decimals), or `-`.
+fn ratio(a: Option<f64>, b: Option<f64>) -> String {
     match (a, b) {
-        (Some(a), Some(b)) if b > 0.0 => format!("{:.digits$}", a / b),
+        (Some(a), Some(b)) if b > 0.0 => format!("{:.2}", a / b),
         _ => "-".into(),
     }
+}
+
+/// The table's columns (a row's format: [`row`]).
+const COLUMNS: [&str; 10] = [
+    "run", "pass", "vda ms", "MB/s", "ram0 ms", "MB/s", "vda/ram0", "busy ms", "vda-busy",
+    "requests",
+];
+
+/// A row of the table from its columns ([`COLUMNS`]).
+fn line(c: &[String]) -> String {
+    format!(
+        "{:>3} {:<5} {:>10} {:>7} {:>9} {:>7} {:>8} {:>10} {:>10} {:>8}",
+        c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9]
+    )
 }
 
 /// One row: `pass` of run `run` (its backend report `k`).
@@ -133,60 +148,74 @@ fn row(run: usize, pass: &str, k: usize, figs: &[Figure]) -> String {
     let ram = us(figs, &figure(pass, DEVICES[1]));
     let rep = figs.iter().find(|f| f.name == report(k));
     let busy = rep.and_then(Figure::ticks);
-    let work = vda.zip(busy).map(|(v, b)| v - b);
-    let mbps = |t: Option<f64>| t.filter(|&t| t > 0.0).map_or("-".into(), |t| format!("{:.1}", BYTES / t));
-    format!(
-        "{run:>3} {pass:<5} {:>10} {:>7} {:>9} {:>7} {:>8} {:>10} {:>10} {:>8} {:>8}",
+    let mbps = |t: Option<f64>| {
+        t.filter(|&t| t > 0.0)
+            .map_or("-".into(), |t| format!("{:.1}", BYTES / t))
+    };
+    line(&[
+        run.to_string(),
+        pass.into(),
         ms(vda),
         mbps(vda),
         ms(ram),
         mbps(ram),
-        ratio(vda, ram, 2),
+        ratio(vda, ram),
         ms(busy),
-        ms(work),
-        ratio(work, ram, 2),
-        rep.and_then(|f| f.field("requests")).unwrap_or("-"),
-    )
+        ms(vda.zip(busy).map(|(v, b)| v - b)),
+        rep.and_then(|f| f.field("requests")).unwrap_or("-").into(),
+    ])
 }
 
 /// The table of the disk bench's runs (each run's figures, in order): per run and
-/// pass, vda's and ram0's elapsed virtual time and MB/s, their ratio, the backend's
-/// busy time for the same 64 MiB, vda's time not covered by it and its ratio to ram0,
-/// the backend's requests; then the overhead in every figure and whether the runs agree.
+/// pass, vda's and ram0's elapsed virtual time and MB/s (10^6 bytes a second), the
+/// ratio of the times, the backend's busy time for the same 64 MiB and vda's time
+/// outside it, the backend's physical requests; then the overhead in every figure and
+/// whether the runs agree.
 pub fn table(runs: &[Vec<Figure>]) -> Vec<String> {
     let mut out = vec![
-        format!(
-            "disk ({CONFIG}): 64 MiB sequential, O_DIRECT, dd bs=1M on Linux's CPU 0, virtual time"
-        ),
-        format!(
-            "{:>3} {:<5} {:>10} {:>7} {:>9} {:>7} {:>8} {:>10} {:>10} {:>8} {:>8}",
-            "run", "pass", "vda ms", "MB/s", "ram0 ms", "MB/s", "vda/ram0", "busy ms", "vda-busy",
-            "/ram0", "requests"
-        ),
-        "-".repeat(96),
+        format!("{NAME} ({CONFIG}): 64 MiB sequential, O_DIRECT, dd bs=1M, virtual time"),
+        line(&COLUMNS.map(String::from)),
+        "-".repeat(87),
     ];
     for (i, figs) in runs.iter().enumerate() {
         out.extend(PASSES.iter().map(|&(pass, k)| row(i + 1, pass, k, figs)));
     }
+    // A report covering more or less than its pass: they do not line up (other I/O).
+    for (i, figs) in runs.iter().enumerate() {
+        for &(pass, k) in &PASSES {
+            let kib = figs
+                .iter()
+                .find(|f| f.name == report(k))
+                .and_then(|f| f.field("kib"));
+            if let Some(kib) = kib.filter(|&kib| kib != "65536") {
+                out.push(format!(
+                    "run {}: the backend's report {k} covers {kib} KiB, not the {pass}'s 65536",
+                    i + 1
+                ));
+            }
+        }
+    }
     let empty: Vec<String> = runs.iter().map(|f| ms(us(f, EMPTY))).collect();
     out.push(format!(
-        "busy: the backend had a request outstanding at QEMU's disk; vda-busy: the rest. \
-         Timing overhead in every figure: {} ms",
+        "busy: a request outstanding at QEMU's disk (the backend's report); vda-busy: the rest; \
+         in every figure: {} ms of timing overhead",
         empty.join(" / ")
     ));
     out.extend(agreement(runs));
     out
 }
 
-/// Whether the runs gave the same figures; where not, by how much (not a failure: the
-/// virtual time spent waiting for QEMU's disk follows host I/O timing).
+/// Whether the runs gave the same figures (those of the table); where not, by how
+/// much (not a failure: the virtual time spent waiting for QEMU's disk follows host
+/// I/O timing).
 pub fn agreement(runs: &[Vec<Figure>]) -> Vec<String> {
     let Some((first, rest)) = runs.split_first() else {
         return vec!["disk: no runs".into()];
     };
+    let shown = bench().required;
     let mut diffs = Vec::new();
     for (i, other) in rest.iter().enumerate() {
-        for f in first {
+        for f in first.iter().filter(|f| shown.contains(&f.name)) {
             let g = other.iter().find(|g| g.name == f.name);
             match (f.ticks(), g.and_then(Figure::ticks)) {
                 (Some(a), Some(b)) if a == b => {}
@@ -204,7 +233,8 @@ pub fn agreement(runs: &[Vec<Figure>]) -> Vec<String> {
         vec!["disk: runs identical".into()]
     } else {
         let mut out = vec![
-            "disk: runs differ (waits for QEMU's disk follow host I/O timing; not a failure):".into(),
+            "disk: runs differ (waits for QEMU's disk follow host I/O timing; not a failure):"
+                .into(),
         ];
         out.extend(diffs);
         out
@@ -260,29 +290,59 @@ mod tests {
         let f = figs(LOG);
         let t = table(&[f.clone(), f.clone()]);
         let w = t.iter().find(|l| l.starts_with("  1 write")).unwrap();
-        // 64 MiB in 50 ms = 1342.2 MB/s; vda/ram0 = 2; busy 20 ms; 30 ms not busy = 1.2 ram0.
-        for part in [" 50.000 ", " 1342.2 ", " 25.000 ", " 2.00 ", " 20.000 ", " 30.000 ", " 1.20 ", " 1024"] {
+        // 64 MiB in 50 ms = 1342.2 MB/s; vda/ram0 = 2; busy 20 ms, 30 ms not busy.
+        for part in [
+            " 50.000 ", " 1342.2 ", " 25.000 ", " 2.00 ", " 20.000 ", " 30.000 ", " 1024",
+        ] {
             assert!(w.contains(part), "{part:?} not in {w:?}");
         }
         let r = t.iter().find(|l| l.starts_with("  2 read")).unwrap();
         assert!(r.contains(" 10.000 ") && r.ends_with(" 512"), "{r}");
-        assert!(t.iter().any(|l| l.contains("overhead in every figure: 2.600 / 2.600 ms")));
+        assert!(
+            t.iter()
+                .any(|l| l.contains("in every figure: 2.600 / 2.600 ms of timing"))
+        );
+        assert_eq!(t[1].split_whitespace().count(), 13, "{}", t[1]);
         assert_eq!(t.last().unwrap(), "disk: runs identical");
+        assert!(!t.iter().any(|l| l.contains("not the")));
+        let off = LOG.replacen("65536 KiB in 512", "65600 KiB in 512", 1);
+        let t = table(&[figs(&off)]);
+        let line = "run 1: the backend's report 3 covers 65600 KiB, not the read's 65536";
+        assert!(t.contains(&line.to_string()), "{t:?}");
     }
 
     #[test]
     fn differing_runs_are_named_not_fatal() {
         let a = figs(LOG);
         let mut b = a.clone();
-        b.iter_mut().find(|f| f.name == "disk-read-64m(vda)").unwrap().value = "44000".into();
+        b.iter_mut()
+            .find(|f| f.name == "disk-read-64m(vda)")
+            .unwrap()
+            .value = "44000".into();
         b.retain(|f| f.name != "physical-disk-3");
         let d = agreement(&[a, b]);
         assert!(d[0].starts_with("disk: runs differ"), "{d:?}");
-        assert!(d.contains(&"  disk-read-64m(vda): run 1 40000, run 2 44000 (+10.0 %)".to_string()), "{d:?}");
-        assert!(d.contains(&"  physical-disk-3: not in run 2".to_string()), "{d:?}");
+        assert!(
+            d.contains(&"  disk-read-64m(vda): run 1 40000, run 2 44000 (+10.0 %)".to_string()),
+            "{d:?}"
+        );
+        assert!(
+            d.contains(&"  physical-disk-3: not in run 2".to_string()),
+            "{d:?}"
+        );
+        // Only the table's figures: report 1 (the zeros) is not compared.
+        let mut c = figs(LOG);
+        c.iter_mut()
+            .find(|f| f.name == "physical-disk-1")
+            .unwrap()
+            .value = "1".into();
+        assert_eq!(agreement(&[figs(LOG), c]), ["disk: runs identical"]);
         // A missing figure shows as `-`.
         let t = table(&[parse("[linux] bench: disk-write-64m(vda) 1000 unit=us\n")]);
-        assert!(t.iter().any(|l| l.starts_with("  1 read") && l.contains(" - ")));
+        assert!(
+            t.iter()
+                .any(|l| l.starts_with("  1 read") && l.contains(" - "))
+        );
     }
 
     #[test]
@@ -298,8 +358,17 @@ mod tests {
         assert_eq!(s.boots, 1);
         assert_eq!(s.prepare, ["truncate -s 128M $DIR/disk.img"]);
         assert!(s.uses_work_dir());
-        let a = qemu::args(&s, Path::new("p.img"), None, Console::Captured, Path::new("/r/w"));
-        assert!(a.contains(&"if=none,id=d0,format=raw,file=/r/w/disk.img".into()), "{a:?}");
+        let a = qemu::args(
+            &s,
+            Path::new("p.img"),
+            None,
+            Console::Captured,
+            Path::new("/r/w"),
+        );
+        assert!(
+            a.contains(&"if=none,id=d0,format=raw,file=/r/w/disk.img".into()),
+            "{a:?}"
+        );
         assert!(a.contains(&"virtio-blk-device,drive=d0".into()), "{a:?}");
         // The config's /init mode is the one that prints these figures.
         let dts = std::fs::read_to_string(root.join(CONFIG)).unwrap();
@@ -325,7 +394,16 @@ mod tests {
         let s = scenario(&b);
         assert_eq!(s.prepare, ["truncate -s 1M $DIR/d.img"]);
         assert_eq!(s.after, ["test -f $DIR/d.img"]);
-        let a = qemu::args(&s, Path::new("p.img"), None, Console::Captured, Path::new("/r/x"));
-        assert!(a.contains(&"if=none,id=d0,format=raw,file=/r/x/d.img".into()), "{a:?}");
+        let a = qemu::args(
+            &s,
+            Path::new("p.img"),
+            None,
+            Console::Captured,
+            Path::new("/r/x"),
+        );
+        assert!(
+            a.contains(&"if=none,id=d0,format=raw,file=/r/x/d.img".into()),
+            "{a:?}"
+        );
     }
 }
