@@ -256,7 +256,8 @@ fn collect(
         // interrupt (the LR's pending state covers both). Kept pending in the model
         // it would wait behind its own LR, and the raises after it, seeing it
         // pending, would tell no one: a doorbell lost.
-        if irq.pending && irq.edge && !irq.hw && state == STATE_PENDING {
+        // Pending and active counts too: the pending state the LR holds covers it.
+        if irq.pending && irq.edge && !irq.hw && state & STATE_PENDING != 0 {
             irq.pending = false;
         }
         if irq.pending && irq.edge && !irq.hw && value & HW == 0 && state == STATE_ACTIVE {

@@ -7,6 +7,10 @@
 //!   multiplexer; with the `loopback` test hook ([`Echo`]) what the driver
 //!   transmits comes back in its receive queue instead;
 //! - rng: `ferry_virtio_backend::rng::Rng` over an [`Entropy`] source;
+//! - net: `ferry_virtio_backend::net::Net`, a port of the backend's switch
+//!   ([`crate::net`]): what the driver transmits goes into the switch through
+//!   the port's [`PortSink`], frames the switch queues for the port are handed
+//!   to the driver by [`Dev::net_deliver`];
 //! - absent: a device the backend cannot offer (an rng without an entropy source).
 //!   It answers as the virtio-mmio spec's placeholder: MagicValue, Version 2,
 //!   DeviceID 0 ("no device"), so the frontend's driver skips it (Linux's
@@ -15,6 +19,7 @@
 use ferry_partition_rt::println;
 use ferry_virtio_backend::blk::Blk;
 use ferry_virtio_backend::console::Console;
+use ferry_virtio_backend::net::{self, Net};
 use ferry_virtio_backend::rng::Rng;
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 use ferry_virtio_backend::storage::StorageBlk;
@@ -25,6 +30,8 @@ pub use crate::console::{ECHO_BUF, Echo, ToFerry};
 #[cfg(all(target_arch = "aarch64", target_os = "none"))]
 use crate::disk::PhysicalDisk;
 use crate::entropy::Entropy;
+use crate::net::{Drops, DropsLine, PortSink, drain};
+use crate::switch::Switch;
 use crate::window::SharedWindow;
 
 /// One served device.
@@ -39,6 +46,8 @@ pub enum Dev {
     Storage(Device<StorageBlk<'static, PhysicalDisk>, SharedWindow>),
     /// virtio-console (through Ferry, or the loopback).
     Console(Device<Console<ConsoleOut, CONSOLE_RX>, SharedWindow>),
+    /// virtio-net: a port of the switch.
+    Net(Device<Net<PortSink>, SharedWindow>),
     /// The placeholder (DeviceID 0).
     Absent,
 }
@@ -51,6 +60,7 @@ macro_rules! each {
             #[cfg(all(target_arch = "aarch64", target_os = "none"))]
             Dev::Storage($d) => $e,
             Dev::Console($d) => $e,
+            Dev::Net($d) => $e,
             Dev::Absent => $absent,
         }
     };
@@ -62,15 +72,24 @@ impl Dev {
         each!(self, d => d.mmio_read(offset, size), absent_read(offset, size))
     }
 
-    /// A register write.
+    /// A register write. A net device's reset also empties its port
+    /// ([`PortSink::reset`]).
     pub fn mmio_write(&mut self, offset: u32, size: u8, value: u64) -> WriteEffect {
-        each!(self, d => d.mmio_write(offset, size, value), WriteEffect::None)
+        let effect = each!(self, d => d.mmio_write(offset, size, value), WriteEffect::None);
+        if let (Dev::Net(d), WriteEffect::Reset) = (&mut *self, effect) {
+            d.model_mut().sink_mut().reset();
+        }
+        effect
     }
 
     /// Serves queue `q` until nothing is pending (bounded); logs device errors. A
     /// console's loopback echoes what it transmitted later in the same round
     /// ([`Dev::echo`], from the serving loop).
     pub fn serve(&mut self, log: &str, index: usize, q: u16) {
+        if let (Dev::Net(d), net::RX_QUEUE) = (&mut *self, q) {
+            // The driver posted receive buffers: the port's frames may go on.
+            d.model_mut().sink_mut().rx_blocked = false;
+        }
         each!(self, d => {
             if d.process_queue(q).is_err()
                 && let Some(e) = d.last_error()
@@ -222,6 +241,60 @@ impl Dev {
         let _ = (log, index);
     }
 
+    /// A net device: hands it the frames `sw` queued for its port, until none is
+    /// left or it has no receive buffer (the port then waits for the driver's
+    /// notify). Other devices: nothing.
+    pub fn net_deliver(&mut self, sw: &mut Switch) {
+        let Dev::Net(d) = self else { return };
+        let sink = d.model().sink();
+        if sink.rx_blocked || sw.queued(sink.port) == 0 {
+            return;
+        }
+        let port = sink.port;
+        let r = drain(sw, port, |frame| d.receive(frame));
+        let sink = d.model_mut().sink_mut();
+        sink.rx_blocked = r.blocked;
+        sink.undelivered += r.dropped as u64;
+    }
+
+    /// A net device at the end of a serving round: a new transmit budget;
+    /// returns whether transmit requests wait for it ([`Dev::net_resume`] in the
+    /// next round). A device that failed meanwhile has nothing waiting (its
+    /// requests go with its reset). Other devices: false.
+    pub fn net_round_end(&mut self) -> bool {
+        let Dev::Net(d) = self else { return false };
+        d.model_mut().sink_mut().budget = crate::net::TX_BUDGET;
+        d.is_live() && d.model().tx_waiting()
+    }
+
+    /// A net device whose transmit requests waited for a new budget: serves
+    /// them. Other devices: nothing.
+    pub fn net_resume(&mut self, log: &str, index: usize) {
+        if let Dev::Net(d) = self
+            && d.is_live()
+            && d.model().tx_waiting()
+        {
+            self.serve(log, index, net::TX_QUEUE);
+        }
+    }
+
+    /// A net device: its port's drops, if a log line is due at `now_ms`
+    /// ([`crate::net::DropLog`]). Other devices: `None`.
+    pub fn net_drops(&mut self, sw: &Switch, now_ms: u64) -> Option<DropsLine> {
+        let Dev::Net(d) = self else { return None };
+        let port = d.model().sink().port;
+        let counters = *d.model().counters();
+        let sink = d.model_mut().sink_mut();
+        let drops = Drops::new(
+            &sw.stats(port),
+            Some(&counters),
+            sink.undelivered + sink.lost,
+        );
+        sink.log
+            .due(drops.total(), now_ms)
+            .then_some(DropsLine(port, drops))
+    }
+
     /// The device's transport (`None` for the placeholder).
     pub fn window(&mut self) -> Option<&mut SharedWindow> {
         each!(self, d => Some(d.transport_mut()), None)
@@ -243,6 +316,7 @@ impl Dev {
                 ConsoleOut::Ferry(_) => "console",
                 ConsoleOut::Loopback(_) => "console (loopback)",
             },
+            Dev::Net(_) => "net",
             Dev::Absent => "absent",
         }
     }

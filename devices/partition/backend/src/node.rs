@@ -5,12 +5,15 @@
 //! ferry-backend { compatible = "ferry,virtio-backend"; request-page = <addr(2)>;
 //!                 interrupts = <0 spi 1>;          or  poll-interval-ms = <ms>;
 //!                 dma-ranges = <guest(2) host(2) size(2)>...;   (optional)
-//!                 device@N { reg = <N>; type = "blk" | "console" | "rng";
+//!                 net-uplink = <addr(2) spi>;                   (optional: a physical
+//!                 net-uplink-segment = <segment>;                virtio-net, see [`net`])
+//!                 device@N { reg = <N>; type = "blk" | "console" | "rng" | "net";
 //!                            frontend-memory = <FE base(2) size(2) BE address(2)>;
 //!                            disk = <addr(2) size(2)>;     (blk: a RAM disk, or
 //!                            storage = <addr(2) spi>;        a physical virtio-blk)
 //!                            read-only;                     (blk, optional)
-//!                            loopback; }; };                (console only: the test hook)
+//!                            loopback;                      (console only: the test hook)
+//!                            mac = [6 bytes]; segment = <segment>; }; };   (net only)
 //! ```
 //!
 //! Parsing checks every property the backend relies on; nothing here trusts the DTB.
@@ -24,6 +27,9 @@ use ferry_abi::{Region, ioreq};
 
 use crate::dma::DmaRanges;
 
+pub mod net;
+pub use net::{NetNode, Uplink};
+
 /// Most devices one backend serves (the request page's sync slots, per device).
 pub use ferry_abi::ioreq::MAX_DEVICES;
 
@@ -36,6 +42,8 @@ pub enum Kind {
     Console,
     /// virtio-rng.
     Rng,
+    /// virtio-net: a port of the backend's switch.
+    Net,
 }
 
 impl Kind {
@@ -45,6 +53,7 @@ impl Kind {
             Kind::Blk => "blk",
             Kind::Console => "console",
             Kind::Rng => "rng",
+            Kind::Net => "net",
         }
     }
 }
@@ -95,16 +104,22 @@ pub struct DeviceNode {
     /// what the frontend transmits; without it, output and input go through
     /// Ferry (`CONSOLE_DEVICE_WRITE`, `CONSOLE_DEVICE_READ`).
     pub loopback: bool,
+    /// `mac` and `segment` (net only): the device's port on the switch.
+    pub net: Option<NetNode>,
 }
 
-/// A physical virtio-mmio block device passed through to the backend.
+/// A physical virtio-mmio device passed through to the backend (a disk's
+/// `storage`, the `net-uplink`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PhysicalDisk {
+pub struct PhysicalDevice {
     /// Its virtio-mmio registers (0x200 bytes, identity-mapped device memory).
     pub addr: u64,
     /// Its interrupt (SPI number; INTID = spi + 32).
     pub spi: u32,
 }
+
+/// A blk device's physical virtio-blk device.
+pub type PhysicalDisk = PhysicalDevice;
 
 /// The parsed node.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -117,6 +132,8 @@ pub struct BackendNode {
     pub devices: [Option<DeviceNode>; MAX_DEVICES],
     /// `dma-ranges`: guest → bus addresses of the backend's memory (empty if absent).
     pub dma: DmaRanges,
+    /// `net-uplink` and `net-uplink-segment`: the physical NIC, if any.
+    pub uplink: Option<Uplink>,
 }
 
 impl BackendNode {
@@ -167,6 +184,13 @@ pub enum NodeError<'a> {
     /// `dma-ranges` not whole `<guest(2) host(2) size(2)>` triples (at most 8, none
     /// empty or wrapping).
     DmaRanges,
+    /// A property of `/ferry-backend` itself is missing or malformed.
+    Backend {
+        /// The property.
+        property: &'static str,
+        /// What was wrong.
+        why: &'static str,
+    },
 }
 
 impl fmt::Display for NodeError<'_> {
@@ -204,6 +228,7 @@ impl fmt::Display for NodeError<'_> {
                 f,
                 "/ferry-backend: dma-ranges: not <guest(2) host(2) size(2)> triples (at most 8, none empty or wrapping)"
             ),
+            NodeError::Backend { property, why } => write!(f, "/ferry-backend: {property}: {why}"),
         }
     }
 }
@@ -253,6 +278,7 @@ pub fn parse<'a>(fdt: &Fdt<'a>, normal: Range<u64>) -> Result<BackendNode, NodeE
         _ => return Err(NodeError::Signal),
     };
     let mut devices: [Option<DeviceNode>; MAX_DEVICES] = [const { None }; MAX_DEVICES];
+    let mut names = [""; MAX_DEVICES];
     for c in node.children() {
         let d = device(&c, &normal)?;
         let slot = &mut devices[d.index];
@@ -262,6 +288,7 @@ pub fn parse<'a>(fdt: &Fdt<'a>, normal: Range<u64>) -> Result<BackendNode, NodeE
                 index: d.index as u32,
             });
         }
+        names[d.index] = c.name;
         *slot = Some(d);
     }
     if devices.iter().all(Option::is_none) {
@@ -271,11 +298,18 @@ pub fn parse<'a>(fdt: &Fdt<'a>, normal: Range<u64>) -> Result<BackendNode, NodeE
         None => DmaRanges::new(),
         Some(p) => DmaRanges::parse(p.value).ok_or(NodeError::DmaRanges)?,
     };
+    let uplink = net::uplink(&node)?;
+    let doorbell = match signal {
+        Signal::Doorbell { spi } => Some(spi),
+        Signal::Poll { .. } => None,
+    };
+    net::check(&devices, &names, uplink.as_ref(), doorbell)?;
     Ok(BackendNode {
         request_page,
         signal,
         devices,
         dma,
+        uplink,
     })
 }
 
@@ -298,10 +332,11 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
         Some("blk") => Kind::Blk,
         Some("console") => Kind::Console,
         Some("rng") => Kind::Rng,
+        Some("net") => Kind::Net,
         _ => {
             return Err(bad(
                 "type",
-                "missing or not \"blk\", \"console\" or \"rng\"",
+                "missing or not \"blk\", \"console\", \"rng\" or \"net\"",
             ));
         }
     };
@@ -366,6 +401,7 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
         (_, Some(_)) => return Err(bad("loopback", "only a console device has it")),
         (_, None) => false,
     };
+    let net = net::device(c, kind)?;
     Ok(DeviceNode {
         index: index as usize,
         kind,
@@ -378,6 +414,7 @@ fn device<'a>(c: &FdtNode<'_, 'a>, normal: &Range<u64>) -> Result<DeviceNode, No
         storage,
         read_only,
         loopback,
+        net,
     })
 }
 
@@ -389,6 +426,12 @@ fn storage(c: &FdtNode<'_, '_>, kind: Kind) -> Result<Option<PhysicalDisk>, &'st
     if kind != Kind::Blk {
         return Err("only a blk device has storage");
     }
+    transport(v).map(Some)
+}
+
+/// A physical virtio-mmio transport `<addr(2) spi>`: 0x200 bytes of device memory
+/// (identity-mapped below 0x4000_0000) and its SPI.
+fn transport(v: &[u8]) -> Result<PhysicalDevice, &'static str> {
     let Ok(v) = <[u8; 12]>::try_from(v) else {
         return Err("not <address(2) spi(1)>");
     };
@@ -399,7 +442,7 @@ fn storage(c: &FdtNode<'_, '_>, kind: Kind) -> Result<Option<PhysicalDisk>, &'st
             "the address must be 0x200-aligned device memory below 0x40000000, the SPI at most 987",
         );
     }
-    Ok(Some(PhysicalDisk { addr, spi }))
+    Ok(PhysicalDevice { addr, spi })
 }
 
 #[cfg(test)]

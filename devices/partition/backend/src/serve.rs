@@ -1,6 +1,7 @@
 //! The serving loop: set-up from the DTB, then forever: sleep until signalled (or
 //! the poll interval passes), serve new synchronous requests, drain posted
-//! QueueNotify records and overflow bits, raise frontend interrupts.
+//! QueueNotify records and overflow bits, move network frames (the switch, the
+//! uplink NIC, the net devices' receive queues), raise frontend interrupts.
 
 use ferry_abi::hypercall::{
     self as hc, BACKEND_READY, CONSOLE_DEVICE_READ, CONSOLE_DEVICE_WRITE, CONSOLE_WRITE_MAX,
@@ -11,6 +12,7 @@ use ferry_partition_rt::gic::{self, VTIMER_INTID};
 use ferry_partition_rt::{self as rt, Boot, arch, fail, mmu, println, time, vtimer};
 use ferry_virtio_backend::blk::Blk;
 use ferry_virtio_backend::console::Console;
+use ferry_virtio_backend::net::Net;
 use ferry_virtio_backend::rng::Rng;
 use ferry_virtio_backend::spec::reg;
 use ferry_virtio_backend::storage::{Storage, StorageBlk};
@@ -20,9 +22,12 @@ use crate::console::{CONSOLE_RX, ConsoleOut, Echo, FerryCalls, ReadResult, ToFer
 use crate::devices::Dev;
 use crate::disk::{self, PhysicalDisk};
 use crate::entropy::Entropy;
-use crate::node::{self, DeviceNode, Kind, MAX_DEVICES, Signal};
+use crate::hal;
+use crate::net::{MacAddr, Plan, PortSink, SWITCH, now_ms};
+use crate::node::{self, BackendNode, DeviceNode, Kind, MAX_DEVICES, Signal};
 use crate::page::{RequestPage, SyncSlots, barrier};
 use crate::status::{Refused, status};
+use crate::uplink::{self, Uplink, UplinkPort};
 use crate::window::SharedWindow;
 
 /// Points where a test backend changes the standard behaviour (fault injection,
@@ -56,7 +61,29 @@ impl Hooks for Standard {}
 
 /// Sets up every device `/ferry-backend` lists and serves them forever. `log` is the
 /// prefix of every log line. Malformed set-up ends the partition (`fail!`).
+///
+/// Each step is a function of its own (not inlined), so this frame stays small and
+/// the steps' temporaries (a device alone is several KiB) come and go on the
+/// 16 KiB stack one at a time.
 pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! {
+    let node = parse_node(boot, log);
+    hal::set_dma_ranges(&node.dma);
+    let plan = Plan::new(&node);
+    match SWITCH.with(|sw| plan.apply(sw, &node)) {
+        Some(Ok(())) => {}
+        e => fail!("{log}: switch set-up: {e:?}"),
+    }
+    let devs = take_devices(log);
+    for d in node.iter() {
+        device(boot, log, d, &plan, hooks, &mut devs[d.index]);
+    }
+    let state = setup(boot, log, &node, &plan, devs);
+    serve(state, hooks)
+}
+
+/// `/ferry-backend`, checked.
+#[inline(never)]
+fn parse_node(boot: &Boot, log: &str) -> BackendNode {
     let node = match node::parse(boot.fdt(), mmu::NORMAL_RAM) {
         Ok(n) => n,
         Err(e) => fail!("{log}: {e}"),
@@ -67,11 +94,21 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
             node.request_page
         );
     }
-    disk::set_dma_ranges(&node.dma);
-    let mut devs: [Option<Dev>; MAX_DEVICES] = [const { None }; MAX_DEVICES];
-    for d in node.iter() {
-        devs[d.index] = Some(device(boot, log, d, hooks));
-    }
+    node
+}
+
+/// The rest of the set-up once the devices are built: the uplink, the request
+/// page, the interrupts, BACKEND_READY.
+#[inline(never)]
+fn setup(
+    boot: &Boot,
+    log: &'static str,
+    node: &BackendNode,
+    plan: &Plan,
+    devs: &'static mut [Option<Dev>; MAX_DEVICES],
+) -> Served {
+    let has_net = plan.ports.iter().any(Option::is_some);
+    let uplink = uplink_setup(log, node, plan);
 
     // SAFETY: the page is mapped Normal (checked above) for the program's life;
     // only Ferry and this loop touch it.
@@ -84,7 +121,8 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
         );
     }
     let (doorbell, poll_ticks) = signal_setup(log, boot, node.signal);
-    let storage_irqs = storage_irqs(&node);
+    let storage_irqs = storage_irqs(node);
+    let uplink_irq = node.uplink.map(|u| enable_level_spi(u.device.spi));
     let count = node.iter().count();
     match node.signal {
         Signal::Doorbell { spi } => println!(
@@ -100,16 +138,66 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
     if let Err(ret) = hypercall(BACKEND_READY, 0, 0, 0) {
         println!("{log}: BACKEND_READY = {ret} (Ferry without the call: serving anyway)");
     }
+    Served {
+        log,
+        page,
+        devs,
+        doorbell,
+        poll_ticks,
+        storage_irqs,
+        uplink,
+        uplink_irq,
+        has_net,
+    }
+}
 
+/// What the serving loop works with, once set up.
+struct Served {
+    log: &'static str,
+    page: RequestPage,
+    devs: &'static mut [Option<Dev>; MAX_DEVICES],
+    /// The doorbell's INTID (none: polled).
+    doorbell: Option<u32>,
+    /// The poll period in counter ticks (polled).
+    poll_ticks: u64,
+    /// Each physical disk's INTID, by device index.
+    storage_irqs: [Option<u32>; MAX_DEVICES],
+    uplink: Option<UplinkPort>,
+    /// The uplink NIC's INTID.
+    uplink_irq: Option<u32>,
+    /// Some device is a net device.
+    has_net: bool,
+}
+
+/// The serving loop. A function of its own (not inlined): the set-up's
+/// temporaries (a device is several KiB) and the loop's do not share one frame
+/// on the 16 KiB stack.
+#[inline(never)]
+fn serve(state: Served, hooks: &mut impl Hooks) -> ! {
+    let Served {
+        log,
+        page,
+        devs,
+        doorbell,
+        poll_ticks,
+        storage_irqs,
+        mut uplink,
+        uplink_irq,
+        has_net,
+    } = state;
     let mut slots = SyncSlots::new();
     let mut served = 0u32;
     let mut doorbells = 0u32;
     // Bit k: device k's physical disk raised its interrupt.
     let mut answered = 0u32;
+    // Network work left for the next round: transmit requests waiting for a new
+    // budget, frames the uplink received beyond its budget.
+    let mut more = false;
     loop {
         // Sleep unless something is visibly waiting (a doorbell raised after this
         // check is pending in the GIC and makes WFI return at once).
-        if !slots.any_new(&page) && !page.posted_waiting() && !page.console_input_waiting() {
+        if !more && !slots.any_new(&page) && !page.posted_waiting() && !page.console_input_waiting()
+        {
             wfi();
         }
         loop {
@@ -130,6 +218,17 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
                     d.storage_ack();
                 }
                 answered |= 1 << k;
+            } else if Some(i) == uplink_irq {
+                // Level: quiet the device before the EOI.
+                if let Some(u) = uplink.as_mut()
+                    && u.nic.ack()
+                {
+                    println!(
+                        "{log}: net port {}: uplink link {}",
+                        u.port.index(),
+                        if u.nic.link_up() { "up" } else { "down" }
+                    );
+                }
             }
             gic::eoi(i);
         }
@@ -174,6 +273,15 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
             }
         }
 
+        // Transmit requests that waited for this round's budget.
+        if more {
+            for (i, d) in devs.iter_mut().enumerate() {
+                if let Some(d) = d.as_mut() {
+                    d.net_resume(log, i);
+                }
+            }
+        }
+
         for (k, d) in devs.iter_mut().enumerate() {
             if answered & (1 << k) != 0
                 && let Some(d) = d.as_mut()
@@ -182,6 +290,18 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
             }
         }
         answered = 0;
+
+        // The uplink: received frames into the switch, queued ones out.
+        more = false;
+        if let Some(u) = uplink.as_mut() {
+            more = u.service(&SWITCH);
+            if u.newly_broken() {
+                println!(
+                    "{log}: net port {}: uplink: the NIC used a buffer it was not given: no longer driven",
+                    u.port.index()
+                );
+            }
+        }
 
         // Typed input Ferry holds for consoles (and input left over from an
         // earlier round, now that the driver may have given receive buffers).
@@ -192,6 +312,11 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
                 f.input_waiting();
             }
             d.console_input(log, i);
+        }
+
+        // Frames the switch holds for the net devices (into their receive queues).
+        if has_net {
+            SWITCH.with(|sw| devs.iter_mut().flatten().for_each(|d| d.net_deliver(sw)));
         }
 
         // Interrupts for the frontend (a loopback console's echo first).
@@ -216,35 +341,111 @@ pub fn run(boot: &'static Boot, log: &'static str, hooks: &mut impl Hooks) -> ! 
                 );
             }
         }
+
+        if has_net {
+            report_drops(log, devs, uplink.as_mut());
+            for d in devs.iter_mut().flatten() {
+                more |= d.net_round_end();
+            }
+        }
     }
 }
 
-/// Builds device `d`.
-fn device(boot: &Boot, log: &str, d: &DeviceNode, hooks: &mut impl Hooks) -> Dev {
+/// Logs the ports' drops that are due ([`crate::net::DropLog`]).
+fn report_drops(log: &str, devs: &mut [Option<Dev>], uplink: Option<&mut UplinkPort>) {
+    let now = now_ms();
+    SWITCH.with(|sw| {
+        for d in devs.iter_mut().flatten() {
+            if let Some(line) = d.net_drops(sw, now) {
+                println!("{log}: {line}");
+            }
+        }
+        if let Some(line) = uplink.and_then(|u| u.drops(sw, now)) {
+            println!("{log}: {line}");
+        }
+    });
+}
+
+/// The devices, kept in `.bss`/`.data` rather than on the 16 KiB stack (a net
+/// device alone holds a frame buffer). Taken once.
+fn take_devices(log: &str) -> &'static mut [Option<Dev>; MAX_DEVICES] {
+    static mut DEVS: [Option<Dev>; MAX_DEVICES] = [const { None }; MAX_DEVICES];
+    static TAKEN: core::sync::atomic::AtomicBool = core::sync::atomic::AtomicBool::new(false);
+    if TAKEN.swap(true, core::sync::atomic::Ordering::AcqRel) {
+        fail!("{log}: the serving loop runs once");
+    }
+    let devs = &raw mut DEVS;
+    // SAFETY: handed out once (the flag above); nothing else names DEVS.
+    unsafe { &mut *devs }
+}
+
+/// Sets the uplink NIC up (if `node` has one) and logs it. Failures end the
+/// partition.
+#[inline(never)]
+fn uplink_setup(log: &str, node: &BackendNode, plan: &Plan) -> Option<UplinkPort> {
+    let (u, port) = (node.uplink?, plan.uplink?);
+    let at = u.device.addr;
+    // SAFETY: `node::parse` checked the address is device memory the runtime maps;
+    // Ferry's config gave this partition that passthrough device, and nothing else
+    // in the node names it (no disk's storage).
+    let nic = match unsafe { Uplink::new(at) } {
+        Ok(n) => n,
+        Err(e) => fail!("{log}: net-uplink at {at:#x}: {e}"),
+    };
+    println!(
+        "{log}: net port {}: uplink virtio-net at {at:#x} (SPI {}), MAC {}, link {}, segment {}, {} receive buffers",
+        port.index(),
+        u.device.spi,
+        MacAddr(nic.mac()),
+        match (nic.has_status(), nic.link_up()) {
+            (false, _) => "up (the device reports no status)",
+            (true, true) => "up",
+            (true, false) => "down",
+        },
+        u.segment,
+        uplink::QUEUE
+    );
+    Some(UplinkPort::new(nic, port))
+}
+
+/// Builds device `d` (a net device: its port of `plan`) into `slot`. Not inlined:
+/// a device is several KiB, and its temporaries stay out of the serving loop's
+/// frame on the 16 KiB stack.
+#[inline(never)]
+fn device(
+    boot: &Boot,
+    log: &str,
+    d: &DeviceNode,
+    plan: &Plan,
+    hooks: &mut impl Hooks,
+    slot: &mut Option<Dev>,
+) {
     let m = d.memory;
     // SAFETY: `node::parse` checked the window lies in the Normal RAM the runtime
     // maps; Ferry maps the frontend's memory there (`shared-memory`), and nothing
     // else in this partition uses that range.
     let w = unsafe { SharedWindow::new(m) };
-    let dev = match d.kind {
+    // Each kind is written into the slot where it is built (no device-sized
+    // temporaries on the stack).
+    match d.kind {
         Kind::Rng => match hooks.entropy(d.index) {
-            Some(e) => Dev::Rng(Device::new(Rng::new(e), w, Options::new())),
+            Some(e) => *slot = Some(Dev::Rng(Device::new(Rng::new(e), w, Options::new()))),
             None => {
                 println!(
                     "{log}: device {}: rng: no entropy source (this CPU has no FEAT_RNG and there is no board TRNG driver): offered as DeviceID 0, no device",
                     d.index
                 );
-                Dev::Absent
+                *slot = Some(Dev::Absent);
             }
         },
-        Kind::Blk if d.storage.is_some() => physical_disk(log, d, w),
+        Kind::Blk if d.storage.is_some() => physical_disk(log, d, w, slot),
         Kind::Blk => {
             let disk = disk_memory(boot, log, d);
-            Dev::Blk(Device::new(
+            *slot = Some(Dev::Blk(Device::new(
                 Blk::new(disk, b"ferry-ramdisk").read_only(d.read_only),
                 w,
                 Options::new(),
-            ))
+            )));
         }
         Kind::Console => {
             let out = match d.loopback {
@@ -252,23 +453,40 @@ fn device(boot: &Boot, log: &str, d: &DeviceNode, hooks: &mut impl Hooks) -> Dev
                 false => ConsoleOut::Ferry(ToFerry::new(d.index, FERRY_CALLS)),
             };
             let console = Console::<ConsoleOut, CONSOLE_RX>::new(out);
-            Dev::Console(Device::new(console, w, Options::new()))
+            *slot = Some(Dev::Console(Device::new(console, w, Options::new())));
         }
-    };
+        Kind::Net => {
+            let (Some(net), Some(port)) = (d.net, plan.ports[d.index]) else {
+                fail!("{log}: device {}: net without a port", d.index);
+            };
+            println!(
+                "{log}: net port {}: device {}, MAC {}, segment {}, frontend memory [{:#x}, {:#x}) at {:#x}",
+                port.index(),
+                d.index,
+                MacAddr(net.mac),
+                net.segment,
+                m.fe_base,
+                m.fe_base + m.size,
+                m.be_addr
+            );
+            let model = Net::new(net.mac, PortSink::new(port, &SWITCH));
+            *slot = Some(Dev::Net(Device::new(model, w, Options::new())));
+        }
+    }
     println!(
         "{log}: device {}: {}, frontend memory [{:#x}, {:#x}) at {:#x}",
         d.index,
-        dev.kind(),
+        slot.as_ref().map_or("absent", Dev::kind),
         m.fe_base,
         m.fe_base + m.size,
         m.be_addr
     );
-    dev
 }
 
-/// A blk device over the physical disk `d.storage` names: sets the device up and
-/// enables its interrupt (level, routed here). Failures end the partition.
-fn physical_disk(log: &str, d: &DeviceNode, w: SharedWindow) -> Dev {
+/// A blk device over the physical disk `d.storage` names, into `slot`: sets the
+/// device up and enables its interrupt (level, routed here). Failures end the
+/// partition.
+fn physical_disk(log: &str, d: &DeviceNode, w: SharedWindow, slot: &mut Option<Dev>) {
     let Some(s) = d.storage else {
         fail!("{log}: device {}: no storage", d.index);
     };
@@ -304,7 +522,7 @@ fn physical_disk(log: &str, d: &DeviceNode, w: SharedWindow) -> Dev {
         },
         model.depth()
     );
-    Dev::Storage(Device::new(model, w, Options::new()))
+    *slot = Some(Dev::Storage(Device::new(model, w, Options::new())));
 }
 
 /// A blk device's RAM disk: its `disk` range, which must be this partition's RAM,
@@ -364,15 +582,20 @@ fn storage_irqs(node: &node::BackendNode) -> [Option<u32>; MAX_DEVICES] {
     let mut irqs = [None; MAX_DEVICES];
     for d in node.iter() {
         if let Some(s) = d.storage {
-            let intid = s.spi + 32;
-            gic::set_dist_config(intid, false);
-            gic::set_dist_priority(intid, 0xa0);
-            gic::set_dist_router(intid, gic::router_for(arch::mpidr()));
-            gic::dist_write_bit(gic::gicd::ISENABLER, intid);
-            irqs[d.index] = Some(intid);
+            irqs[d.index] = Some(enable_level_spi(s.spi));
         }
     }
     irqs
+}
+
+/// Enables a passthrough device's SPI (level, routed here); returns its INTID.
+fn enable_level_spi(spi: u32) -> u32 {
+    let intid = spi + 32;
+    gic::set_dist_config(intid, false);
+    gic::set_dist_priority(intid, 0xa0);
+    gic::set_dist_router(intid, gic::router_for(arch::mpidr()));
+    gic::dist_write_bit(gic::gicd::ISENABLER, intid);
+    intid
 }
 
 /// Enables what wakes the loop: the doorbell SPI (edge, Group 1, routed here) or,

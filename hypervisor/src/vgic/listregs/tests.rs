@@ -25,6 +25,11 @@ impl Fake {
         self.regs[n] = v & !STATE_MASK | STATE_ACTIVE;
     }
 
+    /// The guest deactivates LR `n` (EOI) while it is also pending: pending.
+    fn deactivate(&mut self, n: usize) {
+        self.regs[n] &= !STATE_ACTIVE;
+    }
+
     /// The guest deactivates LR `n` (EOI): invalid.
     fn eoi(&mut self, n: usize) {
         self.regs[n] &= !STATE_MASK;
@@ -461,6 +466,34 @@ fn an_edge_raised_while_its_lr_is_still_pending_is_not_stranded() {
     lrs.eoi(0);
     // The next edge must reach the core again.
     assert_eq!(v.raise(0, 33), Some(0));
+    flush(&mut lrs, &owners, &mut v, 0);
+    assert_eq!(lrs.held(), [33]);
+}
+
+#[test]
+fn an_edge_raised_while_its_lr_is_pending_and_active_is_not_stranded() {
+    // Net ports in one backend under load: a doorbell raised while its LR was
+    // pending and active stayed pending in the model; the guest then took and
+    // EOI'd the LR without an exit, and every later raise saw the model pending
+    // and told no one: the backend slept with requests waiting.
+    let (mut lrs, owners, mut v) = (Fake::new(4), Owners::new(), vgic());
+    v.raise(0, 33);
+    flush(&mut lrs, &owners, &mut v, 0);
+    lrs.ack(0);
+    v.raise(0, 33);
+    flush(&mut lrs, &owners, &mut v, 0);
+    assert_eq!(lrs.regs[0] & STATE_MASK, STATE_PENDING | STATE_ACTIVE);
+    v.raise(0, 33);
+    flush(&mut lrs, &owners, &mut v, 0);
+    assert!(
+        !v.irq(0, 33).unwrap().pending,
+        "coalesced into the pending and active LR"
+    );
+    // The guest finishes both without an exit.
+    lrs.deactivate(0);
+    lrs.ack(0);
+    lrs.eoi(0);
+    assert_eq!(v.raise(0, 33), Some(0), "the next edge reaches the core");
     flush(&mut lrs, &owners, &mut v, 0);
     assert_eq!(lrs.held(), [33]);
 }

@@ -386,3 +386,230 @@ fn loopback_is_an_empty_flag_of_a_console_only() {
         );
     }
 }
+
+const MAC1: [u8; 6] = [0x02, 0x46, 0x52, 0x59, 0x00, 0x01];
+
+/// A net device with MAC `mac` in `segment`.
+fn net(reg: u32, mac: [u8; 6], segment: u32) -> Dev<'static> {
+    let mut d = dev(reg, "net");
+    d.extra.push(("mac", mac.to_vec()));
+    d.extra.push(("segment", segment.to_be_bytes().to_vec()));
+    d
+}
+
+fn uplink(addr: u64, spi: u32, segment: u32) -> [(&'static str, Vec<u8>); 2] {
+    let (_, v) = storage_prop(addr, spi);
+    [
+        ("net-uplink", v),
+        ("net-uplink-segment", segment.to_be_bytes().to_vec()),
+    ]
+}
+
+fn mac(n: u8) -> [u8; 6] {
+    [0x02, 0x46, 0x52, 0x59, 0x00, n]
+}
+
+#[test]
+fn net_devices_and_an_uplink() {
+    let [u, s] = uplink(0x0a00_3c00, 46, 7);
+    let blob = dtb(
+        &[page(), irq(100), u, s],
+        &[net(0, MAC1, 7), dev(1, "rng"), net(2, mac(2), 9)],
+    );
+    let n = parse_blob(blob).unwrap();
+    let nets: Vec<_> = n.iter().map(|d| (d.index, d.kind, d.net)).collect();
+    assert_eq!(
+        nets,
+        [
+            (
+                0,
+                Kind::Net,
+                Some(NetNode {
+                    mac: MAC1,
+                    segment: 7
+                })
+            ),
+            (1, Kind::Rng, None),
+            (
+                2,
+                Kind::Net,
+                Some(NetNode {
+                    mac: mac(2),
+                    segment: 9
+                })
+            ),
+        ]
+    );
+    assert_eq!(
+        n.uplink,
+        Some(Uplink {
+            device: PhysicalDevice {
+                addr: 0x0a00_3c00,
+                spi: 46
+            },
+            segment: 7
+        })
+    );
+    // No uplink: none.
+    let n = parse_blob(dtb(&[page(), irq(100)], &[net(0, MAC1, 0)])).unwrap();
+    assert_eq!(n.uplink, None);
+}
+
+/// The error of a backend with `props` and `devs`, as text.
+fn refused(props: &[(&str, Vec<u8>)], devs: &[Dev<'_>]) -> String {
+    let mut all = vec![page(), irq(100)];
+    all.extend_from_slice(props);
+    parse_blob(dtb(&all, devs)).unwrap_err().to_string()
+}
+
+#[test]
+fn malformed_net_properties_are_refused_by_name() {
+    let cases: Vec<(Dev<'static>, &str)> = vec![
+        (dev(0, "net"), "device@0: mac: missing or not 6 bytes"),
+        (
+            {
+                let mut d = dev(0, "net");
+                d.extra.push(("mac", vec![2, 0, 0, 0, 1]));
+                d.extra.push(("segment", vec![0, 0, 0, 1]));
+                d
+            },
+            "device@0: mac: missing or not 6 bytes",
+        ),
+        (
+            net(0, [0x03, 0, 0, 0, 0, 1], 1),
+            "device@0: mac: a multicast",
+        ),
+        (net(0, [0xff; 6], 1), "device@0: mac: a multicast"),
+        (net(0, [0; 6], 1), "device@0: mac: all zero"),
+        (
+            {
+                let mut d = dev(0, "net");
+                d.extra.push(("mac", MAC1.to_vec()));
+                d
+            },
+            "device@0: segment: missing or not one cell",
+        ),
+        (
+            {
+                let mut d = dev(0, "net");
+                d.extra.push(("mac", MAC1.to_vec()));
+                d.extra.push(("segment", vec![0; 8]));
+                d
+            },
+            "device@0: segment: missing or not one cell",
+        ),
+        (
+            {
+                let mut d = dev(0, "rng");
+                d.extra.push(("mac", MAC1.to_vec()));
+                d
+            },
+            "device@0: mac: only a net device",
+        ),
+        (
+            {
+                let mut d = dev(0, "console");
+                d.extra.push(("segment", vec![0, 0, 0, 1]));
+                d
+            },
+            "device@0: segment: only a net device",
+        ),
+        (
+            {
+                let mut d = net(0, MAC1, 1);
+                d.loopback = Some(vec![]);
+                d
+            },
+            "device@0: loopback: only a console",
+        ),
+        (
+            {
+                let mut d = net(0, MAC1, 1);
+                d.disk = Some([0x4040_0000, 0x1000]);
+                d
+            },
+            "device@0: disk: only a blk device",
+        ),
+    ];
+    for (d, want) in cases {
+        let e = refused(&[], &[d]);
+        assert!(e.contains(&format!("/ferry-backend/{want}")), "{want}: {e}");
+    }
+}
+
+#[test]
+fn two_net_devices_never_share_a_mac() {
+    let e = refused(&[], &[net(0, MAC1, 0), net(1, MAC1, 1)]);
+    assert!(
+        e.contains("/ferry-backend/device@1: mac: also the MAC of another net device"),
+        "{e}"
+    );
+}
+
+/// Properties of `/ferry-backend`: (name, raw value).
+type Props = Vec<(&'static str, Vec<u8>)>;
+
+#[test]
+fn a_malformed_uplink_is_refused() {
+    let [u, s] = uplink(0x0a00_3c00, 46, 1);
+    let devs = || vec![net(0, MAC1, 1)];
+    let cases: Vec<(Props, &str)> = vec![
+        (vec![u.clone()], "net-uplink-segment: missing"),
+        (vec![s.clone()], "net-uplink: missing"),
+        (
+            uplink(0x0a00_3c10, 46, 1).to_vec(),
+            "net-uplink: the address",
+        ),
+        (
+            uplink(0x4000_0000, 46, 1).to_vec(),
+            "net-uplink: the address",
+        ),
+        (
+            uplink(0x0a00_3c00, 988, 1).to_vec(),
+            "net-uplink: the address",
+        ),
+        (
+            vec![("net-uplink", vec![0; 8]), s.clone()],
+            "net-uplink: not <address(2) spi(1)>",
+        ),
+        (
+            vec![u.clone(), ("net-uplink-segment", vec![0; 8])],
+            "net-uplink-segment: not one cell",
+        ),
+        (
+            uplink(0x0a00_3c00, 100, 1).to_vec(),
+            "net-uplink: the same SPI as the doorbell",
+        ),
+    ];
+    for (props, want) in cases {
+        let e = refused(&props, &devs());
+        assert!(
+            e.contains(&format!("/ferry-backend: {want}")),
+            "{want}: {e}"
+        );
+    }
+    // Not a disk's transport, nor its SPI.
+    for (addr, spi) in [(0x0a00_3e00, 46), (0x0a00_3c00, 47)] {
+        let e = refused(&uplink(addr, spi, 1), &[net(0, MAC1, 1), physical(1)]);
+        assert!(e.contains("net-uplink: the same transport or SPI"), "{e}");
+    }
+}
+
+#[test]
+fn the_switch_has_a_port_for_every_net_device_and_the_uplink() {
+    let eight: Vec<_> = (0..8).map(|i| net(i, mac(i as u8 + 1), 0)).collect();
+    let n = parse_blob(dtb(&[page(), irq(100)], &eight)).unwrap();
+    assert_eq!(n.iter().filter(|d| d.kind == Kind::Net).count(), 8);
+    let e = refused(&uplink(0x0a00_3c00, 46, 0), &eight);
+    assert!(
+        e.contains("/ferry-backend: net-uplink: one port more"),
+        "{e}"
+    );
+    let seven = &eight[..7];
+    let n = parse_blob(dtb(
+        &[&[page(), irq(100)][..], &uplink(0x0a00_3c00, 46, 0)].concat(),
+        seven,
+    ))
+    .unwrap();
+    assert!(n.uplink.is_some());
+}
