@@ -62,7 +62,7 @@ PARTITION_ELF_DIR := $(or $(CARGO_TARGET_DIR),devices/partition/target)/aarch64-
 PARTITION_BIN := build/partitions
 
 # The bare-metal EL1 test guests: a cargo workspace of their own (tests/guests/README.md).
-GUESTS := hello smp timers vfe-restart cpu-off-irq cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe vfe-hostile vbench hostile-sysreg hostile
+GUESTS := hello smp timers vfe-restart cpu-off-irq cpu-on-foreign trespass victim ticker irq-timer irq-sgi irq-burst irq-foreign irq-passthrough echo vbe vfe vfe-hostile vbench hostile-sysreg hostile vfe-net-hostile
 GUEST_TARGET := aarch64-unknown-none
 GUEST_MANIFEST := tests/guests/Cargo.toml
 GUEST_ELF_DIR := $(or $(CARGO_TARGET_DIR),tests/guests/target)/$(GUEST_TARGET)/release
@@ -122,6 +122,9 @@ initramfs: $(INITRAMFS) $(INITRAMFS_VIRTIO)
 INITRAMFS_ETC := tests/linux/etc/passwd tests/linux/etc/shadow tests/linux/etc/group
 INITRAMFS_FILES := --file tests/linux/etc/passwd:/etc/passwd \
 	--file tests/linux/etc/shadow:/etc/shadow:0600 --file tests/linux/etc/group:/etc/group
+# busybox udhcpc's script for /init's ferry.net=dhcp (docs/linux.md "Networking").
+INITRAMFS_ETC += tests/linux/udhcpc.script
+INITRAMFS_FILES += --file tests/linux/udhcpc.script:/etc/udhcpc.script:0755
 
 $(INITRAMFS): tests/linux/init tools/mkinitramfs $(BUSYBOX) $(INITRAMFS_ETC)
 	tools/mkinitramfs -o $@ --busybox $(BUSYBOX) --init tests/linux/init $(INITRAMFS_FILES)

@@ -180,6 +180,15 @@ impl<'a, S: Storage> StorageBlk<'a, S> {
 
     /// Copies the write's data in and hands `op` to the storage in a free slot.
     fn start(&mut self, req: &mut Request<'_>, op: BlkOp) -> Result<Completion, Error> {
+        // A chain the driver made available again while the device still holds it
+        // (a driver error): two answers for one head could not be told apart.
+        let head = req.head();
+        let held = self.slots.iter().any(|s| {
+            matches!(s, Slot::Submitted { head: h, .. } | Slot::Done { head: h, .. } if *h == head)
+        });
+        if held {
+            return Err(Error::BadRequest);
+        }
         let depth = self.depth();
         let Some(tag) = self.slots[..depth].iter().position(|s| *s == Slot::Free) else {
             self.waiting = true;

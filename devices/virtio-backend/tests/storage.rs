@@ -448,3 +448,20 @@ fn a_queue_reset_drops_requests_in_flight_and_late_answers() {
     assert_eq!(d.dev.model().in_flight(), 0, "no buffer stays taken");
     assert!(!d.needs_reset());
 }
+
+#[test]
+fn a_head_made_available_again_while_in_flight_is_a_device_error() {
+    let mut b = bufs(4);
+    let mut d = Driver::ready(
+        StorageBlk::new(MockDisk::new(), &mut b, b"d", false),
+        Options::new(),
+        1,
+        16,
+    );
+    let (s, r) = send(&mut d, T_IN, 0, &[], 512);
+    assert_eq!(r, Ok(1));
+    // The same chain again, before the device answered it.
+    d.push_avail(0, s.head);
+    assert_eq!(d.kick(0), Err(Error::BadRequest));
+    assert!(d.needs_reset());
+}
